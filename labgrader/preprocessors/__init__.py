@@ -1,0 +1,5 @@
+"""nbgrader preprocessors, one configurable step per file (as in nbgrader's own preprocessors/)."""
+from .guarded_execute import GuardedExecute
+from .verdicts import JudgeVerdicts
+
+__all__ = ["GuardedExecute", "JudgeVerdicts"]

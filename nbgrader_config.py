@@ -1,0 +1,39 @@
+"""nbgrader configuration for the Categorical Embeddings course (used from the repo root)."""
+import os
+import sys
+
+# The grader's own package lives next to this file.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades)
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+
+from labgrader.preprocessors import GuardedExecute, JudgeVerdicts  # noqa: E402
+
+c = get_config()  # noqa: F821
+
+c.CourseDirectory.course_id = "categorical-embeddings"
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db")
+
+# Students are created on the fly when their submission is graded.
+c.Autograde.create_student = True
+
+# Execution: nbgrader's Execute + arming of the hidden checks; graded by signed verdicts.
+c.Autograde.autograde_preprocessors = [
+    GuardedExecute,
+    JudgeVerdicts,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
+
+# A cell of this lab needs well under a second; 30 s leaves room for a slow machine.
+c.Execute.timeout = 30
+c.GuardedExecute.timeout = 30
+c.Execute.interrupt_on_timeout = True
+c.LimitOutput.max_lines = 200
