@@ -126,6 +126,16 @@ def answer(name, how):
     return ns[name]
 
 
+def new_model(name="model3"):
+    """The student's model, which must be a model of its own (not ``model`` or ``model2``)."""
+    candidate = answer(name, "build it with Sequential([...]) in the answer cell and run that cell.")
+    lab = refs()
+    for existing in ("model", "model2"):
+        if candidate is lab[existing]:
+            fail(f"{name} is {existing} itself: build a new model with Sequential([...]) that reuses embedding_layer.")
+    return candidate
+
+
 def fail(message):
     raise CheckFailed(message)
 

@@ -1,0 +1,63 @@
+"""Shared fixtures: a throw-away copy of the course, and the whole corpus graded once by the
+real `nbgrader autograde` (real kernels, real TensorFlow)."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labgrader import submissions
+from labgrader.reports.gradebook import cell_scores
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "grader_tests" / "submissions"
+ASSIGNMENT = "embeddings"
+COURSE_FILES = ["source", "release", "nbgrader_config.py"]
+
+
+def nbgrader(course, *args, check=True, timeout=1800):
+    """Run a real nbgrader command in ``course``, with the venv's bin/ on PATH (alembic)."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args], cwd=course, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"nbgrader {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def copy_course(dest):
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in COURSE_FILES:
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
+    return dest
+
+
+def corpus(kind=None):
+    """Every submission of the corpus (or of one kind: correct, wrong, hostile)."""
+    pattern = f"{kind}/*" if kind else "*/*"
+    return [submissions.load(p) for p in sorted(CORPUS.glob(pattern))]
+
+
+@pytest.fixture
+def course(tmp_path):
+    return copy_course(tmp_path / "course")
+
+
+@pytest.fixture(scope="session")
+def graded_corpus(tmp_path_factory):
+    """The whole corpus, plus the instructor's own solution, autograded by plain nbgrader."""
+    course = copy_course(tmp_path_factory.mktemp("graded") / "course")
+    release = course / "release" / ASSIGNMENT / submissions.NOTEBOOK
+    for snippet in corpus():
+        submissions.write_submission(snippet, release, course / "submitted" / snippet.name / ASSIGNMENT)
+    solved = course / "submitted" / "instructor_solution" / ASSIGNMENT
+    solved.mkdir(parents=True)
+    shutil.copy(course / "source" / ASSIGNMENT / submissions.NOTEBOOK, solved)
+    nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    result = nbgrader(course, "autograde", ASSIGNMENT)
+    return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT),
+            "log": result.stdout + result.stderr}

@@ -1,0 +1,53 @@
+"""The instructor's notebook runs top to bottom on the pinned stack, cleanly."""
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from conftest import ASSIGNMENT, REPO
+
+SOURCE = REPO / "source" / ASSIGNMENT / "embeddings.ipynb"
+
+
+@pytest.fixture(scope="module")
+def executed():
+    nb = nbformat.read(SOURCE, as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(SOURCE.parent)}}).execute()
+    return nb
+
+
+def test_no_cell_raises(executed):
+    errors = [(i, o.ename, o.evalue) for i, c in enumerate(executed.cells) if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+
+
+def test_no_cell_writes_to_stderr(executed):
+    """No TensorFlow start-up log, no Keras warning (input_length is gone)."""
+    stderr = [(i, o.text[:200]) for i, c in enumerate(executed.cells) if c.cell_type == "code"
+              for o in c.outputs if o.get("name") == "stderr"]
+    assert stderr == []
+
+
+def test_the_hidden_checks_pass_on_the_solution(executed):
+    verdicts = [o.data["text/plain"] for c in executed.cells if c.cell_type == "code" for o in c.outputs
+                if "application/vnd.labgrader.verdict+json" in o.get("data", {})]
+    assert verdicts == ["All hidden checks passed."] * 5
+
+
+def test_every_demo_cell_is_locked_and_every_answer_cell_is_graded():
+    nb = nbformat.read(SOURCE, as_version=4)
+    kinds = [c.metadata.nbgrader for c in nb.cells]
+    answers = [m["grade_id"] for m in kinds if m.get("solution")]
+    tests = {m["grade_id"]: m["points"] for m in kinds if m.get("grade") and not m.get("solution")}
+    assert answers == ["q1_answer", "q2_answer"]
+    assert sum(tests.values()) == 8
+    assert all(m.get("locked") for m in kinds if not m.get("solution"))
+
+
+def test_the_readme_points_table_matches_the_notebook():
+    nb = nbformat.read(SOURCE, as_version=4)
+    readme = (REPO / "README.md").read_text()
+    for cell in nb.cells:
+        meta = cell.metadata.nbgrader
+        if meta.get("grade") and not meta.get("solution"):
+            assert f"| `{meta['grade_id']}` | {meta['points']} |" in readme, meta["grade_id"]

@@ -1,0 +1,30 @@
+"""Every submission of the corpus gets exactly the score an instructor would give, cell by cell."""
+import pytest
+
+from conftest import corpus
+
+GRADED = [s for s in corpus() if s.expected]
+
+
+def test_the_corpus_is_large_enough():
+    assert len(corpus("correct")) >= 6
+    assert len(corpus("wrong")) >= 8
+
+
+@pytest.mark.parametrize("snippet", GRADED, ids=[s.name for s in GRADED])
+def test_each_submission_gets_the_expected_score_per_cell(graded_corpus, snippet):
+    assert graded_corpus["scores"].get(snippet.name) == snippet.expected
+
+
+@pytest.mark.parametrize("snippet", corpus("correct"), ids=lambda s: s.name)
+def test_every_correct_variant_gets_full_marks(graded_corpus, snippet):
+    scores = graded_corpus["scores"][snippet.name]
+    assert sum(scores.values()) == 8
+
+
+def test_the_instructor_solution_gets_full_marks(graded_corpus):
+    assert sum(graded_corpus["scores"]["instructor_solution"].values()) == 8
+
+
+def test_the_untouched_student_version_gets_zero(graded_corpus):
+    assert sum(graded_corpus["scores"]["untouched"].values()) == 0

@@ -1,0 +1,8 @@
+# expect: q1_param_count=2 q2_structure=1 q2_shares_layer=2 q2_same_predictions=0 q2_follows_shared_weights=0
+# %% q1_answer
+trainable_params_model2 = 40
+# %% q2_answer
+from tensorflow.keras.models import Sequential
+from tensorflow.keras.layers import Dense
+
+model3 = Sequential([embedding_layer, Flatten(), Dense(embedding_size)])

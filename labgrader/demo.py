@@ -1,0 +1,51 @@
+"""The main job on the embedded default: demo class, SQLite gradebook, grade table, grades CSV."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from labgrader import submissions
+from labgrader.reports.gradebook import cell_scores
+
+ASSIGNMENT = "embeddings"
+DEMO_KINDS = ("correct", "wrong")
+
+
+def nbgrader(root, *args):
+    """Plain nbgrader, as an instructor would type it (the venv's bin/ is on PATH)."""
+    subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args], cwd=root, check=True)
+
+
+def stage_demo_class(root):
+    """Hand in the demo submissions shipped in grader_tests/submissions as `submitted/<name>/`."""
+    release = root / "release" / ASSIGNMENT / submissions.NOTEBOOK
+    names = []
+    for kind in DEMO_KINDS:
+        for path in sorted((root / "grader_tests" / "submissions" / kind).glob("*")):
+            snippet = submissions.load(path)
+            dest = root / "submitted" / snippet.name / ASSIGNMENT
+            shutil.rmtree(dest, ignore_errors=True)
+            submissions.write_submission(snippet, release, dest)
+            names.append(snippet.name)
+    return names
+
+
+def grade_table(scores):
+    cells = sorted({c for per in scores.values() for c in per})
+    header = ["student"] + cells + ["total"]
+    rows = [[s] + [f"{per.get(c, 0):g}" for c in cells] + [f"{sum(per.values()):g}"] for s, per in sorted(scores.items())]
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    line = lambda r: "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths)))
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def run(root):
+    root = Path(root)
+    nbgrader(root, "generate_assignment", ASSIGNMENT, "--force")
+    names = stage_demo_class(root)
+    print(f"\nAutograding {len(names)} demo submissions ...", flush=True)
+    nbgrader(root, "autograde", ASSIGNMENT, "--force")
+    nbgrader(root, "export", "--to", str(root / "grades.csv"))
+    print()
+    print(grade_table(cell_scores(f"sqlite:///{root / 'gradebook.db'}", ASSIGNMENT)))
+    print(f"\nGradebook: {root / 'gradebook.db'}\nGrades CSV: {root / 'grades.csv'}")

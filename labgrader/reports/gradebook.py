@@ -1,0 +1,27 @@
+"""Read scores back from nbgrader's gradebook (SQLite or any db_url nbgrader accepts)."""
+from nbgrader.api import Gradebook, MissingEntry
+
+
+def cell_scores(db_url, assignment):
+    """{student: {grade_id: score}} for every submission of ``assignment``."""
+    scores = {}
+    with Gradebook(db_url) as gb:
+        for submission in gb.assignment_submissions(assignment):
+            per_cell = scores.setdefault(submission.student_id, {})
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    per_cell[grade.name] = grade.score
+    return scores
+
+
+def total_scores(db_url, assignment):
+    """{student: (score, max_score)}."""
+    totals = {}
+    with Gradebook(db_url) as gb:
+        try:
+            submissions = gb.assignment_submissions(assignment)
+        except MissingEntry:
+            return totals
+        for submission in submissions:
+            totals[submission.student_id] = (submission.score, submission.max_score)
+    return totals
