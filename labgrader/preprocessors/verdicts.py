@@ -15,7 +15,8 @@ class JudgeVerdicts(NbGraderPreprocessor):
     """Runs right after GuardedExecute. A graded test cell keeps its points only if it emitted a
     genuine passing verdict; otherwise an error output carrying the check's message is left in
     the cell, so nbgrader's own grading (SaveAutoGrades) scores it 0. Raw verdict records are
-    replaced by their readable text."""
+    replaced by their readable text, and tracebacks by their last line, so that neither the
+    autograded notebook nor the feedback shows hidden test code."""
 
     require_verdict = Bool(True, help="Score graded test cells without a genuine verdict 0.").tag(config=True)
 
@@ -40,6 +41,10 @@ class JudgeVerdicts(NbGraderPreprocessor):
                 forged = True
             output.data = {"text/plain": str(record.get("message") or "All hidden checks passed.")
                            if isinstance(record, dict) else FORGED}
+        for output in cell.outputs:
+            if output.output_type == "error":
+                # IPython shows source lines around the failure: they could be hidden-test lines.
+                output.traceback = [f"{output.ename}: {output.evalue}"]
         passed = bool(genuine) and all(r["passed"] for r in genuine) and not forged
         if not passed and (genuine or self.require_verdict):
             message = next((r["message"] for r in genuine if not r["passed"]), FORGED if forged else NO_VERDICT)

@@ -1,0 +1,87 @@
+"""Wrap a kernel command in bubblewrap (https://github.com/containers/bubblewrap).
+
+The sandboxed process sees a read-only system and Python environment, its own working copy
+read-write, a private /tmp, no network (its own empty network namespace), its own PID namespace
+(every process it starts dies with it), and runs as an unprivileged user under rlimits.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import labgrader
+
+FIX = ("Install bubblewrap (`apt-get install bubblewrap`, which ./course does), run the grader as "
+       "root (it drops each kernel to an unprivileged user), or opt out explicitly with "
+       "`c.GradingKernelManager.sandbox = False` in nbgrader_config.py (student code then runs "
+       "with your permissions).")
+
+# What a Python process needs from the system, read-only.
+SYSTEM_DIRS = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin"]
+SYSTEM_FILES = ["/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+                "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/alternatives", "/etc/ssl/certs"]
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot be created here; the message says how to fix it or opt out."""
+
+
+@dataclass
+class Sandbox:
+    uid: int = 65534                     # nobody
+    gid: int = 65534                     # nogroup
+    memory_bytes: int = 4 * 1024 ** 3
+    max_processes: int = 512             # processes + threads of the sandbox user (TensorFlow uses ~40)
+    max_file_bytes: int = 256 * 1024 ** 2
+    extra_ro: list = field(default_factory=list)
+
+    def check(self):
+        """Raise SandboxUnavailable unless a sandbox can be made on this machine."""
+        if shutil.which("bwrap") is None:
+            raise SandboxUnavailable("bubblewrap (bwrap) is not installed. " + FIX)
+        if os.geteuid() != 0:
+            raise SandboxUnavailable("the grader is not running as root, so it cannot switch kernels to an "
+                                     "unprivileged user. " + FIX)
+        probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "true"],
+                               capture_output=True, text=True)
+        if probe.returncode != 0:
+            raise SandboxUnavailable(f"bubblewrap cannot create namespaces here ({probe.stderr.strip()}). " + FIX)
+
+    def python_dirs(self):
+        """The interpreter, the venv and the labgrader package: read-only."""
+        dirs = {sys.prefix, sys.base_prefix, os.path.realpath(sys.base_prefix),
+                str(Path(labgrader.__file__).resolve().parent)}
+        dirs.update(sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib"))
+        return sorted(d for d in dirs if os.path.exists(d))
+
+    def wrap(self, cmd, workdir, shared_dirs=()):
+        """``cmd`` run in the sandbox, in ``workdir`` (read-write); ``shared_dirs`` (the kernel's
+        connection file and sockets) read-write too."""
+        workdir = os.path.realpath(workdir)
+        args = ["bwrap", "--die-with-parent", "--new-session",
+                "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        for path in SYSTEM_DIRS:
+            args += ["--ro-bind-try", path, path] if not os.path.islink(path) else ["--symlink", os.readlink(path), path]
+        for path in SYSTEM_FILES:
+            args += ["--ro-bind-try", path, path]
+        for path in self.python_dirs() + list(self.extra_ro):
+            args += ["--ro-bind", path, path]
+        for path in list(shared_dirs) + [workdir]:
+            args += ["--bind", path, path]
+        args += ["--chdir", workdir, "--setenv", "HOME", workdir, "--setenv", "TMPDIR", "/tmp",
+                 "--setenv", "MPLCONFIGDIR", "/tmp"]
+        limits = [sys.executable, "-m", "labgrader.sandbox.limits", "--uid", str(self.uid), "--gid", str(self.gid),
+                  "--memory", str(self.memory_bytes), "--nproc", str(self.max_processes),
+                  "--fsize", str(self.max_file_bytes), "--"]
+        return args + ["--"] + limits + list(cmd)
+
+    def hand_over(self, workdir, shared_dirs=()):
+        """Let the unprivileged user write its working copy and sockets (the grader stays owner of the rest)."""
+        for top in [workdir, *shared_dirs]:
+            for root, dirs, files in os.walk(top):
+                for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+                    os.lchown(name, self.uid, self.gid)
