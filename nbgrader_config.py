@@ -6,10 +6,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades)
+    AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, IgnorePattern, LimitOutput,
+    OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 
-from labgrader.preprocessors import GuardedExecute, JudgeVerdicts  # noqa: E402
+from labgrader.preprocessors import GuardedExecute, JudgeVerdicts, RestoreTestCells  # noqa: E402
 
 c = get_config()  # noqa: F821
 
@@ -19,6 +20,16 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "
 
 # Students are created on the fly when their submission is graded.
 c.Autograde.create_student = True
+
+# Before execution: nbgrader's sanitizing, plus putting back deleted or renamed test cells.
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteKernelspec,
+    RestoreTestCells,
+    OverwriteCells,
+    CheckCellMetadata,
+]
 
 # Execution: nbgrader's Execute + arming of the hidden checks; graded by signed verdicts.
 c.Autograde.autograde_preprocessors = [

@@ -9,10 +9,23 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="labgrader", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="grade the demo class into the SQLite gradebook and print the grades")
+    grade = commands.add_parser("autograde", help="autograde a whole class, in parallel (like `nbgrader autograde`)")
+    grade.add_argument("assignment", nargs="?", default="embeddings")
+    grade.add_argument("--student", action="append", help="only this student (repeatable)")
+    grade.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    grade.add_argument("--keep", action="store_true", help="skip submissions already autograded (default: re-grade)")
+    grade.add_argument("--course", type=Path, default=Path.cwd(), help="course directory (default: here)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from labgrader import demo
         demo.run(ROOT)
+    elif args.command == "autograde":
+        from labgrader.batch import grade_class
+        from labgrader.reports.summary import print_summary
+        report = grade_class(args.course, args.assignment, students=args.student, workers=args.workers,
+                             force=not args.keep)
+        print_summary(report)
+        raise SystemExit(0)
 
 
 if __name__ == "__main__":

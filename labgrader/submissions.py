@@ -8,16 +8,25 @@ filled in (and with what), which cells they added, and the score each graded cel
     trainable_params_model2 = 40
     # %% after demo_model2
     print("a cell the student added after the cell demo_model2")
+    # %% delete q2_shares_layer
+    # %% metadata q1_param_count
+    {"points": 100}
 
-Files that are not ``.py`` (a broken ``.ipynb``, say) are handed in as they are.
+Any cell can be given new source by its grade id (a test cell, too: that is how a student
+would edit one); ``delete`` removes a cell and ``metadata`` merges JSON into its nbgrader metadata.
+
+A folder stands for a submission handed in as it is (a notebook that is not JSON, a renamed
+notebook, no notebook at all): every file in it but ``EXPECT`` is handed in, and ``EXPECT``
+holds the ``# expect:`` line.
 """
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-SECTION = re.compile(r"^# %% (?:(after) )?(\S+)\s*$")
+SECTION = re.compile(r"^# %% (?:(after|delete|metadata) )?(\S+)\s*$")
 EXPECT = re.compile(r"^# expect: (.*)$")
 NOTEBOOK = "embeddings.ipynb"
 
@@ -28,20 +37,31 @@ class Snippet:
     expected: dict = field(default_factory=dict)   # grade_id -> points; {} = not graded at all
     answers: dict = field(default_factory=dict)    # grade_id -> new source
     added: list = field(default_factory=list)      # (after grade_id, source)
+    deleted: list = field(default_factory=list)    # grade ids
+    metadata: dict = field(default_factory=dict)   # grade_id -> nbgrader metadata to merge
     files: dict = field(default_factory=dict)      # file name -> text (raw submissions)
+    raw: bool = False                              # handed in as it is
 
     @property
     def name(self):
         return self.path.stem
 
+    @property
+    def kind(self):
+        return self.path.parent.name
+
 
 def load(path):
     path = Path(path)
     snippet = Snippet(path)
-    text = path.read_text()
-    if path.suffix != ".py":
-        snippet.files[path.name] = text
+    if path.is_dir():
+        for line in (path / "EXPECT").read_text().splitlines():
+            if EXPECT.match(line):
+                snippet.expected.update(parse_expectation(EXPECT.match(line).group(1)))
+        snippet.files = {f.name: f.read_text() for f in sorted(path.iterdir()) if f.name != "EXPECT"}
+        snippet.raw = True
         return snippet
+    text = path.read_text()
     current, lines = None, []
 
     def flush():
@@ -51,6 +71,10 @@ def load(path):
         body = "\n".join(lines).strip("\n")
         if kind == "after":
             snippet.added.append((target, body))
+        elif kind == "delete":
+            snippet.deleted.append(target)
+        elif kind == "metadata":
+            snippet.metadata[target] = json.loads(body)
         else:
             snippet.answers[target] = body
 
@@ -82,6 +106,9 @@ def build_notebook(release_nb, snippet):
     for after, source in reversed(snippet.added):
         position = nb.cells.index(by_id[after]) + 1
         nb.cells.insert(position, nbformat.v4.new_code_cell(source))
+    for grade_id, changes in snippet.metadata.items():
+        by_id[grade_id].metadata.nbgrader.update(changes)
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in snippet.deleted]
     return nb
 
 
@@ -89,7 +116,7 @@ def write_submission(snippet, release_path, dest_dir):
     """Write the snippet's submission into ``dest_dir`` (a student's assignment folder)."""
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    if snippet.files:
+    if snippet.raw:
         for name, text in snippet.files.items():
             (dest_dir / name).write_text(text)
         return

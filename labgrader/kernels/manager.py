@@ -1,18 +1,56 @@
-"""The kernel manager nbgrader's executor uses for every submission."""
+"""The kernel manager nbgrader's executor uses for every submission (a jupyter_client extension point)."""
 import os
+import shutil
+import subprocess
+import tempfile
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Dict
+from traitlets import Bool, Dict, Integer
+
+from labgrader.sandbox import Sandbox
 
 # TensorFlow logs to stderr at import, and nbgrader scores a graded cell 0 for any stderr.
 QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONWARNINGS": "ignore"}
+# The only variables of the grader's environment a kernel gets (no tokens, no instructor paths).
+PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 class GradingKernelManager(AsyncKernelManager):
-    """Starts the submission's kernel with a quiet TensorFlow."""
+    """Starts a submission's kernel quiet, in the sandbox, talking over Unix sockets (the
+    sandbox has no network) that live with the connection file in a private directory."""
 
+    sandbox = Bool(True, config=True, help="Run kernels in the bubblewrap sandbox. Turning this off "
+                   "runs student code with the grader's permissions.")
+    memory_limit = Integer(4 * 1024 ** 3, config=True, help="Address-space cap of a kernel, in bytes.")
+    max_processes = Integer(512, config=True, help="Cap on processes+threads of the sandbox user.")
     kernel_env = Dict(QUIET_TENSORFLOW, config=True, help="Extra environment for grading kernels.")
 
+    _private_dir = None
+
+    async def _async_pre_start_kernel(self, **kw):
+        if self.sandbox:
+            Sandbox().check()
+            self._private_dir = tempfile.mkdtemp(prefix="labgrader-kernel-")
+            self.transport, self.ip = "ipc", os.path.join(self._private_dir, "socket")
+            self.connection_file = os.path.join(self._private_dir, "connection.json")
+            # A signal would reach bwrap, not the kernel: interrupt through the control channel.
+            self.kernel_spec.interrupt_mode = "message"
+        return await super()._async_pre_start_kernel(**kw)
+
     async def _async_launch_kernel(self, kernel_cmd, **kw):
-        kw["env"] = {**(kw.get("env") or os.environ), **self.kernel_env}
+        env = kw.get("env") or os.environ
+        kw["env"] = {**{k: v for k, v in env.items() if k in PASSED_ENV}, **self.kernel_env}
+        kw.setdefault("stdout", subprocess.DEVNULL)  # the kernel's banner; its stderr stays visible
+        if self.sandbox:
+            box = Sandbox(memory_bytes=self.memory_limit, max_processes=self.max_processes)
+            workdir = kw.get("cwd") or os.getcwd()
+            box.hand_over(workdir, [self._private_dir])
+            kernel_cmd = box.wrap(kernel_cmd, workdir, [self._private_dir])
         return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    async def _async_cleanup_resources(self, restart=False):
+        await super()._async_cleanup_resources(restart=restart)
+        if self._private_dir and not restart:
+            shutil.rmtree(self._private_dir, ignore_errors=True)
+
+    cleanup_resources = _async_cleanup_resources

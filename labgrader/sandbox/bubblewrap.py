@@ -22,7 +22,7 @@ FIX = ("Install bubblewrap (`apt-get install bubblewrap`, which ./course does), 
 # What a Python process needs from the system, read-only.
 SYSTEM_DIRS = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin"]
 SYSTEM_FILES = ["/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
-                "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/alternatives", "/etc/ssl/certs"]
+                "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/alternatives", "/etc/ssl/certs", "/etc/fonts"]
 
 
 class SandboxUnavailable(RuntimeError):
@@ -63,17 +63,24 @@ class Sandbox:
         workdir = os.path.realpath(workdir)
         args = ["bwrap", "--die-with-parent", "--new-session",
                 "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+                "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
         for path in SYSTEM_DIRS:
             args += ["--ro-bind-try", path, path] if not os.path.islink(path) else ["--symlink", os.readlink(path), path]
         for path in SYSTEM_FILES:
             args += ["--ro-bind-try", path, path]
-        for path in self.python_dirs() + list(self.extra_ro):
+        read_only, read_write = self.python_dirs() + list(self.extra_ro), list(shared_dirs) + [workdir]
+        # bwrap makes missing parent directories 0700: make them traversable by the sandbox user.
+        for parent in sorted({str(p) for path in read_only + read_write for p in Path(path).parents} - {"/", "/tmp"}):
+            args += ["--perms", "0755", "--dir", parent]
+        for path in read_only:
             args += ["--ro-bind", path, path]
-        for path in list(shared_dirs) + [workdir]:
+        for path in read_write:
             args += ["--bind", path, path]
-        args += ["--chdir", workdir, "--setenv", "HOME", workdir, "--setenv", "TMPDIR", "/tmp",
-                 "--setenv", "MPLCONFIGDIR", "/tmp"]
+        # jupyter_client adds JPY_PARENT_PID at launch; from inside its own PID namespace the
+        # kernel cannot see that process and would shut down (--die-with-parent covers it).
+        args += ["--unsetenv", "JPY_PARENT_PID", "--chdir", workdir,
+                 # caches (IPython, Keras, matplotlib) go to the private /tmp, not the working copy
+                 "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp"]
         limits = [sys.executable, "-m", "labgrader.sandbox.limits", "--uid", str(self.uid), "--gid", str(self.gid),
                   "--memory", str(self.memory_bytes), "--nproc", str(self.max_processes),
                   "--fsize", str(self.max_file_bytes), "--"]

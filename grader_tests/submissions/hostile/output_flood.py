@@ -1,0 +1,10 @@
+# expect: q1_param_count=2 q2_structure=1 q2_shares_layer=2 q2_same_predictions=1 q2_follows_shared_weights=2
+# A correct answer that prints tens of megabytes: truncated, not fatal.
+# %% q1_answer
+trainable_params_model2 = 40
+# %% q2_answer
+from tensorflow.keras.models import Sequential
+
+model3 = Sequential([embedding_layer, Flatten()])
+for _ in range(200):
+    print("x" * 100_000)

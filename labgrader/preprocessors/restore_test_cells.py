@@ -1,0 +1,54 @@
+"""Put back graded test cells (and cell metadata) a student deleted or edited, before nbgrader's OverwriteCells."""
+import copy
+
+import nbformat
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.utils import is_grade, is_solution
+
+
+def grade_id(cell):
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+class RestoreTestCells(NbGraderPreprocessor):
+    """nbgrader restores the *source* of the test cells it finds, by grade id. A test cell the
+    student deleted, or whose grade id or flags they changed, is not restored: nbgrader then
+    scores it 0 without saying why or fails the whole notebook. Taking the released notebook
+    (what the student was given) as the reference, this step drops nbgrader metadata that names
+    no released cell, resets the metadata of every known cell to the released one, and
+    re-inserts every missing graded test cell where the release has it, so the student's
+    answers are graded by the real tests."""
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        coursedir = CourseDirectory(config=self.config)
+        path = coursedir.format_path(coursedir.release_directory, ".", info["assignment"])
+        release = nbformat.read(f"{path}/{info['notebook']}.ipynb", as_version=4)
+        released = {grade_id(c): c for c in release.cells if grade_id(c)}
+        notes = resources.setdefault("labgrader", {}).setdefault("notes", [])
+
+        for cell in nb.cells:
+            gid = grade_id(cell)
+            if gid and gid not in released:
+                notes.append(f"cell with unknown grade id {gid!r} treated as a plain cell")
+                del cell.metadata["nbgrader"]
+            elif gid and cell.metadata.nbgrader != released[gid].metadata.nbgrader:
+                notes.append(f"nbgrader metadata of cell {gid!r} was edited and has been reset")
+                cell.metadata.nbgrader = copy.deepcopy(released[gid].metadata.nbgrader)
+
+        present = {grade_id(c) for c in nb.cells if grade_id(c)}
+        anchor = -1  # index in nb of the last source cell seen so far
+        for src in release.cells:
+            gid = grade_id(src)
+            if gid in present:
+                anchor = next(i for i, c in enumerate(nb.cells) if grade_id(c) == gid)
+            elif gid and is_grade(src) and not is_solution(src):
+                restored = copy.deepcopy(src)
+                restored.outputs = []
+                nb.cells.insert(anchor + 1, restored)
+                anchor += 1
+                notes.append(f"test cell {gid!r} was missing and has been restored")
+        for note in notes:
+            self.log.warning("[labgrader] %s: %s", info.get("student"), note)
+        return nb, resources

@@ -1,0 +1,23 @@
+"""The end-of-run summary of a batch: what was graded, what failed and why, how long it took."""
+from labgrader.reports.gradebook import total_scores
+
+
+def print_summary(report):
+    results = report["results"]
+    failed = [r for r in results if not r["ok"]]
+    noted = [r for r in results if r["ok"] and r["notes"]]
+    totals = total_scores(report["db_url"], report["assignment"])
+    print(f"\nGraded {len(results) - len(failed)} of {len(results)} submissions in {report['seconds']:.1f} s "
+          f"with {report['workers']} worker(s).")
+    if failed:
+        print(f"\nNot graded ({len(failed)}): scored 0 and flagged for manual grading in the gradebook")
+        for r in failed:
+            print(f"  {r['student']}: {r['error']}")
+    if noted:
+        print("\nGraded, with notes:")
+        for r in noted:
+            for note in r["notes"]:
+                print(f"  {r['student']}: {note}")
+    if totals:
+        scores = [s for s, _ in totals.values()]
+        print(f"\nMean score {sum(scores) / len(scores):.2f} / {next(iter(totals.values()))[1]:g}")
