@@ -1,4 +1,5 @@
 """Grade a class on a pool of workers; record what failed and why."""
+import contextlib
 import json
 import os
 import time
@@ -8,6 +9,8 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
+
+from labgrader.kernels import forkserver
 
 from . import task
 from .preflight import check_submission
@@ -27,12 +30,13 @@ def submissions(root, assignment, students=None):
 
 
 def grade_class(root, assignment="embeddings", students=None, workers=None, executor=None,
-                force=True, progress=True, notebook="embeddings.ipynb"):
+                force=True, progress=True, notebook="embeddings.ipynb", warm=True):
     """Autograde every submission of ``assignment`` (or ``students``) and return the report.
 
     ``executor``: any ``concurrent.futures.Executor`` whose workers were started with
     ``task.init_worker(root, db_url)``; by default a local process pool of ``workers``
     processes (all cores). A distributed engine plugs in here.
+    ``warm``: fork each kernel from a parent that imported TensorFlow once (else start each cold).
     """
     root = Path(root).resolve()
     config = task.load_config(root)
@@ -52,29 +56,40 @@ def grade_class(root, assignment="embeddings", students=None, workers=None, exec
 
     workers = workers or os.cpu_count() or 1
     own = executor is None
-    executor = executor or ProcessPoolExecutor(max_workers=workers, initializer=task.init_worker,
-                                               initargs=(root, db_url))
-    try:
-        futures = {executor.submit(task.grade_submission, assignment, s, force): notes for s, notes in gradable}
-        bar = tqdm(total=len(futures), unit="submission", disable=not progress, dynamic_ncols=True)
+    with contextlib.ExitStack() as stack:
+        if warm and gradable:
+            # Kernels are forked from one parent that imported TensorFlow once (workers inherit the variable).
+            os.environ["LABGRADER_FORKSERVER"] = stack.enter_context(forkserver.Running()).socket
+            stack.callback(os.environ.pop, "LABGRADER_FORKSERVER", None)
+        executor = executor or ProcessPoolExecutor(max_workers=workers, initializer=task.init_worker,
+                                                   initargs=(root, db_url))
+        if own:
+            stack.callback(executor.shutdown)
+        _grade_all(executor, gradable, assignment, force, progress, db_url, report)
+
+    report["results"].sort(key=lambda r: r["student"])
+
+    report["seconds"] = round(time.monotonic() - started, 2)
+    report["workers"] = workers
+    (root / "grading_report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _grade_all(executor, gradable, assignment, force, progress, db_url, report):
+    futures = {executor.submit(task.grade_submission, assignment, s, force): (s, notes) for s, notes in gradable}
+    with tqdm(total=len(futures), unit="submission", disable=not progress, dynamic_ncols=True) as bar:
         for future in as_completed(futures):
-            outcome = future.result()
-            outcome.notes = futures[future] + outcome.notes
+            student, notes = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as exc:  # a worker process died: the submission is reported, not lost
+                outcome = task.Outcome(student, False, 0.0, f"grading worker failed: {type(exc).__name__}: {exc}")
+            outcome.notes = notes + outcome.notes
             if not outcome.ok:
                 _record_failure(db_url, assignment, outcome.student, outcome.error)
             report["results"].append(asdict(outcome))
             bar.set_postfix_str(outcome.student[:20])
             bar.update()
-        bar.close()
-    finally:
-        if own:
-            executor.shutdown()
-
-    report["results"].sort(key=lambda r: r["student"])
-    report["seconds"] = round(time.monotonic() - started, 2)
-    report["workers"] = workers
-    (root / "grading_report.json").write_text(json.dumps(report, indent=2))
-    return report
 
 
 def _require_assignment(db_url, assignment):

@@ -5,7 +5,7 @@ import subprocess
 import tempfile
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, Dict, Integer
+from traitlets import Bool, Dict, Integer, Unicode
 
 from labgrader.sandbox import Sandbox
 
@@ -24,6 +24,12 @@ class GradingKernelManager(AsyncKernelManager):
     memory_limit = Integer(4 * 1024 ** 3, config=True, help="Address-space cap of a kernel, in bytes.")
     max_processes = Integer(512, config=True, help="Cap on processes+threads of the sandbox user.")
     kernel_env = Dict(QUIET_TENSORFLOW, config=True, help="Extra environment for grading kernels.")
+    fork_server = Unicode(os.environ.get("LABGRADER_FORKSERVER", ""), config=True,
+                          help="Socket of a warm fork server (labgrader.kernels.forkserver) to fork "
+                               "kernels from, instead of starting each one cold under bwrap.")
+
+    def make_sandbox(self):
+        return Sandbox(memory_bytes=self.memory_limit, max_processes=self.max_processes)
 
     _private_dir = None
 
@@ -35,6 +41,9 @@ class GradingKernelManager(AsyncKernelManager):
             self.connection_file = os.path.join(self._private_dir, "connection.json")
             # A signal would reach bwrap, not the kernel: interrupt through the control channel.
             self.kernel_spec.interrupt_mode = "message"
+            if self.fork_server:
+                self.kernel_spec.metadata["kernel_provisioner"] = {
+                    "provisioner_name": "labgrader-forkserver", "config": {"socket": self.fork_server}}
         return await super()._async_pre_start_kernel(**kw)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
@@ -42,10 +51,11 @@ class GradingKernelManager(AsyncKernelManager):
         kw["env"] = {**{k: v for k, v in env.items() if k in PASSED_ENV}, **self.kernel_env}
         kw.setdefault("stdout", subprocess.DEVNULL)  # the kernel's banner; its stderr stays visible
         if self.sandbox:
-            box = Sandbox(memory_bytes=self.memory_limit, max_processes=self.max_processes)
-            workdir = kw.get("cwd") or os.getcwd()
+            box = self.make_sandbox()
+            kw["cwd"] = workdir = os.path.realpath(kw.get("cwd") or os.getcwd())
             box.hand_over(workdir, [self._private_dir])
-            kernel_cmd = box.wrap(kernel_cmd, workdir, [self._private_dir])
+            if not self.fork_server:  # the fork server builds the same sandbox itself
+                kernel_cmd = box.wrap(kernel_cmd, workdir, [self._private_dir])
         return await super()._async_launch_kernel(kernel_cmd, **kw)
 
     async def _async_cleanup_resources(self, restart=False):

@@ -57,6 +57,22 @@ class Sandbox:
         dirs.update(sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib"))
         return sorted(d for d in dirs if os.path.exists(d))
 
+    def plan(self, workdir, shared_dirs=()):
+        """What the sandbox sees, as (kind, path) pairs: kind is "ro" (read-only bind), "rw"
+        (read-write bind) or "symlink" (path -> its target). Both launch paths build it: bwrap for
+        a cold kernel, the fork server for a warm one."""
+        entries = []
+        for path in filter(os.path.lexists, SYSTEM_DIRS):
+            entries.append(("symlink", path) if os.path.islink(path) else ("ro", path))
+        entries += [("ro", path) for path in SYSTEM_FILES + self.python_dirs() + list(self.extra_ro)
+                    if os.path.exists(path)]
+        entries += [("rw", os.path.realpath(path)) for path in [*shared_dirs, workdir]]
+        return entries
+
+    def environment(self):
+        """Set inside the sandbox: caches (IPython, Keras, matplotlib) go to the private /tmp."""
+        return {"HOME": "/tmp", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp"}
+
     def wrap(self, cmd, workdir, shared_dirs=()):
         """``cmd`` run in the sandbox, in ``workdir`` (read-write); ``shared_dirs`` (the kernel's
         connection file and sockets) read-write too."""
@@ -64,27 +80,30 @@ class Sandbox:
         args = ["bwrap", "--die-with-parent", "--new-session",
                 "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
-        for path in SYSTEM_DIRS:
-            args += ["--ro-bind-try", path, path] if not os.path.islink(path) else ["--symlink", os.readlink(path), path]
-        for path in SYSTEM_FILES:
-            args += ["--ro-bind-try", path, path]
-        read_only, read_write = self.python_dirs() + list(self.extra_ro), list(shared_dirs) + [workdir]
+        plan = self.plan(workdir, shared_dirs)
         # bwrap makes missing parent directories 0700: make them traversable by the sandbox user.
-        for parent in sorted({str(p) for path in read_only + read_write for p in Path(path).parents} - {"/", "/tmp"}):
+        binds = [path for kind, path in plan if kind != "symlink"]
+        for parent in sorted({str(p) for path in binds for p in Path(path).parents} - {"/", "/tmp", "/etc"}):
             args += ["--perms", "0755", "--dir", parent]
-        for path in read_only:
-            args += ["--ro-bind", path, path]
-        for path in read_write:
-            args += ["--bind", path, path]
+        for kind, path in plan:
+            args += {"ro": ["--ro-bind", path, path], "rw": ["--bind", path, path],
+                     "symlink": ["--symlink", os.readlink(path), path]}[kind]
         # jupyter_client adds JPY_PARENT_PID at launch; from inside its own PID namespace the
         # kernel cannot see that process and would shut down (--die-with-parent covers it).
-        args += ["--unsetenv", "JPY_PARENT_PID", "--chdir", workdir,
-                 # caches (IPython, Keras, matplotlib) go to the private /tmp, not the working copy
-                 "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp"]
-        limits = [sys.executable, "-m", "labgrader.sandbox.limits", "--uid", str(self.uid), "--gid", str(self.gid),
-                  "--memory", str(self.memory_bytes), "--nproc", str(self.max_processes),
-                  "--fsize", str(self.max_file_bytes), "--"]
-        return args + ["--"] + limits + list(cmd)
+        args += ["--unsetenv", "JPY_PARENT_PID", "--chdir", workdir]
+        for name, value in self.environment().items():
+            args += ["--setenv", name, value]
+        return args + ["--"] + self.limits_command() + list(cmd)
+
+    def drop_privileges(self):
+        """In-process equivalent of limits_command (used by the fork server's children)."""
+        from .limits import drop_privileges
+        drop_privileges(self.uid, self.gid, self.memory_bytes, self.max_processes, self.max_file_bytes)
+
+    def limits_command(self):
+        return [sys.executable, "-m", "labgrader.sandbox.limits", "--uid", str(self.uid), "--gid", str(self.gid),
+                "--memory", str(self.memory_bytes), "--nproc", str(self.max_processes),
+                "--fsize", str(self.max_file_bytes), "--"]
 
     def hand_over(self, workdir, shared_dirs=()):
         """Let the unprivileged user write its working copy and sockets (the grader stays owner of the rest)."""

@@ -1,10 +1,24 @@
-"""Runs first inside the sandbox: drop to the unprivileged user, set resource limits, exec the kernel.
+"""The last step into the sandbox: resource limits, then the unprivileged user, for good.
 
+As a command (what bwrap runs before the kernel):
     python -m labgrader.sandbox.limits --uid 65534 --gid 65534 --memory BYTES --nproc N --fsize BYTES -- CMD...
 """
 import argparse
+import ctypes
 import os
 import resource
+
+PR_SET_NO_NEW_PRIVS = 38
+
+
+def drop_privileges(uid, gid, memory, nproc, fsize):
+    for limit, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_NPROC, nproc),
+                         (resource.RLIMIT_FSIZE, fsize), (resource.RLIMIT_CORE, 0)):
+        resource.setrlimit(limit, (value, value))
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)  # from here on, no way back to root
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
 
 def main():
@@ -17,12 +31,7 @@ def main():
     parser.add_argument("cmd", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
-    for limit, value in ((resource.RLIMIT_AS, args.memory), (resource.RLIMIT_NPROC, args.nproc),
-                         (resource.RLIMIT_FSIZE, args.fsize), (resource.RLIMIT_CORE, 0)):
-        resource.setrlimit(limit, (value, value))
-    os.setgroups([])
-    os.setgid(args.gid)
-    os.setuid(args.uid)  # from here on, no way back to root
+    drop_privileges(args.uid, args.gid, args.memory, args.nproc, args.fsize)
     os.execvp(cmd[0], cmd)
 
 

@@ -1,0 +1,172 @@
+"""A warm parent for grading kernels: imports TensorFlow once, then forks one fresh, sandboxed
+kernel per submission.
+
+    python -m labgrader.kernels.forkserver SOCKET
+
+Requests are JSON lines on a Unix socket only the grader can reach (its directory is 0700):
+    {"op": "launch", "connection_file": ..., "workdir": ..., "private_dir": ..., "sandbox": {...}, "env": {...}}
+        -> {"pid": N}
+    {"op": "poll", "pid": N}            -> {"returncode": null | int}
+    {"op": "signal", "pid": N, "signum": S} -> {"ok": true}
+
+Each kernel is a new process forked from this pristine parent, in its own namespaces, as the
+unprivileged sandbox user: no state passes between submissions. The parent never runs student code.
+"""
+import json
+import os
+import signal
+import socket
+import sys
+
+# What every submission's kernel would otherwise spend seconds importing.
+WARM_IMPORTS = ["numpy", "tensorflow", "keras", "keras.layers", "keras.models", "ipykernel.kernelapp",
+                "IPython", "labgrader.kernels.checks"]
+
+
+def warm_up(env):
+    os.environ.update(env)
+    import importlib
+    for name in WARM_IMPORTS:
+        importlib.import_module(name)
+
+
+def run_kernel(request):
+    """In the forked child: enter the sandbox, then become an IPython kernel. Never returns."""
+    from labgrader.sandbox import Sandbox
+    from labgrader.sandbox import namespaces as ns
+
+    os.setsid()
+    box = Sandbox(**request["sandbox"])
+    ns.unshare_all()
+    pid = os.fork()  # the grandchild is PID 1 of the new PID namespace: when it ends, all its processes end
+    if pid:
+        def forward(signum, frame):
+            os.kill(pid, signum)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, forward)
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+            except InterruptedError:
+                continue
+    ns.die_with_parent()
+    new_root = os.path.join(request["private_dir"], "root")
+    os.makedirs(new_root, exist_ok=True)
+    ns.enter_root(box.plan(request["workdir"], [request["private_dir"]]), new_root, request["workdir"])
+    socket.sethostname("sandbox")
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.environ.update(box.environment())
+    box.drop_privileges()
+    devnull = os.open("/dev/null", os.O_WRONLY)
+    os.dup2(devnull, 1)  # the kernel's banner (its output goes over the kernel protocol)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(signum, signal.SIG_DFL)
+    from ipykernel.kernelapp import IPKernelApp
+    sys.argv = ["ipykernel", "-f", request["connection_file"]]
+    app = IPKernelApp.instance()
+    app.initialize(sys.argv[1:])
+    app.start()
+    os._exit(0)
+
+
+class ForkServer:
+    def __init__(self, path):
+        self.path = path
+        self.children = {}  # pid -> exit code once reaped
+
+    def reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children[pid] = os.waitstatus_to_exitcode(status)
+
+    def handle(self, request):
+        self.reap()
+        op = request["op"]
+        if op == "launch":
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    run_kernel(request)
+                except BaseException as exc:  # report, never fall back into the server loop
+                    print(f"forkserver: kernel start failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                finally:
+                    os._exit(70)
+            self.children[pid] = None
+            return {"pid": pid}
+        if op == "poll":
+            return {"returncode": self.children.get(request["pid"], -1)}
+        if op == "signal":
+            if self.children.get(request["pid"], -1) is None:
+                os.kill(request["pid"], request["signum"])
+            return {"ok": True}
+        return {"error": f"unknown op {op!r}"}
+
+    def serve(self):
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(self.path)
+        os.chmod(self.path, 0o600)
+        server.listen(16)
+        print("ready", flush=True)
+        while True:
+            conn, _ = server.accept()
+            with conn, conn.makefile("rwb") as stream:
+                for line in stream:
+                    reply = self.handle(json.loads(line))
+                    stream.write(json.dumps(reply).encode() + b"\n")
+                    stream.flush()
+
+
+class Running:
+    """Start a fork server for the duration of a ``with`` block; its socket path is ``.socket``."""
+
+    def __init__(self, startup_timeout=120):
+        self.startup_timeout = startup_timeout
+
+    def __enter__(self):
+        import subprocess
+        import tempfile
+        self._dir = tempfile.mkdtemp(prefix="labgrader-forkserver-")  # 0700: only the grader connects
+        self.socket = os.path.join(self._dir, "socket")
+        self.process = subprocess.Popen([sys.executable, "-m", "labgrader.kernels.forkserver", self.socket],
+                                        stdout=subprocess.PIPE, text=True)
+        if self.process.stdout.readline().strip() != "ready":
+            self.__exit__()
+            raise RuntimeError("the fork server did not start (see the messages above)")
+        return self
+
+    def __exit__(self, *exc):
+        import shutil
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except Exception:
+            self.process.kill()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def request(path, message):
+    """Client side: one request, one reply."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(path)
+        with sock.makefile("rwb") as stream:
+            stream.write(json.dumps(message).encode() + b"\n")
+            stream.flush()
+            return json.loads(stream.readline())
+
+
+def main():
+    from labgrader.kernels.manager import QUIET_TENSORFLOW
+    warm_up(QUIET_TENSORFLOW)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    ForkServer(sys.argv[1]).serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""A jupyter_client kernel provisioner whose kernels are forked by the warm fork server."""
+import asyncio
+import dataclasses
+import signal
+
+from jupyter_client.provisioning import LocalProvisioner
+from traitlets import Unicode
+
+from labgrader.kernels.forkserver import request
+
+
+class ForkServerProvisioner(LocalProvisioner):
+    """Like LocalProvisioner (it writes the connection file the same way), but instead of
+    starting ``python -m ipykernel_launcher`` it asks the fork server for a forked, sandboxed kernel."""
+
+    socket = Unicode(config=True, help="Unix socket of the fork server.")
+    kernel_pid = None
+
+    @property
+    def has_process(self):
+        return self.kernel_pid is not None
+
+    async def launch_kernel(self, cmd, **kwargs):
+        manager = self.parent
+        reply = request(self.socket, {
+            "op": "launch", "connection_file": manager.connection_file, "workdir": kwargs["cwd"],
+            "private_dir": manager._private_dir, "env": kwargs["env"],
+            "sandbox": dataclasses.asdict(manager.make_sandbox())})
+        self.kernel_pid = self.pid = reply["pid"]
+        return self.connection_info
+
+    async def poll(self):
+        if self.kernel_pid is None:
+            return 0
+        return request(self.socket, {"op": "poll", "pid": self.kernel_pid})["returncode"]
+
+    async def wait(self):
+        while self.kernel_pid is not None and await self.poll() is None:
+            await asyncio.sleep(0.05)
+        self.kernel_pid = None
+        return 0
+
+    async def send_signal(self, signum):
+        if self.kernel_pid is not None:
+            request(self.socket, {"op": "signal", "pid": self.kernel_pid, "signum": int(signum)})
+
+    async def kill(self, restart=False):
+        await self.send_signal(signal.SIGKILL)
+
+    async def terminate(self, restart=False):
+        await self.send_signal(signal.SIGTERM)
+
+    async def cleanup(self, restart=False):
+        self.kernel_pid = None

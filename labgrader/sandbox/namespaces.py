@@ -1,0 +1,82 @@
+"""Build the sandbox from inside an already running process (the fork server's children).
+
+bwrap can only sandbox a program it starts, and starting one would throw away the warm
+interpreter that already imported TensorFlow. So a forked child builds the same sandbox itself,
+from the same plan (``Sandbox.plan``), with the same kernel features bwrap uses: new mount, PID,
+network, IPC and UTS namespaces, a tmpfs root with bind mounts (read-only except the working copy
+and the kernel's socket directory), pivot_root, then rlimits and the unprivileged user.
+"""
+import ctypes
+import os
+import platform
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result, what):
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def mount(source, target, fstype=None, flags=0, data=None):
+    enc = lambda s: s.encode() if s is not None else None
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
+
+
+def unshare_all():
+    """New namespaces for everything but the user; the caller's *children* get the new PID namespace."""
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET), "unshare")
+
+
+def die_with_parent(signal_number=9):
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal_number, 0, 0, 0), "prctl")
+
+
+def enter_root(plan, new_root, workdir):
+    """Mount the plan under ``new_root`` (an empty directory) and make it the root."""
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+
+    def inside(path):
+        return os.path.join(new_root, path.lstrip("/"))
+
+    # /tmp first, so that binds below it (the kernel's socket directory) stay visible
+    os.makedirs(inside("/tmp"))
+    mount("tmpfs", inside("/tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+
+    for kind, path in plan:
+        target = inside(path)
+        if kind == "symlink":
+            os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+            os.symlink(os.readlink(path), target)
+            continue
+        if os.path.isdir(path):
+            os.makedirs(target, mode=0o755, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+            open(target, "a").close()
+        mount(path, target, None, MS_BIND)
+        if kind == "ro":
+            mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    os.makedirs(inside("/dev"), mode=0o755, exist_ok=True)
+    for device in filter(os.path.exists, DEVICES):
+        open(inside(device), "a").close()
+        mount(device, inside(device), None, MS_BIND)
+    os.makedirs(inside("/proc"), exist_ok=True)
+    mount("proc", inside("/proc"), "proc", MS_NOSUID | MS_NODEV)
+    old = inside("/.old-root")
+    os.makedirs(old, exist_ok=True)
+    _check(_libc.syscall(SYS_PIVOT_ROOT[platform.machine()], new_root.encode(), old.encode()), "pivot_root")
+    os.chdir("/")
+    _check(_libc.umount2(b"/.old-root", MNT_DETACH), "umount old root")
+    os.rmdir("/.old-root")
+    mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    os.chdir(workdir)
