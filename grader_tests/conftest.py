@@ -47,17 +47,41 @@ def course(tmp_path):
     return copy_course(tmp_path / "course")
 
 
-@pytest.fixture(scope="session")
-def graded_corpus(tmp_path_factory):
-    """The whole corpus, plus the instructor's own solution, autograded by plain nbgrader."""
-    course = copy_course(tmp_path_factory.mktemp("graded") / "course")
+def class_course(dest, snippets):
+    """A course copy with ``snippets`` handed in, plus the instructor's own solution."""
+    course = copy_course(dest)
     release = course / "release" / ASSIGNMENT / submissions.NOTEBOOK
-    for snippet in corpus():
+    for snippet in snippets:
         submissions.write_submission(snippet, release, course / "submitted" / snippet.name / ASSIGNMENT)
     solved = course / "submitted" / "instructor_solution" / ASSIGNMENT
     solved.mkdir(parents=True)
     shutil.copy(course / "source" / ASSIGNMENT / submissions.NOTEBOOK, solved)
     nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
-    result = nbgrader(course, "autograde", ASSIGNMENT)
+    return course
+
+
+def tree_digest(path):
+    """Content of every file below ``path``, to prove that grading did not change it."""
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(Path(path).rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def graded_corpus(tmp_path_factory):
+    """The whole corpus (correct, wrong, hostile) and the instructor's solution, autograded by
+    the batch command (`python -m labgrader autograde`), as the instructor would run it."""
+    course = class_course(tmp_path_factory.mktemp("batch") / "course", corpus())
+    before = {name: tree_digest(course / name) for name in ("source", "release")}
+    result = subprocess.run([sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT], cwd=course,
+                            capture_output=True, text=True, timeout=1800,
+                            env=dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT),
-            "log": result.stdout + result.stderr}
+            "stdout": result.stdout, "before": before}
+
+
+@pytest.fixture(scope="session")
+def plain_graded(tmp_path_factory):
+    """The correct and wrong submissions autograded by plain `nbgrader autograde` from the course root."""
+    course = class_course(tmp_path_factory.mktemp("plain") / "course", corpus("correct") + corpus("wrong"))
+    nbgrader(course, "autograde", ASSIGNMENT)
+    return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT)}

@@ -9,6 +9,7 @@ GRADED = [s for s in corpus() if s.expected]
 def test_the_corpus_is_large_enough():
     assert len(corpus("correct")) >= 6
     assert len(corpus("wrong")) >= 8
+    assert len(corpus("hostile")) >= 15
 
 
 @pytest.mark.parametrize("snippet", GRADED, ids=[s.name for s in GRADED])
@@ -28,3 +29,16 @@ def test_the_instructor_solution_gets_full_marks(graded_corpus):
 
 def test_the_untouched_student_version_gets_zero(graded_corpus):
     assert sum(graded_corpus["scores"]["untouched"].values()) == 0
+
+
+PLAIN = corpus("correct") + corpus("wrong")
+
+
+@pytest.mark.parametrize("snippet", PLAIN, ids=[s.name for s in PLAIN])
+def test_plain_nbgrader_autograde_gives_the_same_scores(plain_graded, snippet):
+    """`nbgrader autograde embeddings` from the course root (sandboxed by nbgrader_config.py)."""
+    assert plain_graded["scores"].get(snippet.name) == snippet.expected
+
+
+def test_plain_nbgrader_gives_the_instructor_solution_full_marks(plain_graded):
+    assert sum(plain_graded["scores"]["instructor_solution"].values()) == 8

@@ -41,7 +41,9 @@ def run_kernel(request):
     pid = os.fork()  # the grandchild is PID 1 of the new PID namespace: when it ends, all its processes end
     if pid:
         def forward(signum, frame):
-            os.kill(pid, signum)
+            # Ending PID 1 of the namespace ends every process in it; the kernel reaps them all
+            # before this waitpid returns, so "exited" means "nothing left".
+            os.kill(pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, forward)
         while True:

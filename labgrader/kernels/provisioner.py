@@ -45,7 +45,8 @@ class ForkServerProvisioner(LocalProvisioner):
             request(self.socket, {"op": "signal", "pid": self.kernel_pid, "signum": int(signum)})
 
     async def kill(self, restart=False):
-        await self.send_signal(signal.SIGKILL)
+        # SIGTERM to the fork server's child makes it SIGKILL the kernel's PID namespace and wait for it.
+        await self.send_signal(signal.SIGTERM)
 
     async def terminate(self, restart=False):
         await self.send_signal(signal.SIGTERM)

@@ -86,8 +86,10 @@ class Sandbox:
         for parent in sorted({str(p) for path in binds for p in Path(path).parents} - {"/", "/tmp", "/etc"}):
             args += ["--perms", "0755", "--dir", parent]
         for kind, path in plan:
-            args += {"ro": ["--ro-bind", path, path], "rw": ["--bind", path, path],
-                     "symlink": ["--symlink", os.readlink(path), path]}[kind]
+            if kind == "symlink":
+                args += ["--symlink", os.readlink(path), path]
+            else:
+                args += ["--ro-bind" if kind == "ro" else "--bind", path, path]
         # jupyter_client adds JPY_PARENT_PID at launch; from inside its own PID namespace the
         # kernel cannot see that process and would shut down (--die-with-parent covers it).
         args += ["--unsetenv", "JPY_PARENT_PID", "--chdir", workdir]

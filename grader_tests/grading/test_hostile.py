@@ -1,0 +1,113 @@
+"""Hostile and broken submissions gain nothing, break nothing, and lose nothing."""
+import json
+import sqlite3
+
+import nbformat
+import psutil
+
+from conftest import ASSIGNMENT, tree_digest
+
+
+def outputs_of(course, student, grade_id):
+    nb = nbformat.read(course / "autograded" / student / ASSIGNMENT / "embeddings.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return "\n".join(o.get("text", "") or o.get("evalue", "") or str(o.get("data", "")) for o in cell.outputs)
+
+
+def report(graded):
+    return {r["student"]: r for r in json.loads((graded["course"] / "grading_report.json").read_text())["results"]}
+
+
+def test_source_and_release_are_unchanged(graded_corpus):
+    course = graded_corpus["course"]
+    assert {name: tree_digest(course / name) for name in ("source", "release")} == graded_corpus["before"]
+
+
+def test_student_code_cannot_see_the_instructors_files(graded_corpus):
+    assert "found: []" in outputs_of(graded_corpus["course"], "reads_source_solutions", "q2_answer")
+
+
+def test_student_code_cannot_see_other_students(graded_corpus):
+    text = outputs_of(graded_corpus["course"], "lists_other_students", "q2_answer")
+    assert "list_and_flatten" not in text.split("FileNotFoundError")[0]
+    assert "FileNotFoundError" in text or "No such file" in text
+
+
+def test_student_code_cannot_write_the_gradebook(graded_corpus):
+    db = sqlite3.connect(graded_corpus["course"] / "gradebook.db")
+    assert db.execute("SELECT count(*) FROM grade WHERE manual_score = 8").fetchone() == (0,)
+    assert "unable to open database" in outputs_of(graded_corpus["course"], "writes_gradebook", "q2_answer")
+
+
+def test_no_process_outlives_grading(graded_corpus):
+    leftovers = [p.info for p in psutil.process_iter(["pid", "cmdline", "uids"])
+                 if p.info["uids"] and p.info["uids"].real == 65534
+                 or any("424" in part for part in (p.info["cmdline"] or []) if part.startswith("424"))]
+    assert leftovers == []
+
+
+def test_memory_is_capped(graded_corpus):
+    assert "MemoryError" in outputs_of(graded_corpus["course"], "allocates_12gb", "q2_answer")
+
+
+def test_an_output_flood_is_truncated_not_fatal(graded_corpus):
+    text = outputs_of(graded_corpus["course"], "output_flood", "q2_answer")
+    assert "output truncated" in text and len(text) < 2_000_000
+
+
+def test_a_kernel_death_keeps_the_points_already_earned(graded_corpus):
+    assert "The kernel died while running this cell" in outputs_of(graded_corpus["course"], "kernel_os_exit", "q2_answer")
+    assert graded_corpus["scores"]["kernel_os_exit"]["q1_param_count"] == 2
+
+
+def test_a_loop_that_ignores_interrupts_stops_the_notebook_not_the_class(graded_corpus):
+    assert "did not stop when interrupted" in outputs_of(graded_corpus["course"], "ignores_interrupt", "q2_answer")
+    assert "was not run because" in outputs_of(graded_corpus["course"], "ignores_interrupt", "q2_structure")
+
+
+def test_forged_verdicts_and_hidden_exceptions_earn_nothing(graded_corpus):
+    for student in ("forges_verdicts", "hides_exceptions", "patches_showtraceback", "rewrites_test_cells"):
+        assert sum(graded_corpus["scores"][student].values()) == 0, student
+    assert "grading verdict that the grader did not issue" in outputs_of(
+        graded_corpus["course"], "forges_verdicts", "q1_param_count")
+
+
+def test_tampering_is_named_in_the_message(graded_corpus):
+    assert "grading environment was modified" in outputs_of(graded_corpus["course"], "patches_showtraceback", "q1_param_count")
+
+
+def test_ungradable_submissions_are_reported_and_scored_zero(graded_corpus):
+    results = report(graded_corpus)
+    assert "no notebook handed in" in results["empty_folder"]["error"]
+    assert "not a valid notebook" in results["not_json"]["error"]
+    for student in ("empty_folder", "not_json"):
+        assert set(graded_corpus["scores"][student].values()) == {0}
+    db = sqlite3.connect(graded_corpus["course"] / "gradebook.db")
+    flagged = db.execute("""SELECT DISTINCT student.id FROM grade
+        JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id
+        JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id
+        JOIN student ON submitted_assignment.student_id = student.id
+        WHERE grade.needs_manual_grade = 1""").fetchall()
+    assert {"empty_folder", "not_json"} <= {row[0] for row in flagged}
+
+
+def test_repairs_are_reported(graded_corpus):
+    results = report(graded_corpus)
+    assert any("graded as 'embeddings.ipynb'" in n for n in results["renamed_notebook"]["notes"])
+    assert any("was missing and has been restored" in n for n in results["deletes_test_cells"]["notes"])
+    assert any("was edited and has been reset" in n for n in results["edits_points_metadata"]["notes"])
+    assert "Not graded (2)" in graded_corpus["stdout"]
+
+
+def test_a_failed_regrade_does_not_leave_the_old_grade_standing(graded_corpus, tmp_path):
+    from labgrader.batch import grade_class
+    from labgrader.reports.gradebook import cell_scores
+    import shutil
+    course = tmp_path / "course"
+    shutil.copytree(graded_corpus["course"], course, ignore=shutil.ignore_patterns("autograded"))
+    db_url = f"sqlite:///{course}/gradebook.db"
+    assert sum(cell_scores(db_url, ASSIGNMENT)["list_and_flatten"].values()) == 8
+    (course / "submitted" / "list_and_flatten" / ASSIGNMENT / "embeddings.ipynb").write_text("{ broken")
+    grade_class(course, ASSIGNMENT, students=["list_and_flatten"], progress=False)
+    assert sum(cell_scores(db_url, ASSIGNMENT)["list_and_flatten"].values()) == 0
+    assert sum(cell_scores(db_url, ASSIGNMENT)["add_method"].values()) == 8  # the others are untouched
