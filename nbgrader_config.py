@@ -5,12 +5,14 @@ import sys
 # The grader's own package lives next to this file.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, IgnorePattern, LimitOutput,
-    OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
+    AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearOutput, DeduplicateIds, GetGrades,
+    IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 
-from labgrader.preprocessors import GuardedExecute, JudgeVerdicts, RestoreTestCells  # noqa: E402
+from labgrader.preprocessors import (  # noqa: E402
+    GuardedExecute, JudgeVerdicts, RestoreTestCells, SummarizeChecks)
 
 c = get_config()  # noqa: F821
 
@@ -48,3 +50,13 @@ c.Execute.timeout = 30
 c.GuardedExecute.timeout = 30
 c.Execute.interrupt_on_timeout = True
 c.LimitOutput.max_lines = 200
+# `nbgrader validate` cuts lines at 90 characters by default: show students whole messages.
+c.Validator.width = 250
+
+# Feedback: no hidden test code (jupyter/nbgrader#917), and a verdict line per check.
+c.GenerateFeedback.preprocessors = [
+    GetGrades,
+    ClearHiddenTests,
+    SummarizeChecks,
+    CSSHTMLHeaderPreprocessor,
+]

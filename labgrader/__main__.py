@@ -15,6 +15,13 @@ def main(argv=None):
     grade.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     grade.add_argument("--keep", action="store_true", help="skip submissions already autograded (default: re-grade)")
     grade.add_argument("--course", type=Path, default=Path.cwd(), help="course directory (default: here)")
+    report = commands.add_parser("report", help="class report (HTML + CSV) from the gradebook")
+    report.add_argument("assignment", nargs="?", default="embeddings")
+    report.add_argument("--course", type=Path, default=Path.cwd(), help="course directory (default: here)")
+    lms = commands.add_parser("export-canvas", help="grades as a CSV that Canvas's gradebook imports")
+    lms.add_argument("assignment", nargs="?", default="embeddings")
+    lms.add_argument("--to", type=Path, default=Path("grades_canvas.csv"))
+    lms.add_argument("--course", type=Path, default=Path.cwd(), help="course directory (default: here)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from labgrader import demo
@@ -26,6 +33,15 @@ def main(argv=None):
                              force=not args.keep)
         print_summary(report)
         raise SystemExit(0)
+    elif args.command == "report":
+        from labgrader.reports.class_report import write_report
+        page, table = write_report(args.course, args.assignment)
+        print(f"Class report: {page}\nCSV: {table}")
+    elif args.command == "export-canvas":
+        from labgrader.reports.lms import write_canvas_csv
+        from labgrader.batch.task import load_config
+        db_url = load_config(args.course.resolve()).CourseDirectory.db_url
+        print(f"Canvas CSV: {write_canvas_csv(db_url, args.assignment, args.to)}")
 
 
 if __name__ == "__main__":

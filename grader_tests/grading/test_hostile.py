@@ -11,7 +11,8 @@ from conftest import ASSIGNMENT, tree_digest
 def outputs_of(course, student, grade_id):
     nb = nbformat.read(course / "autograded" / student / ASSIGNMENT / "embeddings.ipynb", as_version=4)
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-    return "\n".join(o.get("text", "") or o.get("evalue", "") or str(o.get("data", "")) for o in cell.outputs)
+    return "\n".join(o.get("text", "") or f"{o.get('ename', '')}: {o.get('evalue', '')}" if o.output_type != "display_data"
+                     else o.data.get("text/plain", "") for o in cell.outputs)
 
 
 def report(graded):
@@ -29,8 +30,10 @@ def test_student_code_cannot_see_the_instructors_files(graded_corpus):
 
 def test_student_code_cannot_see_other_students(graded_corpus):
     text = outputs_of(graded_corpus["course"], "lists_other_students", "q2_answer")
-    assert "list_and_flatten" not in text.split("FileNotFoundError")[0]
-    assert "FileNotFoundError" in text or "No such file" in text
+    listings = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in text.splitlines() if line.startswith("..")}
+    assert listings["../.."] == "['lists_other_students']"   # autograded/: only this student
+    assert listings["../../.."] == "['autograded']"           # the course: no source/, no gradebook
+    assert "No such file" in text                             # another student's notebook
 
 
 def test_student_code_cannot_write_the_gradebook(graded_corpus):

@@ -21,7 +21,6 @@ def test_an_unsolved_notebook_fails_with_the_visible_messages(course):
     result = nbgrader(course, "validate", str(student_notebook(course, "untouched")), check=False)
     out = result.stdout
     assert "Success!" not in out
-    assert "NotImplementedError" in out or "YOUR CODE HERE" in out
     assert "trainable_params_model2 is not defined" in out
 
 

@@ -37,6 +37,7 @@ def run_kernel(request):
 
     os.setsid()
     box = Sandbox(**request["sandbox"])
+    ns.die_with_parent()  # with the fork server
     ns.unshare_all()
     pid = os.fork()  # the grandchild is PID 1 of the new PID namespace: when it ends, all its processes end
     if pid:
@@ -52,7 +53,6 @@ def run_kernel(request):
                 os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
             except InterruptedError:
                 continue
-    ns.die_with_parent()
     new_root = os.path.join(request["private_dir"], "root")
     os.makedirs(new_root, exist_ok=True)
     ns.enter_root(box.plan(request["workdir"], [request["private_dir"]]), new_root, request["workdir"])
@@ -61,6 +61,7 @@ def run_kernel(request):
     os.environ.update(request["env"])
     os.environ.update(box.environment())
     box.drop_privileges()
+    ns.die_with_parent()  # again: the uid change cleared it
     devnull = os.open("/dev/null", os.O_WRONLY)
     os.dup2(devnull, 1)  # the kernel's banner (its output goes over the kernel protocol)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
@@ -165,9 +166,18 @@ def request(path, message):
 
 def main():
     from labgrader.kernels.manager import QUIET_TENSORFLOW
+    from labgrader.sandbox.namespaces import die_with_parent
+    die_with_parent()  # with the grader; its kernels follow (each one dies with its parent)
     warm_up(QUIET_TENSORFLOW)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    ForkServer(sys.argv[1]).serve()
+    server = ForkServer(sys.argv[1])
+
+    def stop(signum, frame):
+        for pid, code in server.children.items():
+            if code is None:
+                os.kill(pid, signal.SIGTERM)  # each child ends its kernel's whole PID namespace
+        os._exit(0)
+    signal.signal(signal.SIGTERM, stop)
+    server.serve()
 
 
 if __name__ == "__main__":

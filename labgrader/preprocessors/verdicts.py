@@ -37,10 +37,10 @@ class JudgeVerdicts(NbGraderPreprocessor):
                 continue
             if verify(record, self._key) and record.get("grade_id") == grade_id:
                 genuine.append(record)
+                output.data = {"text/plain": record["message"] or "All hidden checks passed."}
             else:
                 forged = True
-            output.data = {"text/plain": str(record.get("message") or "All hidden checks passed.")
-                           if isinstance(record, dict) else FORGED}
+                output.data = {"text/plain": FORGED}
         for output in cell.outputs:
             if output.output_type == "error":
                 # IPython shows source lines around the failure: they could be hidden-test lines.

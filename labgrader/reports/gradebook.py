@@ -25,3 +25,17 @@ def total_scores(db_url, assignment):
         for submission in submissions:
             totals[submission.student_id] = (submission.score, submission.max_score)
     return totals
+
+
+def max_points(db_url, assignment):
+    """{grade_id: points} of the assignment's graded cells."""
+    with Gradebook(db_url) as gb:
+        return {cell.name: cell.max_score for notebook in gb.find_assignment(assignment).notebooks
+                for cell in notebook.grade_cells}
+
+
+def flagged_students(db_url, assignment):
+    """Students with a grade that needs manual grading (what could not be graded automatically)."""
+    with Gradebook(db_url) as gb:
+        return sorted({submission.student_id for submission in gb.assignment_submissions(assignment)
+                       if any(grade.needs_manual_grade for nb in submission.notebooks for grade in nb.grades)})

@@ -1,0 +1,194 @@
+"""The class report: one self-contained HTML page and a CSV, read from the gradebook, the
+autograded notebooks and the batch's grading report.
+
+    python -m labgrader report embeddings      -> reports/embeddings.html, reports/embeddings.csv
+"""
+import base64
+import collections
+import csv
+import html
+import io
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from labgrader.reports.gradebook import cell_scores, flagged_students, max_points
+
+
+@dataclass
+class ClassData:
+    assignment: str
+    checks: list                                     # grade ids, in notebook order
+    points: dict                                     # grade id -> max points
+    scores: dict                                     # student -> {grade id: score}
+    errors: dict = field(default_factory=dict)       # student -> why it was not graded
+    notes: dict = field(default_factory=dict)        # student -> [notes]
+    failures: dict = field(default_factory=dict)     # student -> {grade id: message}
+
+    @property
+    def max_score(self):
+        return sum(self.points.values())
+
+    def total(self, student):
+        return sum(self.scores[student].values())
+
+    def pass_rate(self, check):
+        graded = [s for s in self.scores if s not in self.errors]
+        passed = [s for s in graded if self.scores[s].get(check, 0) >= self.points[check]]
+        return len(passed) / len(graded) if graded else 0.0
+
+    def common_failures(self, top=10):
+        counts = collections.Counter((check, message) for per in self.failures.values()
+                                     for check, message in per.items())
+        return counts.most_common(top)
+
+
+def collect(root, assignment, db_url=None):
+    root = Path(root)
+    db_url = db_url or f"sqlite:///{root / 'gradebook.db'}"
+    points = max_points(db_url, assignment)
+    scores = cell_scores(db_url, assignment)
+    release = nbformat.read(root / "release" / assignment / f"{assignment}.ipynb", as_version=4)
+    order = [c.metadata.nbgrader["grade_id"] for c in release.cells
+             if c.metadata.get("nbgrader", {}).get("grade_id") in points]
+    data = ClassData(assignment, order, points, scores)
+    report_path = root / "grading_report.json"
+    if report_path.exists():
+        for result in json.loads(report_path.read_text())["results"]:
+            if not result["ok"] and result["student"] in scores:
+                data.errors[result["student"]] = result["error"]
+            if result["notes"]:
+                data.notes[result["student"]] = result["notes"]
+    for student in flagged_students(db_url, assignment):
+        data.errors.setdefault(student, "flagged for manual grading")
+    for student in scores:
+        data.failures[student] = failure_messages(root / "autograded" / student / assignment / f"{assignment}.ipynb")
+    return data
+
+
+def failure_messages(path):
+    """{grade id: first error message} of the failed graded cells of an autograded notebook."""
+    if not path.exists():
+        return {}
+    nb = nbformat.read(path, as_version=4)
+    found = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            errors = [o for o in cell.outputs if o.output_type == "error"]
+            if errors:
+                found[meta["grade_id"]] = errors[0].get("evalue") or errors[0].get("ename")
+    return found
+
+
+# ------------------------------------------------------------------ writing
+
+def write_csv(data, path):
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["student", "total", "max"] + data.checks + ["status", "reason"])
+        for student in sorted(data.scores):
+            status = "error" if student in data.errors else "graded"
+            out.writerow([student, f"{data.total(student):g}", f"{data.max_score:g}"]
+                         + [f"{data.scores[student].get(c, 0):g}" for c in data.checks]
+                         + [status, data.errors.get(student, "; ".join(data.notes.get(student, [])))])
+
+
+def _png(fig):
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def charts(data):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    totals = [data.total(s) for s in data.scores]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(totals, bins=[x - 0.5 for x in range(int(data.max_score) + 2)], color="#3b6ea8", edgecolor="white")
+    ax.set_xlabel("score")
+    ax.set_ylabel("students")
+    ax.set_title("Score distribution")
+    ax.set_xticks(range(int(data.max_score) + 1))
+    histogram = _png(fig)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(data.checks)))
+    rates = [100 * data.pass_rate(c) for c in data.checks]
+    ax.barh(data.checks[::-1], rates[::-1], color="#2e8b57")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of graded submissions passing")
+    ax.set_title("Pass rate per check")
+    pass_rates = _png(fig)
+    plt.close(fig)
+    return histogram, pass_rates
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2328;padding:0 1rem}
+h1{margin-bottom:.2rem} .sub{color:#57606a;margin-top:0}
+.cards{display:flex;gap:1rem;flex-wrap:wrap;margin:1rem 0}
+.card{border:1px solid #d0d7de;border-radius:8px;padding:.7rem 1rem;min-width:9rem}
+.card .v{font-size:1.6rem;font-weight:600} .card .k{color:#57606a;font-size:.85rem}
+.charts{display:flex;gap:1rem;flex-wrap:wrap} .charts img{max-width:100%;border:1px solid #d0d7de;border-radius:8px}
+table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem;font-size:.92rem}
+th,td{border-bottom:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa} td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.full{color:#1b7f3b} td.zero{color:#b3261e} tr.error td{background:#fff4f2}
+"""
+
+
+def write_html(data, path):
+    histogram, pass_rates = charts(data)
+    totals = [data.total(s) for s in data.scores] or [0]
+    esc = html.escape
+    rows = []
+    for student in sorted(data.scores):
+        cells = "".join(
+            f'<td class="n {"full" if data.scores[student].get(c, 0) >= data.points[c] else "zero"}" '
+            f'data-check="{esc(c)}">{data.scores[student].get(c, 0):g}</td>' for c in data.checks)
+        status = esc(data.errors.get(student, "; ".join(data.notes.get(student, []))))
+        rows.append(f'<tr class="{"error" if student in data.errors else ""}" data-student="{esc(student)}">'
+                    f'<td>{esc(student)}</td><td class="n total">{data.total(student):g}</td>{cells}<td>{status}</td></tr>')
+    failures = "".join(f"<tr><td>{esc(check)}</td><td>{esc(message)}</td><td class='n'>{count}</td></tr>"
+                       for (check, message), count in data.common_failures())
+    errored = "".join(f"<tr><td>{esc(s)}</td><td>{esc(reason)}</td></tr>" for s, reason in sorted(data.errors.items()))
+    checks = "".join(f"<tr data-check='{esc(c)}'><td>{esc(c)}</td><td class='n'>{data.points[c]:g}</td>"
+                     f"<td class='n rate'>{100 * data.pass_rate(c):.0f}%</td></tr>" for c in data.checks)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Class report: {esc(data.assignment)}</title>
+<style>{STYLE}</style></head><body>
+<h1>Class report: {esc(data.assignment)}</h1>
+<p class="sub">{len(data.scores)} submissions, maximum score {data.max_score:g}</p>
+<div class="cards">
+ <div class="card"><div class="v" id="submissions">{len(data.scores)}</div><div class="k">submissions</div></div>
+ <div class="card"><div class="v" id="mean">{statistics.mean(totals):.2f}</div><div class="k">mean score</div></div>
+ <div class="card"><div class="v" id="median">{statistics.median(totals):g}</div><div class="k">median score</div></div>
+ <div class="card"><div class="v" id="full-marks">{sum(t >= data.max_score for t in totals)}</div><div class="k">full marks</div></div>
+ <div class="card"><div class="v" id="errored">{len(data.errors)}</div><div class="k">not graded (errors)</div></div>
+</div>
+<div class="charts"><img alt="Score distribution" src="{histogram}"><img alt="Pass rate per check" src="{pass_rates}"></div>
+<h2>Checks</h2>
+<table id="checks"><tr><th>check</th><th>points</th><th>pass rate</th></tr>{checks}</table>
+<h2>Most common failures</h2>
+<table id="failures"><tr><th>check</th><th>message shown to the student</th><th>students</th></tr>{failures or "<tr><td colspan=3>none</td></tr>"}</table>
+<h2>Submissions that could not be graded</h2>
+<table id="errors"><tr><th>student</th><th>reason</th></tr>{errored or "<tr><td colspan=2>none</td></tr>"}</table>
+<h2>Students</h2>
+<table id="students"><tr><th>student</th><th>total</th>{"".join(f"<th>{esc(c)}</th>" for c in data.checks)}<th>notes</th></tr>{"".join(rows)}</table>
+</body></html>"""
+    Path(path).write_text(page, encoding="utf-8")
+
+
+def write_report(root, assignment, out_dir=None, db_url=None):
+    out_dir = Path(out_dir or Path(root) / "reports")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = collect(root, assignment, db_url)
+    write_html(data, out_dir / f"{assignment}.html")
+    write_csv(data, out_dir / f"{assignment}.csv")
+    return out_dir / f"{assignment}.html", out_dir / f"{assignment}.csv"
