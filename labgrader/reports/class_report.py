@@ -27,6 +27,7 @@ class ClassData:
     errors: dict = field(default_factory=dict)       # student -> why it was not graded
     notes: dict = field(default_factory=dict)        # student -> [notes]
     failures: dict = field(default_factory=dict)     # student -> {grade id: message}
+    faults: dict = field(default_factory=dict)       # student -> what went wrong while running
 
     @property
     def max_score(self):
@@ -65,23 +66,31 @@ def collect(root, assignment, db_url=None):
     for student in flagged_students(db_url, assignment):
         data.errors.setdefault(student, "flagged for manual grading")
     for student in scores:
-        data.failures[student] = failure_messages(root / "autograded" / student / assignment / f"{assignment}.ipynb")
+        path = root / "autograded" / student / assignment / f"{assignment}.ipynb"
+        if path.exists():
+            data.failures[student], fault = read_autograded(nbformat.read(path, as_version=4))
+            if fault:
+                data.faults[student] = fault
     return data
 
 
-def failure_messages(path):
-    """{grade id: first error message} of the failed graded cells of an autograded notebook."""
-    if not path.exists():
-        return {}
-    nb = nbformat.read(path, as_version=4)
-    found = {}
+FAULTS = {"CellTimeoutError": "timed out", "DeadKernel": "the kernel died"}
+
+
+def read_autograded(nb):
+    """({grade id: first error message} of the failed graded cells, the first fault or "")."""
+    failures, fault = {}, ""
     for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
         meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            errors = [o for o in cell.outputs if o.output_type == "error"]
-            if errors:
-                found[meta["grade_id"]] = errors[0].get("evalue") or errors[0].get("ename")
-    return found
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        if errors and meta.get("grade") and not meta.get("solution"):
+            failures[meta["grade_id"]] = errors[0].get("evalue") or errors[0].get("ename")
+        for error in errors:
+            if error.get("ename") in FAULTS and not fault:
+                fault = f"{FAULTS[error['ename']]} in cell {meta.get('grade_id', 'added by the student')}: {error.get('evalue', '')}"
+    return failures, fault
 
 
 # ------------------------------------------------------------------ writing
@@ -91,10 +100,10 @@ def write_csv(data, path):
         out = csv.writer(f)
         out.writerow(["student", "total", "max"] + data.checks + ["status", "reason"])
         for student in sorted(data.scores):
-            status = "error" if student in data.errors else "graded"
+            status = "error" if student in data.errors else "fault" if student in data.faults else "graded"
+            reason = data.errors.get(student) or data.faults.get(student) or "; ".join(data.notes.get(student, []))
             out.writerow([student, f"{data.total(student):g}", f"{data.max_score:g}"]
-                         + [f"{data.scores[student].get(c, 0):g}" for c in data.checks]
-                         + [status, data.errors.get(student, "; ".join(data.notes.get(student, [])))])
+                         + [f"{data.scores[student].get(c, 0):g}" for c in data.checks] + [status, reason])
 
 
 def _png(fig):
@@ -157,7 +166,10 @@ def write_html(data, path):
                     f'<td>{esc(student)}</td><td class="n total">{data.total(student):g}</td>{cells}<td>{status}</td></tr>')
     failures = "".join(f"<tr><td>{esc(check)}</td><td>{esc(message)}</td><td class='n'>{count}</td></tr>"
                        for (check, message), count in data.common_failures())
-    errored = "".join(f"<tr><td>{esc(s)}</td><td>{esc(reason)}</td></tr>" for s, reason in sorted(data.errors.items()))
+    errored = "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td><td>not graded</td><td>{esc(reason)}</td></tr>"
+                      for s, reason in sorted(data.errors.items()))
+    errored += "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td><td>graded up to the fault</td><td>{esc(reason)}</td></tr>"
+                       for s, reason in sorted(data.faults.items()))
     checks = "".join(f"<tr data-check='{esc(c)}'><td>{esc(c)}</td><td class='n'>{data.points[c]:g}</td>"
                      f"<td class='n rate'>{100 * data.pass_rate(c):.0f}%</td></tr>" for c in data.checks)
     page = f"""<!DOCTYPE html>
@@ -177,8 +189,8 @@ def write_html(data, path):
 <table id="checks"><tr><th>check</th><th>points</th><th>pass rate</th></tr>{checks}</table>
 <h2>Most common failures</h2>
 <table id="failures"><tr><th>check</th><th>message shown to the student</th><th>students</th></tr>{failures or "<tr><td colspan=3>none</td></tr>"}</table>
-<h2>Submissions that could not be graded</h2>
-<table id="errors"><tr><th>student</th><th>reason</th></tr>{errored or "<tr><td colspan=2>none</td></tr>"}</table>
+<h2>Submissions that errored or timed out</h2>
+<table id="errors"><tr><th>student</th><th>outcome</th><th>reason</th></tr>{errored or "<tr><td colspan=3>none</td></tr>"}</table>
 <h2>Students</h2>
 <table id="students"><tr><th>student</th><th>total</th>{"".join(f"<th>{esc(c)}</th>" for c in data.checks)}<th>notes</th></tr>{"".join(rows)}</table>
 </body></html>"""
