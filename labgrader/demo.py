@@ -5,15 +5,19 @@ import sys
 from pathlib import Path
 
 from labgrader import submissions
+from labgrader.batch import grade_class
+from labgrader.reports.class_report import write_report
 from labgrader.reports.gradebook import cell_scores
+from labgrader.reports.lms import write_canvas_csv
+from labgrader.reports.summary import print_summary
 
 ASSIGNMENT = "embeddings"
-DEMO_KINDS = ("correct", "wrong")
+DEMO_KINDS = ("correct", "wrong", "hostile")
 
 
 def nbgrader(root, *args):
     """Plain nbgrader, as an instructor would type it (the venv's bin/ is on PATH)."""
-    subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args], cwd=root, check=True)
+    subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args, "--log-level=WARN"], cwd=root, check=True)
 
 
 def stage_demo_class(root):
@@ -43,9 +47,20 @@ def run(root):
     root = Path(root)
     nbgrader(root, "generate_assignment", ASSIGNMENT, "--force")
     names = stage_demo_class(root)
-    print(f"\nAutograding {len(names)} demo submissions ...", flush=True)
-    nbgrader(root, "autograde", ASSIGNMENT, "--force")
+    print(f"\nAutograding {len(names)} demo submissions (sandboxed, in parallel) ...", flush=True)
+    report = grade_class(root, ASSIGNMENT)
+    print_summary(report)
+    nbgrader(root, "generate_feedback", ASSIGNMENT, "--force")
     nbgrader(root, "export", "--to", str(root / "grades.csv"))
+    canvas = write_canvas_csv(f"sqlite:///{root / 'gradebook.db'}", ASSIGNMENT, root / "grades_canvas.csv")
+    page, table = write_report(root, ASSIGNMENT)
     print()
     print(grade_table(cell_scores(f"sqlite:///{root / 'gradebook.db'}", ASSIGNMENT)))
-    print(f"\nGradebook: {root / 'gradebook.db'}\nGrades CSV: {root / 'grades.csv'}")
+    print(f"""
+Gradebook:        {root / 'gradebook.db'}
+Grades CSV:       {root / 'grades.csv'}   (nbgrader export)
+Canvas CSV:       {canvas}
+Feedback:         {root / 'feedback'}/<student>/{ASSIGNMENT}/{ASSIGNMENT}.html
+Grading report:   {root / 'grading_report.json'}
+Class report:     {page}
+                  (and {table})""")

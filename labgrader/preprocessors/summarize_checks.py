@@ -26,6 +26,11 @@ class SummarizeChecks(NbGraderPreprocessor):
                    f'style="border-left:4px solid {colour};padding:4px 8px;margin:4px 0;'
                    f'background:{colour}14"><b style="color:{colour}">{label}</b> '
                    f'({score:g} / {points:g} points): {html.escape(message)}</div>')
+        # the verdict line says it all: drop the raw verdict text and the CheckFailed error repeating it
+        cell.outputs = [o for o in cell.outputs
+                        if not (o.output_type == "error" and o.get("ename") == "CheckFailed")
+                        and not (o.output_type == "display_data"
+                                 and o.get("data", {}).get("text/plain") in (message, "All hidden checks passed."))]
         cell.outputs.insert(0, NotebookNode(output_type="display_data", metadata={},
                                             data={"text/html": summary, "text/plain": text}))
         return cell, resources
