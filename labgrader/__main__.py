@@ -12,7 +12,7 @@ def main(argv=None):
     grade = commands.add_parser("autograde", help="autograde a whole class, in parallel (like `nbgrader autograde`)")
     grade.add_argument("assignment", nargs="?", default="embeddings")
     grade.add_argument("--student", action="append", help="only this student (repeatable)")
-    grade.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    grade.add_argument("--workers", type=int, help="worker processes (default: cores + 1)")
     grade.add_argument("--keep", action="store_true", help="skip submissions already autograded (default: re-grade)")
     grade.add_argument("--course", type=Path, default=Path.cwd(), help="course directory (default: here)")
     report = commands.add_parser("report", help="class report (HTML + CSV) from the gradebook")

@@ -54,17 +54,22 @@ def grade_class(root, assignment="embeddings", students=None, workers=None, exec
         else:
             gradable.append((student, check.notes))
 
-    workers = workers or os.cpu_count() or 1
+    # One more worker than cores: each worker also waits on its kernel (start-up, messages).
+    workers = workers or (os.cpu_count() or 1) + 1
     own = executor is None
     with contextlib.ExitStack() as stack:
+        server = None
         if warm and gradable:
-            # Kernels are forked from one parent that imported TensorFlow once (workers inherit the variable).
-            os.environ["LABGRADER_FORKSERVER"] = stack.enter_context(forkserver.Running()).socket
+            # Kernels are forked from one parent that imports TensorFlow once (workers inherit the variable).
+            server = stack.enter_context(forkserver.Running(wait=False))
+            os.environ["LABGRADER_FORKSERVER"] = server.socket
             stack.callback(os.environ.pop, "LABGRADER_FORKSERVER", None)
         executor = executor or ProcessPoolExecutor(max_workers=workers, initializer=task.init_worker,
                                                    initargs=(root, db_url))
         if own:
             stack.callback(executor.shutdown)
+        if server:
+            server.ready()
         _grade_all(executor, gradable, assignment, force, progress, db_url, report)
 
     report["results"].sort(key=lambda r: r["student"])

@@ -129,8 +129,8 @@ class ForkServer:
 class Running:
     """Start a fork server for the duration of a ``with`` block; its socket path is ``.socket``."""
 
-    def __init__(self, startup_timeout=120):
-        self.startup_timeout = startup_timeout
+    def __init__(self, wait=True):
+        self.wait = wait
 
     def __enter__(self):
         import subprocess
@@ -139,10 +139,15 @@ class Running:
         self.socket = os.path.join(self._dir, "socket")
         self.process = subprocess.Popen([sys.executable, "-m", "labgrader.kernels.forkserver", self.socket],
                                         stdout=subprocess.PIPE, text=True)
+        if self.wait:
+            self.ready()
+        return self
+
+    def ready(self):
+        """Block until the server has imported TensorFlow and listens (a few seconds)."""
         if self.process.stdout.readline().strip() != "ready":
             self.__exit__()
             raise RuntimeError("the fork server did not start (see the messages above)")
-        return self
 
     def __exit__(self, *exc):
         import shutil

@@ -10,7 +10,8 @@ from traitlets import Bool, Dict, Integer, Unicode
 from labgrader.sandbox import Sandbox
 
 # TensorFlow logs to stderr at import, and nbgrader scores a graded cell 0 for any stderr.
-QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONWARNINGS": "ignore"}
+QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONWARNINGS": "ignore",
+                    "TF_NUM_INTEROP_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1"}
 # The only variables of the grader's environment a kernel gets (no tokens, no instructor paths).
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
