@@ -47,9 +47,11 @@ def course(tmp_path):
     return copy_course(tmp_path / "course")
 
 
-def class_course(dest, snippets):
+def class_course(dest, snippets, extra_config=""):
     """A course copy with ``snippets`` handed in, plus the instructor's own solution."""
     course = copy_course(dest)
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write(extra_config)
     release = course / "release" / ASSIGNMENT / submissions.NOTEBOOK
     for snippet in snippets:
         submissions.write_submission(snippet, release, course / "submitted" / snippet.name / ASSIGNMENT)
