@@ -114,3 +114,15 @@ def test_a_failed_regrade_does_not_leave_the_old_grade_standing(graded_corpus, t
     grade_class(course, ASSIGNMENT, students=["list_and_flatten"], progress=False)
     assert sum(cell_scores(db_url, ASSIGNMENT)["list_and_flatten"].values()) == 0
     assert sum(cell_scores(db_url, ASSIGNMENT)["add_method"].values()) == 8  # the others are untouched
+
+
+def test_plain_nbgrader_autograde_is_sandboxed_too(course):
+    """`nbgrader autograde` from the course root, no extra flags: nbgrader_config.py sandboxes it."""
+    from conftest import corpus, nbgrader
+    from labgrader import submissions
+    snippet = next(s for s in corpus("hostile") if s.name == "reads_source_solutions")
+    submissions.write_submission(snippet, course / "release" / ASSIGNMENT / submissions.NOTEBOOK,
+                                 course / "submitted" / snippet.name / ASSIGNMENT)
+    nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    nbgrader(course, "autograde", ASSIGNMENT)
+    assert "found: []" in outputs_of(course, snippet.name, "q2_answer")

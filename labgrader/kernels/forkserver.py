@@ -4,7 +4,8 @@ kernel per submission.
     python -m labgrader.kernels.forkserver SOCKET
 
 Requests are JSON lines on a Unix socket only the grader can reach (its directory is 0700):
-    {"op": "launch", "connection_file": ..., "workdir": ..., "private_dir": ..., "sandbox": {...}, "env": {...}}
+    {"op": "launch", "argv": [...], "connection_file": ..., "workdir": ..., "private_dir": ..., "sandbox": {...},
+     "env": {...}}
         -> {"pid": N}
     {"op": "poll", "pid": N}            -> {"returncode": null | int}
     {"op": "signal", "pid": N, "signum": S} -> {"ok": true}
@@ -67,9 +68,9 @@ def run_kernel(request):
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)
     from ipykernel.kernelapp import IPKernelApp
-    sys.argv = ["ipykernel", "-f", request["connection_file"]]
+    sys.argv = ["ipykernel_launcher"] + request["argv"]
     app = IPKernelApp.instance()
-    app.initialize(sys.argv[1:])
+    app.initialize(request["argv"])
     app.start()
     os._exit(0)
 

@@ -22,8 +22,10 @@ class ForkServerProvisioner(LocalProvisioner):
 
     async def launch_kernel(self, cmd, **kwargs):
         manager = self.parent
+        # the kernel's own arguments (connection file, nbgrader's --HistoryManager.hist_file=:memory:)
+        argv = cmd[cmd.index("ipykernel_launcher") + 1:] if "ipykernel_launcher" in cmd else ["-f", manager.connection_file]
         reply = request(self.socket, {
-            "op": "launch", "connection_file": manager.connection_file, "workdir": kwargs["cwd"],
+            "op": "launch", "argv": argv, "connection_file": manager.connection_file, "workdir": kwargs["cwd"],
             "private_dir": manager._private_dir, "env": kwargs["env"],
             "sandbox": dataclasses.asdict(manager.make_sandbox())})
         self.kernel_pid = self.pid = reply["pid"]
