@@ -102,3 +102,12 @@ def test_a_missing_sandbox_stops_grading_with_a_clear_message(tmp_path):
                             env=dict(os.environ, PATH=str(tmp_path)))  # no bwrap on this PATH
     assert "bubblewrap (bwrap) is not installed" in result.stdout
     assert "c.GradingKernelManager.sandbox = False" in result.stdout
+
+
+def test_the_batch_command_stops_before_touching_grades_without_a_sandbox(course, tmp_path):
+    """No bwrap on PATH: a clear message, exit status 1, and no gradebook written."""
+    result = subprocess.run([sys.executable, "-m", "labgrader", "autograde", "embeddings"], cwd=course,
+                            capture_output=True, text=True, env=dict(os.environ, PATH=str(tmp_path)))
+    assert result.returncode != 0
+    assert "bubblewrap (bwrap) is not installed" in result.stderr + result.stdout
+    assert not (course / "gradebook.db").exists()

@@ -11,6 +11,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
 
 from labgrader.kernels import forkserver
+from labgrader.sandbox import Sandbox, SandboxUnavailable
 
 from . import task
 from .preflight import check_submission
@@ -41,6 +42,7 @@ def grade_class(root, assignment="embeddings", students=None, workers=None, exec
     root = Path(root).resolve()
     config = task.load_config(root)
     db_url = sqlite_with_busy_timeout(config.CourseDirectory.db_url)
+    _require_sandbox(config)
     _require_assignment(db_url, assignment)
     started = time.monotonic()
     report = {"assignment": assignment, "db_url": config.CourseDirectory.db_url, "results": []}
@@ -95,6 +97,15 @@ def _grade_all(executor, gradable, assignment, force, progress, db_url, report):
             report["results"].append(asdict(outcome))
             bar.set_postfix_str(outcome.student[:20])
             bar.update()
+
+
+def _require_sandbox(config):
+    """Stop before touching any grade when the sandbox cannot be made (unless opted out)."""
+    if config.GradingKernelManager.get("sandbox", True):
+        try:
+            Sandbox().check()
+        except SandboxUnavailable as exc:
+            raise SystemExit(f"Cannot grade: {exc}") from None
 
 
 def _require_assignment(db_url, assignment):
