@@ -29,8 +29,12 @@ class GradingKernelManager(AsyncKernelManager):
                           help="Socket of a warm fork server (labgrader.kernels.forkserver) to fork "
                                "kernels from, instead of starting each one cold under bwrap.")
 
+    sandbox_uid = Integer(65534, config=True, help="Unprivileged user the kernel runs as (nobody).")
+    sandbox_gid = Integer(65534, config=True, help="Its group (nogroup).")
+
     def make_sandbox(self):
-        return Sandbox(memory_bytes=self.memory_limit, max_processes=self.max_processes)
+        return Sandbox(uid=self.sandbox_uid, gid=self.sandbox_gid, memory_bytes=self.memory_limit,
+                       max_processes=self.max_processes)
 
     _private_dir = None
 
