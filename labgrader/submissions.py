@@ -46,10 +46,6 @@ class Snippet:
     def name(self):
         return self.path.stem
 
-    @property
-    def kind(self):
-        return self.path.parent.name
-
 
 def load(path):
     path = Path(path)

@@ -4,8 +4,8 @@ Student code shares this interpreter, so nothing here trusts what it finds at ch
 
 * primitives (``type``, ``isinstance``, numpy's ``allclose``...) are captured when this module
   is imported, which the grader does before any student cell runs (see ``arm``);
-* the objects the lab built (``model``, ``model2``, their embedding layer) are captured at that
-  same moment, so rebinding those names later changes nothing;
+* the objects the lab built (``model``, ``model2``, their embedding layer) are captured just
+  before the first answer cell (see ``capture``), so rebinding those names later changes nothing;
 * a graded cell passes only if it emits a *passing verdict*, signed with a key the grader sent
   at arming time. Swallowing exceptions (``set_custom_exc``, ``showtraceback``) just means no
   verdict, i.e. no points; a printed fake verdict has no valid signature.
@@ -27,7 +27,7 @@ import numpy as _np
 VERDICT_MIME = "application/vnd.labgrader.verdict+json"
 
 # Pristine primitives, captured before student code could patch builtins or numpy.
-_type, _isinstance, _issubclass, _len, _id = builtins.type, builtins.isinstance, builtins.issubclass, builtins.len, builtins.id
+_type, _isinstance, _issubclass, _id = builtins.type, builtins.isinstance, builtins.issubclass, builtins.id
 _bool, _int, _float, _str, _repr = builtins.bool, builtins.int, builtins.float, builtins.str, builtins.repr
 _getattr, _any, _tuple, _list, _sum = builtins.getattr, builtins.any, builtins.tuple, builtins.list, builtins.sum
 _allclose, _asarray, _arange, _ndarray, _prod = _np.allclose, _np.asarray, _np.arange, _np.ndarray, _np.prod
