@@ -7,7 +7,7 @@ from pathlib import Path
 from labgrader import submissions
 from labgrader.batch import grade_class
 from labgrader.reports.class_report import write_report
-from labgrader.reports.gradebook import cell_scores
+from labgrader.reports.gradebook import cell_scores, max_points
 from labgrader.reports.lms import write_canvas_csv
 from labgrader.reports.summary import print_summary
 
@@ -34,8 +34,7 @@ def stage_demo_class(root):
     return names
 
 
-def grade_table(scores):
-    cells = sorted({c for per in scores.values() for c in per})
+def grade_table(scores, cells):
     header = ["student"] + cells + ["total"]
     rows = [[s] + [f"{per.get(c, 0):g}" for c in cells] + [f"{sum(per.values()):g}"] for s, per in sorted(scores.items())]
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
@@ -55,7 +54,8 @@ def run(root):
     canvas = write_canvas_csv(f"sqlite:///{root / 'gradebook.db'}", ASSIGNMENT, root / "grades_canvas.csv")
     page, table = write_report(root, ASSIGNMENT)
     print()
-    print(grade_table(cell_scores(f"sqlite:///{root / 'gradebook.db'}", ASSIGNMENT)))
+    db_url = f"sqlite:///{root / 'gradebook.db'}"
+    print(grade_table(cell_scores(db_url, ASSIGNMENT), list(max_points(db_url, ASSIGNMENT))))
     print(f"""
 Gradebook:        {root / 'gradebook.db'}
 Grades CSV:       {root / 'grades.csv'}   (nbgrader export)

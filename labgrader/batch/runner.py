@@ -40,6 +40,7 @@ def grade_class(root, assignment="embeddings", students=None, workers=None, exec
     ``warm``: fork each kernel from a parent that imported TensorFlow once (else start each cold).
     """
     root = Path(root).resolve()
+    task.quiet_nbgrader_warnings()
     config = task.load_config(root)
     db_url = sqlite_with_busy_timeout(config.CourseDirectory.db_url)
     _require_sandbox(config)

@@ -31,6 +31,15 @@ def load_config(root, db_url=None):
 def init_worker(root, db_url):
     global _config
     _config = load_config(root, db_url)
+    quiet_nbgrader_warnings()
+
+
+def quiet_nbgrader_warnings():
+    """nbgrader 0.9's gradebook code triggers harmless SQLAlchemy 2 session warnings on every
+    submission; they would bury the progress bar and the summary."""
+    import warnings
+    from sqlalchemy.exc import SAWarning
+    warnings.filterwarnings("ignore", category=SAWarning)
 
 
 class _Collect(logging.Handler):
