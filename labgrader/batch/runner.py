@@ -36,7 +36,9 @@ def grade_class(root, assignment="embeddings", students=None, workers=None, exec
 
     ``executor``: any ``concurrent.futures.Executor`` whose workers were started with
     ``task.init_worker(root, db_url)``; by default a local process pool of ``workers``
-    processes (all cores). A distributed engine plugs in here.
+    processes (cores + 1). A distributed engine plugs in here (Dask's ``Client.get_executor()``
+    is one); its workers need the course directory and, to fork warm kernels, a fork server of
+    their own (the LABGRADER_FORKSERVER variable), else they start each kernel cold under bwrap.
     ``warm``: fork each kernel from a parent that imported TensorFlow once (else start each cold).
     """
     root = Path(root).resolve()
