@@ -1,0 +1,24 @@
+"""The README's main command: the demo class graded end to end, every output where it says."""
+import shutil
+import subprocess
+import sys
+
+from conftest import REPO, copy_course, corpus
+
+
+def test_the_demo_job_writes_everything_it_announces(tmp_path):
+    course = copy_course(tmp_path / "course")
+    shutil.copytree(REPO / "grader_tests" / "submissions", course / "grader_tests" / "submissions")
+    env_path = f"{sys.prefix}/bin"
+    result = subprocess.run([sys.executable, "-m", "labgrader", "demo", "--course", str(course)],
+                            capture_output=True, text=True, timeout=1800,
+                            env={"PATH": f"{env_path}:/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    out = result.stdout
+    assert f"Graded {len(corpus()) - 2} of {len(corpus())} submissions" in out
+    for path in ("gradebook.db", "grades.csv", "grades_canvas.csv", "grading_report.json",
+                 "reports/embeddings.html", "reports/embeddings.csv",
+                 "feedback/list_and_flatten/embeddings/embeddings.html"):
+        assert (course / path).exists(), path
+        assert str(course / path.split("/")[0]) in out
+    assert "list_and_flatten" in out and "total" in out  # the grade table
