@@ -51,10 +51,10 @@ def run(root):
     print_summary(report)
     nbgrader(root, "generate_feedback", ASSIGNMENT, "--force")
     nbgrader(root, "export", "--to", str(root / "grades.csv"))
-    canvas = write_canvas_csv(f"sqlite:///{root / 'gradebook.db'}", ASSIGNMENT, root / "grades_canvas.csv")
-    page, table = write_report(root, ASSIGNMENT)
+    db_url = report["db_url"]
+    canvas = write_canvas_csv(db_url, ASSIGNMENT, root / "grades_canvas.csv")
+    page, table = write_report(root, ASSIGNMENT, db_url=db_url)
     print()
-    db_url = f"sqlite:///{root / 'gradebook.db'}"
     print(grade_table(cell_scores(db_url, ASSIGNMENT), list(max_points(db_url, ASSIGNMENT))))
     print(f"""
 Gradebook:        {root / 'gradebook.db'}

@@ -7,7 +7,6 @@ import time
 
 import psutil
 import pytest
-from jupyter_client.manager import start_new_async_kernel
 
 from conftest import REPO
 from labgrader.kernels import forkserver

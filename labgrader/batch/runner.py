@@ -11,7 +11,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
 
 from labgrader.kernels import forkserver
-from labgrader.sandbox import Sandbox, SandboxUnavailable
+from labgrader.sandbox import SandboxUnavailable, check_once
 
 from . import task
 from .preflight import check_submission
@@ -106,7 +106,7 @@ def _require_sandbox(config):
     """Stop before touching any grade when the sandbox cannot be made (unless opted out)."""
     if config.GradingKernelManager.get("sandbox", True):
         try:
-            Sandbox().check()
+            check_once()
         except SandboxUnavailable as exc:
             raise SystemExit(f"Cannot grade: {exc}") from None
 

@@ -2,7 +2,6 @@
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from nbgrader.converters import Autograde, NbGraderException
 from nbgrader.coursedir import CourseDirectory

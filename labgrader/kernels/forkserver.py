@@ -13,11 +13,15 @@ Requests are JSON lines on a Unix socket only the grader can reach (its director
 Each kernel is a new process forked from this pristine parent, in its own namespaces, as the
 unprivileged sandbox user: no state passes between submissions. The parent never runs student code.
 """
+import importlib
 import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 
 # What every submission's kernel would otherwise spend seconds importing.
 WARM_IMPORTS = ["numpy", "tensorflow", "keras", "keras.layers", "keras.models", "ipykernel.kernelapp",
@@ -26,7 +30,6 @@ WARM_IMPORTS = ["numpy", "tensorflow", "keras", "keras.layers", "keras.models", 
 
 def warm_up(env):
     os.environ.update(env)
-    import importlib
     for name in WARM_IMPORTS:
         importlib.import_module(name)
 
@@ -134,8 +137,6 @@ class Running:
         self.wait = wait
 
     def __enter__(self):
-        import subprocess
-        import tempfile
         self._dir = tempfile.mkdtemp(prefix="labgrader-forkserver-")  # 0700: only the grader connects
         self.socket = os.path.join(self._dir, "socket")
         self.process = subprocess.Popen([sys.executable, "-m", "labgrader.kernels.forkserver", self.socket],
@@ -151,7 +152,6 @@ class Running:
             raise RuntimeError("the fork server did not start (see the messages above)")
 
     def __exit__(self, *exc):
-        import shutil
         self.process.terminate()
         try:
             self.process.wait(timeout=10)

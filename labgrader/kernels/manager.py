@@ -7,7 +7,7 @@ import tempfile
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Dict, Integer, Unicode
 
-from labgrader.sandbox import Sandbox
+from labgrader.sandbox import Sandbox, check_once
 
 # TensorFlow logs to stderr at import, and nbgrader scores a graded cell 0 for any stderr.
 QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONWARNINGS": "ignore",
@@ -28,19 +28,18 @@ class GradingKernelManager(AsyncKernelManager):
     fork_server = Unicode(os.environ.get("LABGRADER_FORKSERVER", ""), config=True,
                           help="Socket of a warm fork server (labgrader.kernels.forkserver) to fork "
                                "kernels from, instead of starting each one cold under bwrap.")
-
     sandbox_uid = Integer(65534, config=True, help="Unprivileged user the kernel runs as (nobody).")
     sandbox_gid = Integer(65534, config=True, help="Its group (nogroup).")
+
+    _private_dir = None  # the kernel's connection file and sockets, shared with the sandbox
 
     def make_sandbox(self):
         return Sandbox(uid=self.sandbox_uid, gid=self.sandbox_gid, memory_bytes=self.memory_limit,
                        max_processes=self.max_processes)
 
-    _private_dir = None
-
     async def _async_pre_start_kernel(self, **kw):
         if self.sandbox:
-            Sandbox().check()
+            check_once()
             self._private_dir = tempfile.mkdtemp(prefix="labgrader-kernel-")
             self.transport, self.ip = "ipc", os.path.join(self._private_dir, "socket")
             self.connection_file = os.path.join(self._private_dir, "connection.json")

@@ -8,7 +8,7 @@ from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_locked, is_solution
-from traitlets import Integer, Type
+from traitlets import Integer, Type, default
 
 ARM = "import labgrader.kernels.checks as _lg; _lg.arm({key!r}); del _lg"
 CAPTURE = "import labgrader.kernels.checks as _lg; _lg.capture(globals()); del _lg"
@@ -33,6 +33,12 @@ class GuardedExecute(Execute):
         help="Kernel manager that starts each submission's kernel (quiet TensorFlow, sandbox).")
     submission_timeout = Integer(300, config=True, help="Wall-clock seconds for a whole submission.")
     max_output_bytes = Integer(1_000_000, config=True, help="Output kept per cell; the rest is dropped.")
+
+    @default("error_on_timeout")
+    def _timeout_error(self):
+        """What an interrupted cell shows (nbgrader's default has an empty message)."""
+        message = f"This cell ran longer than {self.timeout} s and was interrupted."
+        return {"ename": "CellTimeoutError", "evalue": message, "traceback": [f"CellTimeoutError: {message}"]}
 
     def __init__(self, *args, **kwargs):
         # nbgrader's Execute would force AsyncKernelManager; keep ours unless told otherwise.

@@ -4,7 +4,8 @@ import copy
 import nbformat
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
-from nbgrader.utils import is_grade, is_solution
+
+from labgrader.cells import is_test_cell
 
 
 def grade_id(cell):
@@ -43,7 +44,7 @@ class RestoreTestCells(NbGraderPreprocessor):
             gid = grade_id(src)
             if gid in present:
                 anchor = next(i for i, c in enumerate(nb.cells) if grade_id(c) == gid)
-            elif gid and is_grade(src) and not is_solution(src):
+            elif gid and is_test_cell(src):
                 restored = copy.deepcopy(src)
                 restored.outputs = []
                 nb.cells.insert(anchor + 1, restored)

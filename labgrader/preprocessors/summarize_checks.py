@@ -3,7 +3,8 @@ import html
 
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
-from nbgrader.utils import is_grade, is_solution
+
+from labgrader.cells import is_test_cell
 
 
 class SummarizeChecks(NbGraderPreprocessor):
@@ -12,7 +13,7 @@ class SummarizeChecks(NbGraderPreprocessor):
     from the cell's score and its error message (never from test code)."""
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code" or not is_grade(cell) or is_solution(cell):
+        if not is_test_cell(cell):
             return cell, resources
         meta = cell.metadata.nbgrader
         score, points = float(meta.get("score") or 0), float(meta["points"])

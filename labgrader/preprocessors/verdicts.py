@@ -1,9 +1,9 @@
 """Grade test cells by their signed verdicts, not by the absence of an error."""
 from nbgrader.preprocessors import NbGraderPreprocessor
-from nbgrader.utils import is_grade, is_solution
 from nbformat.notebooknode import NotebookNode
 from traitlets import Bool
 
+from labgrader.cells import is_test_cell
 from labgrader.kernels.checks import VERDICT_MIME, verify
 
 NO_VERDICT = ("The hidden checks of this cell did not finish (an earlier error in the cell, or code "
@@ -27,7 +27,7 @@ class JudgeVerdicts(NbGraderPreprocessor):
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code" or not is_grade(cell) or is_solution(cell):
+        if not is_test_cell(cell):
             return cell, resources
         grade_id = cell.metadata.nbgrader["grade_id"]
         genuine, forged = [], False

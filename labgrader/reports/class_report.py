@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 
+from labgrader.cells import is_test_cell
 from labgrader.reports.gradebook import cell_scores, flagged_students, max_points
 
 
@@ -85,7 +86,7 @@ def read_autograded(nb):
             continue
         meta = cell.metadata.get("nbgrader", {})
         errors = [o for o in cell.outputs if o.output_type == "error"]
-        if errors and meta.get("grade") and not meta.get("solution"):
+        if errors and is_test_cell(cell):
             failures[meta["grade_id"]] = errors[0].get("evalue") or errors[0].get("ename")
         for error in errors:
             if error.get("ename") in FAULTS and not fault:

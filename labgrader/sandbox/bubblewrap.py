@@ -4,6 +4,7 @@ The sandboxed process sees a read-only system and Python environment, its own wo
 read-write, a private /tmp, no network (its own empty network namespace), its own PID namespace
 (every process it starts dies with it), and runs as an unprivileged user under rlimits.
 """
+import functools
 import os
 import shutil
 import subprocess
@@ -27,6 +28,12 @@ SYSTEM_FILES = ["/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/et
 
 class SandboxUnavailable(RuntimeError):
     """The sandbox cannot be created here; the message says how to fix it or opt out."""
+
+
+@functools.cache
+def check_once():
+    """Sandbox.check, probed once per process (not once per kernel); a failure is not cached."""
+    Sandbox().check()
 
 
 @dataclass
