@@ -13,6 +13,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 
 from labgrader.preprocessors import (  # noqa: E402
     GuardedExecute, JudgeVerdicts, RestoreTestCells, SummarizeChecks)
+from labgrader.preprocessors.reclaim_working_copy import ReclaimWorkingCopy  # noqa: E402
 
 c = get_config()  # noqa: F821
 
@@ -22,6 +23,13 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "
 
 # Students are created on the fly when their submission is graded.
 c.Autograde.create_student = True
+
+# Student-controlled paths: a hand-in holding links, FIFOs, devices or oversized files is refused
+# before nbgrader opens it; feedback copies only regular files within caps (labgrader/safety/).
+c.Autograde.pre_convert_hook = "labgrader.safety.hooks.refuse_unsafe_handin"
+c.GenerateFeedback.pre_convert_hook = "labgrader.safety.hooks.reclaim_autograded"
+from labgrader.safety.hooks import exclude_unsafe_handins  # noqa: E402
+exclude_unsafe_handins(c, c.CourseDirectory.root)  # so nbgrader does not even copy their files
 
 # Before execution: nbgrader's sanitizing, plus putting back deleted or renamed test cells.
 c.Autograde.sanitize_preprocessors = [
@@ -36,6 +44,7 @@ c.Autograde.sanitize_preprocessors = [
 # Execution: nbgrader's Execute + arming of the hidden checks; graded by signed verdicts.
 c.Autograde.autograde_preprocessors = [
     GuardedExecute,
+    ReclaimWorkingCopy,  # the kernel is gone: nothing it left is written, chmod'ed or copied through
     JudgeVerdicts,
     IgnorePattern,
     ClearMetadataPreprocessor,

@@ -1,12 +1,16 @@
 """What nbgrader would silently skip or fail on, found before grading: no notebook, a renamed
-notebook, a notebook that is not valid JSON."""
+notebook, a notebook that is not valid JSON, and anything in the hand-in that is not a regular
+file or folder (links, FIFOs, devices, sockets, a folder named like the notebook, files beyond
+the size caps), which nbgrader would follow, hang on or copy as root."""
 import json
-import shutil
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+
+from labgrader.safety import paths
 
 
 @dataclass
@@ -22,10 +26,14 @@ def check_submission(folder, notebook_name):
     folder = Path(folder)
     result = Preflight(student=folder.parent.name)
     expected = folder / notebook_name
-    notebooks = sorted(p for p in folder.glob("*.ipynb"))
+    problems = paths.handin_problems(folder, notebook=notebook_name)
+    if problems:  # refused before nbgrader opens anything in it
+        result.error = "not graded: " + "; ".join(problems)
+        return result
+    notebooks = sorted(p for p in folder.glob("*.ipynb") if stat.S_ISREG(p.lstat().st_mode))
     if not expected.exists():
         if len(notebooks) == 1:
-            shutil.copy2(notebooks[0], expected)
+            paths.copy_regular(notebooks[0], expected)
             result.notes.append(f"notebook handed in as {notebooks[0].name!r}; graded as {notebook_name!r}")
         elif notebooks:
             result.error = (f"no {notebook_name!r} among the notebooks handed in "
@@ -37,7 +45,7 @@ def check_submission(folder, notebook_name):
     try:
         with warnings.catch_warnings():  # nbformat's own notes (missing cell ids...) are not faults
             warnings.simplefilter("ignore")
-            nbformat.validate(nbformat.reads(expected.read_text(encoding="utf-8"), as_version=4))
+            nbformat.validate(nbformat.reads(paths.read_regular(expected).decode("utf-8"), as_version=4))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         result.error = f"{notebook_name} is not a valid notebook file (not JSON: {exc})"
     except Exception as exc:  # nbformat's ValidationError and friends

@@ -1,0 +1,213 @@
+"""Paths a student controls, handled without following them.
+
+A hand-in (``submitted/<student>/<assignment>/``) may hold anything an archive can carry, and a
+kernel's working copy (``autograded/<student>/<assignment>/``) anything the student's code made
+in it: symbolic links (to the gradebook, the solutions, another student, a root-only file),
+FIFOs (an ``open()`` that never returns), sockets, devices, directories where a file is
+expected, sparse files (a few bytes on disk, GiBs once copied). The grader runs as root, so
+every open, copy or chmod of such a path must look at the entry itself (``lstat``,
+``O_NOFOLLOW``, operations relative to a directory descriptor) and stay within size caps.
+"""
+import errno
+import os
+import stat
+
+MiB = 1024 ** 2
+# Generous for one lab notebook and a few data files; far below what could fill a disk.
+MAX_FILE_BYTES = 64 * MiB
+MAX_TOTAL_BYTES = 256 * MiB
+MAX_DEPTH = 16
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+class UnsafePath(Exception):
+    """A path the grader will not read, write or copy; the message says why."""
+
+
+def kind(mode):
+    """What a file is, in words a student or instructor understands."""
+    for test, name in ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def is_sparse(st):
+    """Holes: fewer bytes on disk than its size (small files may live inline, with no blocks)."""
+    return stat.S_ISREG(st.st_mode) and st.st_size > 64 * 1024 and st.st_blocks * 512 < st.st_size // 2
+
+
+def _describe(name, st, link=None, dir_fd=None):
+    """``name is a symbolic link (to target)``; ``link`` is where to read it (relative to ``dir_fd``)."""
+    text = f"{name} is {kind(st.st_mode)}"
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            text += f" (to {os.readlink(link or name, dir_fd=dir_fd)})"
+        except OSError:
+            pass
+    return text
+
+
+def handin_problems(folder, notebook=None, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_TOTAL_BYTES):
+    """Why a hand-in cannot be read safely (an empty list when it can).
+
+    The hand-in folder and its student folder must be real directories, and every entry below
+    them a regular file or a directory, none larger than ``max_file_bytes`` or sparse, together at
+    most ``max_total_bytes``; ``notebook`` (a name), if present, must be a regular file. Nothing is
+    opened: only ``lstat``."""
+    folder = os.fspath(folder)
+    problems = []
+    for path in (os.path.dirname(folder), folder):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return [f"{path} does not exist"]
+        if not stat.S_ISDIR(st.st_mode):
+            return [_describe(path, st) + ", not a folder"]
+    total = 0
+    pending = [(folder, "", 0)]
+    while pending:
+        path, rel, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            problems.append(f"{rel} is nested more than {MAX_DEPTH} folders deep")
+            continue
+        with os.scandir(path) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                name = os.path.join(rel, entry.name)
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    if name == notebook:
+                        problems.append(f"{name} is a directory, not a notebook file")
+                    else:
+                        pending.append((entry.path, name, depth + 1))
+                elif not stat.S_ISREG(st.st_mode):
+                    problems.append(_describe(name, st, entry.path) + ": only regular files are graded")
+                elif st.st_size > max_file_bytes:
+                    problems.append(f"{name} is {st.st_size} bytes (more than {max_file_bytes})")
+                elif is_sparse(st):
+                    problems.append(f"{name} is a sparse file ({st.st_size} bytes, "
+                                    f"{st.st_blocks * 512} on disk)")
+                else:
+                    total += st.st_size
+    if total > max_total_bytes:
+        problems.append(f"the hand-in holds {total} bytes (more than {max_total_bytes})")
+    return problems
+
+
+def _open_regular(path, max_bytes, dir_fd=None):
+    """A descriptor on ``path`` if it is a regular file of at most ``max_bytes`` (never follows a
+    link, never blocks on a FIFO, never opens a device as a terminal)."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePath(f"{path} is a symbolic link") from None
+        raise
+    st = os.fstat(fd)
+    try:
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePath(f"{path} is {kind(st.st_mode)}, not a regular file")
+        if st.st_size > max_bytes:
+            raise UnsafePath(f"{path} is {st.st_size} bytes (more than {max_bytes})")
+        if is_sparse(st):
+            raise UnsafePath(f"{path} is a sparse file ({st.st_size} bytes, {st.st_blocks * 512} on disk)")
+    except UnsafePath:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def read_regular(path, max_bytes=MAX_FILE_BYTES):
+    """The bytes of a regular file (raises UnsafePath for anything else, or one too large)."""
+    fd, _ = _open_regular(path, max_bytes)
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:  # grew while we read
+        raise UnsafePath(f"{path} is more than {max_bytes} bytes")
+    return data
+
+
+def copy_regular(src, dst, max_bytes=MAX_FILE_BYTES):
+    """Copy a regular file to a new ``dst`` (which must not exist: never written through a link),
+    keeping its times; raises UnsafePath for anything but a regular file within the cap."""
+    fd, st = _open_regular(src, max_bytes)
+    with os.fdopen(fd, "rb") as fsrc:
+        out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            with os.fdopen(out, "wb") as fdst:
+                copied = 0
+                while chunk := fsrc.read(min(MiB, max_bytes + 1 - copied)):
+                    copied += len(chunk)
+                    if copied > max_bytes:
+                        raise UnsafePath(f"{src} is more than {max_bytes} bytes")
+                    fdst.write(chunk)
+                os.utime(fdst.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
+        except BaseException:
+            os.unlink(dst)
+            raise
+
+
+def reclaim(workdir, uid=0, gid=0, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_TOTAL_BYTES, remove=()):
+    """Take a kernel's working copy back once the kernel and all its processes are gone.
+
+    Everything is done through directory descriptors opened with ``O_NOFOLLOW``: every directory
+    and regular file is given back to ``uid``/``gid`` (mode 0755 / 0644: nothing there stays
+    writable by the sandbox user, nothing is setuid), and every entry that is not a regular file
+    or a directory (symbolic links, FIFOs, sockets, devices) is removed, as are regular files larger
+    than ``max_file_bytes``, sparse ones, those beyond ``max_total_bytes`` in all, and the top-level
+    names in ``remove`` (the notebook the grader is about to write afresh). The working copy is the
+    grader's (the hand-in stays in ``submitted/``), so removing from it loses nothing handed in.
+    Returns one note per removed entry."""
+    notes = []
+    try:
+        top = os.open(os.fspath(workdir), _DIR_FLAGS)
+    except FileNotFoundError:
+        return notes
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise UnsafePath(f"{workdir} is not a directory") from None
+        raise
+    budget = [max_total_bytes]
+    try:
+        _take_back(top, "", 0, uid, gid, max_file_bytes, budget, set(remove), notes)
+    finally:
+        os.close(top)
+    return notes
+
+
+def _take_back(dfd, rel, depth, uid, gid, max_file_bytes, budget, remove, notes):
+    os.fchown(dfd, uid, gid)
+    os.fchmod(dfd, 0o755)  # from here on the sandbox user can no longer add or rename entries
+    for name in sorted(os.listdir(dfd)):
+        path = os.path.join(rel, name)
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        if depth == 0 and name in remove and not stat.S_ISDIR(st.st_mode):
+            os.unlink(name, dir_fd=dfd)
+        elif stat.S_ISDIR(st.st_mode):
+            if depth >= MAX_DEPTH:
+                raise UnsafePath(f"{path} is nested more than {MAX_DEPTH} folders deep")
+            sub = os.open(name, _DIR_FLAGS, dir_fd=dfd)
+            try:
+                _take_back(sub, path, depth + 1, uid, gid, max_file_bytes, budget, remove, notes)
+            finally:
+                os.close(sub)
+        elif not stat.S_ISREG(st.st_mode):
+            notes.append("removed from the working copy: " + _describe(path, st, name, dfd))
+            os.unlink(name, dir_fd=dfd)
+        else:
+            try:
+                fd, st = _open_regular(name, min(max_file_bytes, budget[0]), dir_fd=dfd)
+            except UnsafePath as exc:
+                notes.append(f"removed from the working copy: {path}: {str(exc).split(' is ', 1)[-1]}")
+                os.unlink(name, dir_fd=dfd)
+                continue
+            try:
+                os.fchown(fd, uid, gid)
+                os.fchmod(fd, 0o644)
+            finally:
+                os.close(fd)
+            budget[0] -= st.st_size
