@@ -13,6 +13,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 
 from labgrader.preprocessors import (  # noqa: E402
     GuardedExecute, JudgeVerdicts, RestoreTestCells, SummarizeChecks)
+from labgrader.preprocessors.flag_tampering import FlagTampering  # noqa: E402
 from labgrader.preprocessors.reclaim_working_copy import ReclaimWorkingCopy  # noqa: E402
 
 c = get_config()  # noqa: F821
@@ -50,6 +51,7 @@ c.Autograde.autograde_preprocessors = [
     ClearMetadataPreprocessor,
     LimitOutput,
     SaveAutoGrades,
+    FlagTampering,  # after SaveAutoGrades (which resets needs_manual_grade): tampering code -> manual review
     AssignLatePenalties,
     CheckCellMetadata,
 ]
@@ -68,3 +70,6 @@ c.GenerateFeedback.preprocessors = [
     SummarizeChecks,
     CSSHTMLHeaderPreprocessor,
 ]
+
+# Names of the lab a cell added before the first answer cell must not rebind (FlagTampering).
+c.FlagTampering.protected_names = ["model", "model2", "embedding_layer", "embedding_matrix", "vocab_size", "embedding_size"]

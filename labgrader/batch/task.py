@@ -17,6 +17,7 @@ class Outcome:
     seconds: float
     error: str = ""
     notes: list = field(default_factory=list)
+    flags: list = field(default_factory=list)  # FlagTampering's findings: graded, but to be reviewed
 
 
 def load_config(root, db_url=None):
@@ -70,7 +71,8 @@ def grade_submission(assignment, student, force=True):
         converter.log.removeHandler(collect)
     prefix = f"[labgrader] {student}: "
     notes = [r.getMessage()[len(prefix):] for r in collect.records if r.getMessage().startswith(prefix)]
-    return Outcome(student, ok, time.monotonic() - started, error, notes)
+    flags = [flag for r in collect.records for flag in getattr(r, "flags", [])]
+    return Outcome(student, ok, time.monotonic() - started, error, notes, flags)
 
 
 def _reason(records):

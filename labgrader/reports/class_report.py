@@ -29,6 +29,7 @@ class ClassData:
     notes: dict = field(default_factory=dict)        # student -> [notes]
     failures: dict = field(default_factory=dict)     # student -> {grade id: message}
     faults: dict = field(default_factory=dict)       # student -> what went wrong while running
+    flags: dict = field(default_factory=dict)        # student -> [finding dicts]: graded, to be reviewed
 
     @property
     def max_score(self):
@@ -64,8 +65,14 @@ def collect(root, assignment, db_url=None):
                 data.errors[result["student"]] = result["error"]
             if result["notes"]:
                 data.notes[result["student"]] = result["notes"]
+    data.flags = tampering_flags(db_url, assignment)
+    if report_path.exists():  # the batch's report has the findings field by field
+        for result in json.loads(report_path.read_text())["results"]:
+            if result.get("flags") and result["student"] in data.flags:
+                data.flags[result["student"]] = result["flags"]
     for student in flagged_students(db_url, assignment):
-        data.errors.setdefault(student, "flagged for manual grading")
+        if student not in data.flags:  # flagged for tampering is graded, not an error
+            data.errors.setdefault(student, "flagged for manual grading")
     for student in scores:
         path = root / "autograded" / student / assignment / f"{assignment}.ipynb"
         if path.exists():
@@ -73,6 +80,33 @@ def collect(root, assignment, db_url=None):
             if fault:
                 data.faults[student] = fault
     return data
+
+
+def tampering_flags(db_url, assignment):
+    """{student: [finding dicts]} of the submissions FlagTampering flagged, read from the comment
+    it wrote in the gradebook (so plain `nbgrader autograde` runs are reported too)."""
+    from nbgrader.api import Gradebook
+    from labgrader.preprocessors.flag_tampering import HEADER
+
+    flags = {}
+    with Gradebook(db_url) as gb:
+        for submission in gb.assignment_submissions(assignment):
+            for notebook in submission.notebooks:
+                texts = [c.auto_comment for c in notebook.comments if (c.auto_comment or "").startswith(HEADER)]
+                if texts:
+                    flags[submission.student_id] = [_parse_finding(line[2:]) for line in texts[0].splitlines()[1:]
+                                                    if line.startswith("- ")]
+    return flags
+
+
+def _parse_finding(text):
+    """"<cell>, line <n>: <code>  (<reason>)" (labgrader.judging.scan.Finding) back into its fields."""
+    head, _, rest = text.partition(": ")
+    cell, _, line = head.rpartition(", line ")
+    code, sep, reason = rest.rpartition("  (")
+    if not (cell and line.isdigit() and sep and reason.endswith(")")):
+        return {"cell": "", "line": "", "code": "", "reason": text}
+    return {"cell": cell, "line": int(line), "code": code, "reason": reason[:-1]}
 
 
 FAULTS = {"CellTimeoutError": "timed out", "DeadKernel": "the kernel died"}
@@ -171,6 +205,10 @@ def write_html(data, path):
                       for s, reason in sorted(data.errors.items()))
     errored += "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td><td>graded up to the fault</td><td>{esc(reason)}</td></tr>"
                        for s, reason in sorted(data.faults.items()))
+    flagged = "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td><td>{esc(str(f['cell']))}</td>"
+                      f"<td class='n'>{esc(str(f['line']))}</td><td><code>{esc(str(f['code']))}</code></td>"
+                      f"<td>{esc(str(f['reason']))}</td></tr>"
+                      for s, found in sorted(data.flags.items()) for f in found)
     checks = "".join(f"<tr data-check='{esc(c)}'><td>{esc(c)}</td><td class='n'>{data.points[c]:g}</td>"
                      f"<td class='n rate'>{100 * data.pass_rate(c):.0f}%</td></tr>" for c in data.checks)
     page = f"""<!DOCTYPE html>
@@ -192,6 +230,10 @@ def write_html(data, path):
 <table id="failures"><tr><th>check</th><th>message shown to the student</th><th>students</th></tr>{failures or "<tr><td colspan=3>none</td></tr>"}</table>
 <h2>Submissions that errored or timed out</h2>
 <table id="errors"><tr><th>student</th><th>outcome</th><th>reason</th></tr>{errored or "<tr><td colspan=3>none</td></tr>"}</table>
+<h2>Flagged for manual review</h2>
+<p class="sub">Graded as usual (the scores stand), but their own cells hold code that can tamper with grading:
+every grade is marked needs-manual-grade in the gradebook.</p>
+<table id="flags"><tr><th>student</th><th>cell</th><th>line</th><th>code</th><th>reason</th></tr>{flagged or "<tr><td colspan=5>none</td></tr>"}</table>
 <h2>Students</h2>
 <table id="students"><tr><th>student</th><th>total</th>{"".join(f"<th>{esc(c)}</th>" for c in data.checks)}<th>notes</th></tr>{"".join(rows)}</table>
 </body></html>"""

@@ -18,6 +18,13 @@ def print_summary(report):
         for r in noted:
             for note in r["notes"]:
                 print(f"  {r['student']}: {note}")
+    flagged = [r for r in results if r.get("flags")]
+    if flagged:
+        print(f"\nFlagged for manual review ({len(flagged)}): graded, scores kept, marked needs-manual-grade "
+              "in the gradebook (code that can tamper with grading)")
+        for r in flagged:
+            for flag in r["flags"]:
+                print(f"  {r['student']}: {flag['cell']}, line {flag['line']}: {flag['reason']}: {flag['code']!r}")
     if totals:
         scores = [s for s, _ in totals.values()]
         print(f"\nMean score {sum(scores) / len(scores):.2f} / {next(iter(totals.values()))[1]:g}")
