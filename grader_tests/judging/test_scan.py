@@ -115,6 +115,7 @@ CASES = {
     "setprofile": ("import sys\nsys.setprofile(print)", 2, "setprofile"),
     "audit hook": ("import sys\nsys.addaudithook(print)", 2, "audit"),
     "ctypes": ("import ctypes", 1, "ctypes"),
+    "pickle": ("import pickle\npickle.loads(b'cbuiltins\\nsetattr\\n.')", 2, "unpickles"),
     "inspect": ("from inspect import currentframe", 1, "inspect"),
     "/proc": ("maps = open(f'/proc/{1}/maps').read()", 1, "/proc"),
     "globals() write": ('globals()["model3"] = model2', 1, "namespace"),

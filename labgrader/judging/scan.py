@@ -71,6 +71,8 @@ FORBIDDEN = {
     "code": "uses the code module, which runs code from strings",
     "codeop": "uses codeop, which compiles code from strings",
     "marshal": "uses marshal, which builds code objects",
+    "pickle": "unpickles, which can call any function (setattr on a module) from data",
+    "copyreg": "changes how objects are pickled and rebuilt",
     "pdb": "uses a debugger module, which can trace and change running code",
     "bdb": "uses a debugger module, which can trace and change running code",
     "trace": "uses the trace module, which hooks running code",
