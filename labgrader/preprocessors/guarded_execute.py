@@ -1,17 +1,43 @@
-"""nbgrader's Execute, plus: arming the in-kernel checks before any student code runs, a
-per-submission time limit, an output cap, and surviving a dead kernel."""
+"""nbgrader's Execute, plus: the probes of the hidden tests sent to the kernel, a per-submission
+time limit, an output cap, and surviving a dead kernel."""
+import json
 import secrets
 import time
+
+import numpy as np
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_locked, is_solution
-from traitlets import Integer, Type, default
+from traitlets import Any, Dict, Integer, Type, default
 
-ARM = "import labgrader.kernels.checks as _lg; _lg.arm({key!r}); del _lg"
-CAPTURE = "import labgrader.kernels.checks as _lg; _lg.capture(globals()); del _lg"
+from labgrader.cells import is_test_cell
+
+PROBE = ("import json as _lg_json, labgrader.kernels.observe as _lg_observe; "
+         "_lg_observe.receive({grade_id!r}, _lg_json.loads({probe!r})); del _lg_json, _lg_observe")
+
+
+def add_nonces(probes):
+    """Each probe gets a fresh nonce that its observation must carry back (no replays)."""
+    return {grade_id: dict(probe, nonce=secrets.token_hex(16)) for grade_id, probe in probes.items()}
+
+
+def submission_probes(config, resources):
+    """The lab's probes for one submission, chosen here from a fresh random seed (or {} when the
+    assignment has no grading module: plain nbgrader tests)."""
+    from labgrader.judging.lab import load_lab
+    from labgrader.judging.reference import reference_observations
+    info = resources.get("nbgrader", {})
+    coursedir = CourseDirectory(config=config)
+    lab = load_lab(coursedir, info.get("assignment", ""))
+    if lab is None:
+        return None, {}
+    reference = reference_observations(config, coursedir, info["assignment"], info["notebook"], lab)
+    rng = np.random.default_rng(secrets.randbits(128))
+    return lab, add_nonces(lab.probes(rng, reference))
 
 
 def error_output(ename, message):
@@ -19,13 +45,15 @@ def error_output(ename, message):
 
 
 class GuardedExecute(Execute):
-    """Execute a submission; just before the first cell a student could have written, hand the
-    in-kernel checks a fresh secret key, and just before the first answer cell let them capture
-    the objects the locked cells built. Both run silently and leave no history.
+    """Execute a submission. Just before the first cell a student could have written, run the
+    lab's ``before_student_code``; just before each graded test cell, send that cell's probe
+    (chosen by the grader for this submission, with a nonce). Both run silently and leave no
+    history; nothing secret enters the kernel, and the kernel decides nothing (the observations
+    its hidden tests report are judged by JudgeObservations).
 
-    The key reaches the next preprocessors through ``resources["labgrader"]["key"]``. When the
-    kernel dies or the submission runs out of time, the cells that already ran keep their
-    outputs (and so their points) and the remaining ones get an error saying why.
+    The probes reach the next preprocessors through ``resources["labgrader"]["probes"]``. When
+    the kernel dies or the submission runs out of time, the cells that already ran keep their
+    outputs and the remaining ones get an error saying why.
     """
 
     kernel_manager_class = Type(
@@ -33,6 +61,8 @@ class GuardedExecute(Execute):
         help="Kernel manager that starts each submission's kernel (quiet TensorFlow, sandbox).")
     submission_timeout = Integer(300, config=True, help="Wall-clock seconds for a whole submission.")
     max_output_bytes = Integer(1_000_000, config=True, help="Output kept per cell; the rest is dropped.")
+    probes = Dict(default_value=None, allow_none=True, help="Probes to send (default: the lab's, for this submission).")
+    lab = Any(None, help="The assignment's grading module (default: loaded from the course).")
 
     @default("error_on_timeout")
     def _timeout_error(self):
@@ -47,12 +77,15 @@ class GuardedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         resources = resources if resources is not None else {}
-        self._key = secrets.token_hex(32)
-        self._armed = self._captured = False
+        if self.probes is None:  # a fresh choice for every notebook, never reused
+            self._lab, self._probes = submission_probes(self.config, resources)
+        else:
+            self._lab, self._probes = self.lab, self.probes
+        self._armed = False
         self._stopped = None          # why the remaining cells are not run
         self._deadline = time.monotonic() + self.submission_timeout
         self._output_bytes = {}
-        resources.setdefault("labgrader", {}).update(key=self._key, faults=[])
+        resources.setdefault("labgrader", {}).update(probes=self._probes, faults=[])
         self.timeout_func = self._cell_timeout
         try:
             return super().preprocess(nb, resources, km=km)
@@ -73,11 +106,14 @@ class GuardedExecute(Execute):
             return cell, resources
         try:
             if not self._armed and not (is_locked(cell) and not is_solution(cell)):
-                self._run_trusted(ARM.format(key=self._key), index)
                 self._armed = True
-            if not self._captured and is_solution(cell):
-                self._run_trusted(CAPTURE, index)
-                self._captured = True
+                if getattr(self._lab, "before_student_code", None):
+                    self._run_trusted(self._lab.before_student_code, index)
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if is_test_cell(cell) and grade_id in self._probes:
+                # after student code ran, a failure here only means no valid observation (scored 0)
+                self._run_trusted(PROBE.format(grade_id=grade_id, probe=json.dumps(self._probes[grade_id])), index,
+                                  required=False)
             return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             why = "the code exited the process, ran out of memory, or crashed"
@@ -94,13 +130,13 @@ class GuardedExecute(Execute):
         self._stopped = why
         resources["labgrader"]["faults"].append(why)
 
-    def _run_trusted(self, code, index):
+    def _run_trusted(self, code, index, required=True):
         probe = new_code_cell(code)
         self.execute_cell(probe, index, store_history=False)
         errors = [o for o in probe.outputs if o.output_type == "error"]
-        if errors:
+        if errors and required:
             raise RuntimeError(
-                "Could not set up the hidden checks in the kernel (%s: %s). Is the labgrader package "
+                "Could not set up the hidden tests in the kernel (%s: %s). Is the labgrader package "
                 "installed in the kernel's Python environment?" % (errors[0].ename, errors[0].evalue))
 
     def output(self, outs, msg, display_id, cell_index):

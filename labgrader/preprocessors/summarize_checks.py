@@ -10,7 +10,8 @@ from labgrader.cells import is_test_cell
 class SummarizeChecks(NbGraderPreprocessor):
     """For feedback (after GetGrades): a one-line verdict per graded test cell, e.g.
     "Passed: 2 / 2 points" or "Failed: 0 / 2 points. model3 has its own copy of ...", built
-    from the cell's score and its error message (never from test code)."""
+    from the cell's score and the grader's message (JudgeObservations), never from test code or
+    from what the kernel printed there: the cell's outputs are replaced by this line."""
 
     def preprocess_cell(self, cell, resources, index):
         if not is_test_cell(cell):
@@ -27,11 +28,7 @@ class SummarizeChecks(NbGraderPreprocessor):
                    f'style="border-left:4px solid {colour};padding:4px 8px;margin:4px 0;'
                    f'background:{colour}14"><b style="color:{colour}">{label}</b> '
                    f'({score:g} / {points:g} points): {html.escape(message)}</div>')
-        # the verdict line says it all: drop the raw verdict text and the CheckFailed error repeating it
-        cell.outputs = [o for o in cell.outputs
-                        if not (o.output_type == "error" and o.get("ename") == "CheckFailed")
-                        and not (o.output_type == "display_data"
-                                 and o.get("data", {}).get("text/plain") in (message, "All hidden checks passed."))]
-        cell.outputs.insert(0, NotebookNode(output_type="display_data", metadata={},
-                                            data={"text/html": summary, "text/plain": text}))
+        # Under a graded test cell, feedback shows only what the grader wrote: this verdict line.
+        cell.outputs = [NotebookNode(output_type="display_data", metadata={"labgrader": "verdict"},
+                                     data={"text/html": summary, "text/plain": text})]
         return cell, resources
