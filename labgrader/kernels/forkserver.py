@@ -4,14 +4,16 @@ kernel per submission.
     python -m labgrader.kernels.forkserver SOCKET
 
 Requests are JSON lines on a Unix socket only the grader can reach (its directory is 0700):
-    {"op": "launch", "argv": [...], "connection_file": ..., "workdir": ..., "private_dir": ..., "sandbox": {...},
+    {"op": "launch", "argv": [...], "workdir": ..., "plan": [...], "root_dir": ..., "sandbox": {...},
      "env": {...}}
         -> {"pid": N}
     {"op": "poll", "pid": N}            -> {"returncode": null | int}
     {"op": "signal", "pid": N, "signum": S} -> {"ok": true}
 
-Each kernel is a new process forked from this pristine parent, in its own namespaces, as the
-unprivileged sandbox user: no state passes between submissions. The parent never runs student code.
+Each kernel is a new process forked from this pristine parent, in its own namespaces, as its own
+unprivileged uid: no state passes between submissions. It keeps no descriptor of the parent
+(only stderr, as a cold kernel does), and the parent itself was started with an allow-listed
+environment (what /proc/self/environ of a forked kernel shows). The parent never runs student code.
 """
 import importlib
 import json
@@ -39,6 +41,12 @@ def run_kernel(request):
     from labgrader.sandbox import Sandbox
     from labgrader.sandbox import namespaces as ns
 
+    # Nothing of the server's but stderr: not its listening socket, not the grader's
+    # connection, not its stdout pipe to the grader, not whatever TensorFlow opened.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)  # also the kernel's banner (its output goes over the kernel protocol)
+    os.closerange(3, 2 ** 31 - 1)  # one close_range(2) call
     os.setsid()
     box = Sandbox(**request["sandbox"])
     ns.die_with_parent()  # with the fork server
@@ -57,17 +65,13 @@ def run_kernel(request):
                 os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
             except InterruptedError:
                 continue
-    new_root = os.path.join(request["private_dir"], "root")
-    os.makedirs(new_root, exist_ok=True)
-    ns.enter_root(box.plan(request["workdir"], [request["private_dir"]]), new_root, request["workdir"])
+    ns.enter_root([tuple(entry) for entry in request["plan"]], request["root_dir"], request["workdir"])
     socket.sethostname("sandbox")
     os.environ.clear()
     os.environ.update(request["env"])
     os.environ.update(box.environment())
     box.drop_privileges()
     ns.die_with_parent()  # again: the uid change cleared it
-    devnull = os.open("/dev/null", os.O_WRONLY)
-    os.dup2(devnull, 1)  # the kernel's banner (its output goes over the kernel protocol)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)
     from ipykernel.kernelapp import IPKernelApp
@@ -137,10 +141,14 @@ class Running:
         self.wait = wait
 
     def __enter__(self):
+        from labgrader.kernels.manager import kernel_environment
         self._dir = tempfile.mkdtemp(prefix="labgrader-forkserver-")  # 0700: only the grader connects
         self.socket = os.path.join(self._dir, "socket")
+        # Started with the kernels' allow-listed environment: a forked kernel's /proc/self/environ
+        # is this process's, whatever the kernel later puts in os.environ.
         self.process = subprocess.Popen([sys.executable, "-m", "labgrader.kernels.forkserver", self.socket],
-                                        stdout=subprocess.PIPE, text=True)
+                                        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                                        env=kernel_environment(os.environ))
         if self.wait:
             self.ready()
         return self

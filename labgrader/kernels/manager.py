@@ -1,19 +1,25 @@
 """The kernel manager nbgrader's executor uses for every submission (a jupyter_client extension point)."""
 import os
-import shutil
 import subprocess
-import tempfile
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Dict, Integer, Unicode
 
 from labgrader.sandbox import Sandbox, check_once
+from labgrader.sandbox.scratch import Scratch
+from labgrader.sandbox.uids import UidLease
 
 # TensorFlow logs to stderr at import, and nbgrader scores a graded cell 0 for any stderr.
 QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONWARNINGS": "ignore",
                     "TF_NUM_INTEROP_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1"}
 # The only variables of the grader's environment a kernel gets (no tokens, no instructor paths).
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+MiB = 1024 ** 2
+
+
+def kernel_environment(env, extra=QUIET_TENSORFLOW):
+    """A kernel's environment: the allow-listed variables of ``env``, then ``extra``."""
+    return {**{k: v for k, v in env.items() if k in PASSED_ENV}, **extra}
 
 
 class GradingKernelManager(AsyncKernelManager):
@@ -28,19 +34,35 @@ class GradingKernelManager(AsyncKernelManager):
     fork_server = Unicode(os.environ.get("LABGRADER_FORKSERVER", ""), config=True,
                           help="Socket of a warm fork server (labgrader.kernels.forkserver) to fork "
                                "kernels from, instead of starting each one cold under bwrap.")
-    sandbox_uid = Integer(65534, config=True, help="Unprivileged user the kernel runs as (nobody).")
-    sandbox_gid = Integer(65534, config=True, help="Its group (nogroup).")
+    sandbox_uid_first = Integer(1_900_000_000, config=True, help="First uid of the range kernels run as: "
+                                "each running kernel gets a uid of its own (so RLIMIT_NPROC is its own), "
+                                "and the same number as its gid. No /etc/passwd entry is needed; pick "
+                                "a range no user, service or container on the machine uses.")
+    sandbox_uid_count = Integer(1000, config=True, help="Number of uids in the range: the most kernels "
+                                "that may run at once on this machine, all graders together.")
+    tmp_size = Integer(256 * MiB, config=True, help="Size cap of a kernel's private /tmp (a tmpfs), in bytes.")
+    working_copy_size = Integer(256 * MiB, config=True, help="Size cap of a kernel's working copy "
+                                "(autograded/<student>/<assignment>/, a tmpfs copied back when the kernel "
+                                "ends), in bytes.")
 
     _private_dir = None  # the kernel's connection file and sockets, shared with the sandbox
+    _scratch = _lease = _box = _plan = _workdir = None
 
-    def make_sandbox(self):
-        return Sandbox(uid=self.sandbox_uid, gid=self.sandbox_gid, memory_bytes=self.memory_limit,
-                       max_processes=self.max_processes)
+    def make_sandbox(self, uid):
+        return Sandbox(uid=uid, gid=uid, memory_bytes=self.memory_limit, max_processes=self.max_processes,
+                       tmp_bytes=self.tmp_size, workdir_bytes=self.working_copy_size)
 
     async def _async_pre_start_kernel(self, **kw):
         if self.sandbox:
             check_once()
-            self._private_dir = tempfile.mkdtemp(prefix="labgrader-kernel-")
+            self._lease = UidLease(self.sandbox_uid_first, self.sandbox_uid_count)
+            self._box = self.make_sandbox(self._lease.uid)
+            try:
+                self._scratch = Scratch(self._lease.uid, self._lease.uid, self.tmp_size, self.working_copy_size)
+            except BaseException:
+                self._release()
+                raise
+            self._private_dir = self._scratch.ipc
             self.transport, self.ip = "ipc", os.path.join(self._private_dir, "socket")
             self.connection_file = os.path.join(self._private_dir, "connection.json")
             # A signal would reach bwrap, not the kernel: interrupt through the control channel.
@@ -51,20 +73,43 @@ class GradingKernelManager(AsyncKernelManager):
         return await super()._async_pre_start_kernel(**kw)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
-        env = kw.get("env") or os.environ
-        kw["env"] = {**{k: v for k, v in env.items() if k in PASSED_ENV}, **self.kernel_env}
+        kw["env"] = kernel_environment(kw.get("env") or os.environ, self.kernel_env)
         kw.setdefault("stdout", subprocess.DEVNULL)  # the kernel's banner; its stderr stays visible
         if self.sandbox:
-            box = self.make_sandbox()
             kw["cwd"] = workdir = os.path.realpath(kw.get("cwd") or os.getcwd())
-            box.hand_over(workdir, [self._private_dir])
-            if not self.fork_server:  # the fork server builds the same sandbox itself
-                kernel_cmd = box.wrap(kernel_cmd, workdir, [self._private_dir])
+            try:
+                self._scratch.stage_in(workdir)
+                # jupyter_client wrote it 0600 as root; the kernel (not started yet) must read it
+                os.lchown(self.connection_file, self._lease.uid, self._lease.uid)
+                self._workdir = workdir  # copied back from here on
+                self._plan = self._box.plan(workdir, self._scratch)
+                if not self.fork_server:  # the fork server builds the same sandbox itself
+                    kernel_cmd = self._box.wrap(kernel_cmd, workdir, self._plan)
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            except BaseException:
+                self._release()
+                raise
         return await super()._async_launch_kernel(kernel_cmd, **kw)
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
-        if self._private_dir and not restart:
-            shutil.rmtree(self._private_dir, ignore_errors=True)
+        if not restart:
+            self._release()
 
     cleanup_resources = _async_cleanup_resources
+
+    def _release(self):
+        """Once the kernel has ended: its working copy back to the grader, its mounts and uid freed."""
+        scratch, lease, workdir = self._scratch, self._lease, self._workdir
+        self._scratch = self._lease = self._workdir = None
+        try:
+            if scratch and workdir:
+                scratch.copy_back(workdir)
+                if scratch.skipped:
+                    self.log.warning("[labgrader] not copied back from the working copy (not a regular file, "
+                                     "or over the size cap): %s", ", ".join(scratch.skipped[:20]))
+        finally:
+            if scratch:
+                scratch.close()
+            if lease:
+                lease.release()

@@ -24,10 +24,11 @@ class ForkServerProvisioner(LocalProvisioner):
         manager = self.parent
         # the kernel's own arguments (connection file, nbgrader's --HistoryManager.hist_file=:memory:)
         argv = cmd[cmd.index("ipykernel_launcher") + 1:] if "ipykernel_launcher" in cmd else ["-f", manager.connection_file]
+        # the same sandbox plan a cold kernel gets from bwrap, built by the manager
         reply = request(self.socket, {
-            "op": "launch", "argv": argv, "connection_file": manager.connection_file, "workdir": kwargs["cwd"],
-            "private_dir": manager._private_dir, "env": kwargs["env"],
-            "sandbox": dataclasses.asdict(manager.make_sandbox())})
+            "op": "launch", "argv": argv, "workdir": kwargs["cwd"], "env": kwargs["env"],
+            "plan": manager._plan, "root_dir": manager._scratch.root,
+            "sandbox": dataclasses.asdict(manager._box)})
         self.kernel_pid = self.pid = reply["pid"]
         return self.connection_info
 

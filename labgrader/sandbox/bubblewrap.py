@@ -1,8 +1,9 @@
 """Wrap a kernel command in bubblewrap (https://github.com/containers/bubblewrap).
 
 The sandboxed process sees a read-only system and Python environment, its own working copy
-read-write, a private /tmp, no network (its own empty network namespace), its own PID namespace
-(every process it starts dies with it), and runs as an unprivileged user under rlimits.
+read-write and a private /tmp (each a size-capped tmpfs, see scratch.py), no network (its own
+empty network namespace), its own PID namespace (every process it starts dies with it), and runs
+as an unprivileged uid of its own under rlimits.
 """
 import functools
 import os
@@ -38,11 +39,13 @@ def check_once():
 
 @dataclass
 class Sandbox:
-    uid: int = 65534                     # nobody
-    gid: int = 65534                     # nogroup
+    uid: int = 65534                     # each kernel gets its own (labgrader.sandbox.uids)
+    gid: int = 65534
     memory_bytes: int = 4 * 1024 ** 3
-    max_processes: int = 512             # processes + threads of the sandbox user (TensorFlow uses ~40)
+    max_processes: int = 512             # processes + threads of the kernel's own uid (TensorFlow uses ~40)
     max_file_bytes: int = 256 * 1024 ** 2
+    tmp_bytes: int = 256 * 1024 ** 2     # the private /tmp (a tmpfs, see scratch.py)
+    workdir_bytes: int = 256 * 1024 ** 2  # the working copy (a tmpfs, see scratch.py)
     extra_ro: list = field(default_factory=list)
 
     def check(self):
@@ -64,42 +67,44 @@ class Sandbox:
         dirs.update(sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib"))
         return sorted(d for d in dirs if os.path.exists(d))
 
-    def plan(self, workdir, shared_dirs=()):
-        """What the sandbox sees, as (kind, path) pairs: kind is "ro" (read-only bind), "rw"
-        (read-write bind) or "symlink" (path -> its target). Both launch paths build it: bwrap for
-        a cold kernel, the fork server for a warm one."""
-        entries = []
+    def plan(self, workdir, scratch):
+        """What the sandbox sees, in mount order, as (kind, path, source) triples: kind is "ro"
+        (read-only bind of source at path), "rw" (read-write bind) or "symlink" (path -> source).
+        The only writable places are the size-capped tmpfs mounts of ``scratch`` (a
+        ``scratch.Scratch``): /tmp, the kernel's socket directory, and the working copy at its
+        own path. Both launch paths follow it: bwrap for a cold kernel, the fork server for a warm one."""
+        entries = [("rw", "/tmp", scratch.tmp)]  # first, so that binds below /tmp stay visible
         for path in filter(os.path.lexists, SYSTEM_DIRS):
-            entries.append(("symlink", path) if os.path.islink(path) else ("ro", path))
-        entries += [("ro", path) for path in SYSTEM_FILES + self.python_dirs() + list(self.extra_ro)
+            entries.append(("symlink", path, os.readlink(path)) if os.path.islink(path) else ("ro", path, path))
+        entries += [("ro", path, path) for path in SYSTEM_FILES + self.python_dirs() + list(self.extra_ro)
                     if os.path.exists(path)]
-        entries += [("rw", os.path.realpath(path)) for path in [*shared_dirs, workdir]]
+        entries += [("rw", scratch.ipc, scratch.ipc), ("rw", os.path.realpath(workdir), scratch.work)]
         return entries
 
     def environment(self):
-        """Set inside the sandbox: caches (IPython, Keras, matplotlib) go to the private /tmp."""
-        return {"HOME": "/tmp", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp"}
+        """Set inside the sandbox: caches (IPython, Keras, matplotlib) go to the private /tmp; the
+        kernel's uid has no /etc/passwd entry, so getpass.getuser() reads USER."""
+        return {"HOME": "/tmp", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp", "USER": "student", "LOGNAME": "student"}
 
-    def wrap(self, cmd, workdir, shared_dirs=()):
-        """``cmd`` run in the sandbox, in ``workdir`` (read-write); ``shared_dirs`` (the kernel's
-        connection file and sockets) read-write too."""
-        workdir = os.path.realpath(workdir)
+    def wrap(self, cmd, workdir, plan):
+        """``cmd`` run by bwrap in the sandbox described by ``plan``, in ``workdir``."""
         args = ["bwrap", "--die-with-parent", "--new-session",
                 "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
-        plan = self.plan(workdir, shared_dirs)
-        # bwrap makes missing parent directories 0700: make them traversable by the sandbox user.
-        binds = [path for kind, path in plan if kind != "symlink"]
-        for parent in sorted({str(p) for path in binds for p in Path(path).parents} - {"/", "/tmp", "/etc"}):
-            args += ["--perms", "0755", "--dir", parent]
-        for kind, path in plan:
+                "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev"]
+        made = {"/"}
+        for kind, path, source in plan:
+            # bwrap makes missing parent directories 0700: make them traversable by the sandbox user.
+            for parent in sorted({str(p) for p in Path(path).parents} - made, key=len):
+                args += ["--perms", "0755", "--dir", parent]
+                made.add(parent)
+            made.add(path)
             if kind == "symlink":
-                args += ["--symlink", os.readlink(path), path]
+                args += ["--symlink", source, path]
             else:
-                args += ["--ro-bind" if kind == "ro" else "--bind", path, path]
+                args += ["--ro-bind" if kind == "ro" else "--bind", source, path]
         # jupyter_client adds JPY_PARENT_PID at launch; from inside its own PID namespace the
         # kernel cannot see that process and would shut down (--die-with-parent covers it).
-        args += ["--unsetenv", "JPY_PARENT_PID", "--chdir", workdir]
+        args += ["--unsetenv", "JPY_PARENT_PID", "--chdir", os.path.realpath(workdir)]
         for name, value in self.environment().items():
             args += ["--setenv", name, value]
         return args + ["--"] + self.limits_command() + list(cmd)
@@ -113,10 +118,3 @@ class Sandbox:
         return [sys.executable, "-m", "labgrader.sandbox.limits", "--uid", str(self.uid), "--gid", str(self.gid),
                 "--memory", str(self.memory_bytes), "--nproc", str(self.max_processes),
                 "--fsize", str(self.max_file_bytes), "--"]
-
-    def hand_over(self, workdir, shared_dirs=()):
-        """Let the unprivileged user write its working copy and sockets (the grader stays owner of the rest)."""
-        for top in [workdir, *shared_dirs]:
-            for root, dirs, files in os.walk(top):
-                for name in [root] + [os.path.join(root, n) for n in dirs + files]:
-                    os.lchown(name, self.uid, self.gid)

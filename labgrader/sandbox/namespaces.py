@@ -3,8 +3,9 @@
 bwrap can only sandbox a program it starts, and starting one would throw away the warm
 interpreter that already imported TensorFlow. So a forked child builds the same sandbox itself,
 from the same plan (``Sandbox.plan``), with the same kernel features bwrap uses: new mount, PID,
-network, IPC and UTS namespaces, a tmpfs root with bind mounts (read-only except the working copy
-and the kernel's socket directory), pivot_root, then rlimits and the unprivileged user.
+network, IPC and UTS namespaces, a tmpfs root with bind mounts (read-only except the size-capped
+/tmp, working copy and socket directory the grader mounted for this kernel), pivot_root, then
+rlimits and the kernel's own unprivileged uid.
 """
 import ctypes
 import os
@@ -41,31 +42,27 @@ def die_with_parent(signal_number=9):
 
 
 def enter_root(plan, new_root, workdir):
-    """Mount the plan under ``new_root`` (an empty directory) and make it the root."""
+    """Mount the plan (``Sandbox.plan``, in order) under ``new_root`` (an empty directory) and make it the root."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
 
     def inside(path):
         return os.path.join(new_root, path.lstrip("/"))
 
-    # /tmp first, so that binds below it (the kernel's socket directory) stay visible
-    os.makedirs(inside("/tmp"))
-    mount("tmpfs", inside("/tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
-
-    for kind, path in plan:
+    for kind, path, source in plan:
         target = inside(path)
         if kind == "symlink":
             os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
-            os.symlink(os.readlink(path), target)
+            os.symlink(source, target)
             continue
-        if os.path.isdir(path):
+        if os.path.isdir(source):
             os.makedirs(target, mode=0o755, exist_ok=True)
         else:
             os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
             open(target, "a").close()
-        mount(path, target, None, MS_BIND)
-        if kind == "ro":
-            mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        mount(source, target, None, MS_BIND)
+        flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV
+        mount(None, target, None, flags | MS_RDONLY if kind == "ro" else flags)
     os.makedirs(inside("/dev"), mode=0o755, exist_ok=True)
     for device in filter(os.path.exists, DEVICES):
         open(inside(device), "a").close()
