@@ -17,6 +17,8 @@ from traitlets.log import get_logger
 
 from . import paths
 
+_reported = set()
+
 
 def _log():
     # The running nbgrader app's logger (plain path), else the one the converter uses (batch).
@@ -94,4 +96,7 @@ def exclude_unsafe_handins(c, root):
     c.CourseDirectory.student_id_exclude = ",".join(filter(None, [current] + skipped))
     if os.path.basename(sys.argv[0]).startswith("nbgrader"):  # the batch reports them itself
         for name in skipped:
+            if name in _reported:  # nbgrader reads its config more than once
+                continue
+            _reported.add(name)
             print(f"[labgrader] {name}: not graded: {unsafe[name]}", file=sys.stderr)

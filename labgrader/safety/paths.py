@@ -86,11 +86,11 @@ def handin_problems(folder, notebook=None, max_file_bytes=MAX_FILE_BYTES, max_to
                         pending.append((entry.path, name, depth + 1))
                 elif not stat.S_ISREG(st.st_mode):
                     problems.append(_describe(name, st, entry.path) + ": only regular files are graded")
-                elif st.st_size > max_file_bytes:
-                    problems.append(f"{name} is {st.st_size} bytes (more than {max_file_bytes})")
                 elif is_sparse(st):
                     problems.append(f"{name} is a sparse file ({st.st_size} bytes, "
                                     f"{st.st_blocks * 512} on disk)")
+                elif st.st_size > max_file_bytes:
+                    problems.append(f"{name} is {st.st_size} bytes (more than {max_file_bytes})")
                 else:
                     total += st.st_size
     if total > max_total_bytes:

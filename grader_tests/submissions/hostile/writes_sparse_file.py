@@ -1,0 +1,7 @@
+# expect: q1_param_count=2 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# Leaves a sparse file (nothing on disk) meant to be expanded into real bytes in feedback/.
+# %% q1_answer
+trainable_params_model2 = 40
+# %% q2_answer
+with open("data.bin", "wb") as f:
+    f.truncate(200 * 1024 ** 2)
