@@ -286,3 +286,44 @@ def _mountpoints():
     with open("/proc/self/mounts") as f:
         return [line.split()[1] for line in f]
 
+
+
+HOSTILE = ["fills_tmp", "fills_working_copy", "thread_bomb", "uses_inherited_fds", "reads_environment_secrets"]
+
+
+@pytest.mark.parametrize("path", ["plain", "batch"])
+def test_hostile_submissions_gain_nothing_and_victims_keep_their_grades(tmp_path, path):
+    """The hostile snippets of this part, graded by plain `nbgrader autograde` (cold kernels, one
+    at a time) and by the batch command (warm kernels, concurrently), beside honest victims."""
+    from conftest import ASSIGNMENT, CORPUS, class_course, nbgrader
+    from labgrader import submissions
+    from labgrader.reports.gradebook import cell_scores
+
+    snippets = [submissions.load(CORPUS / "hostile" / f"{name}.py") for name in HOSTILE]
+    victims = [submissions.load(p) for p in sorted((CORPUS / "correct").glob("*.py"))[:2]]
+    course = class_course(tmp_path / "course", snippets + victims)
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+               **{SECRET: SECRET_VALUE})
+    if path == "plain":
+        os.environ[SECRET] = SECRET_VALUE
+        try:
+            nbgrader(course, "autograde", ASSIGNMENT, timeout=600)
+        finally:
+            os.environ.pop(SECRET, None)
+    else:
+        result = subprocess.run([sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT, "--workers", "3"],
+                                cwd=course, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    scores = cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT)
+    for snippet in snippets + victims:
+        assert scores[snippet.name] == snippet.expected, snippet.name
+    autograded = course / "autograded"
+    for student in autograded.iterdir():
+        notebook = (student / ASSIGNMENT / "embeddings.ipynb").read_text()
+        assert SECRET not in notebook and SECRET_VALUE not in notebook, student.name
+        size = sum(p.lstat().st_size for p in (student / ASSIGNMENT).rglob("*"))
+        assert size <= GradingKernelManager.working_copy_size.default() + 1024 ** 2, student.name
+    outputs = (autograded / "fills_tmp" / ASSIGNMENT / "embeddings.ipynb").read_text()
+    assert "No space left on device" in outputs or "File too large" in outputs
+    outputs = (autograded / "uses_inherited_fds" / ASSIGNMENT / "embeddings.ipynb").read_text()
+    assert "inherited or reachable: []" in outputs

@@ -27,7 +27,7 @@ import tempfile
 
 # What every submission's kernel would otherwise spend seconds importing.
 WARM_IMPORTS = ["numpy", "tensorflow", "keras", "keras.layers", "keras.models", "ipykernel.kernelapp",
-                "IPython", "labgrader.kernels.checks"]
+                "IPython", "labgrader.kernels.observe"]
 
 
 def warm_up(env):
