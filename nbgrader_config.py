@@ -12,7 +12,8 @@ from nbgrader.preprocessors import (  # noqa: E402
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 
 from labgrader.preprocessors import (  # noqa: E402
-    GuardedExecute, JudgeVerdicts, RestoreTestCells, SummarizeChecks)
+    GuardedExecute, JudgeVerdicts, RefuseUnsafeIds, RestoreTestCells, SanitizeOutputs, SummarizeChecks)
+from labgrader.student_ids import exclude_unsafe  # noqa: E402
 from labgrader.preprocessors.flag_tampering import FlagTampering  # noqa: E402
 from labgrader.preprocessors.reclaim_working_copy import ReclaimWorkingCopy  # noqa: E402
 
@@ -21,6 +22,10 @@ c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = "categorical-embeddings"
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db")
+
+# Student folders named like globs (a*, [ab]x) would make nbgrader grade another student's
+# notebook in their place: skip them, saying why (labgrader/student_ids.py).
+exclude_unsafe(c, c.CourseDirectory.root)
 
 # Students are created on the fly when their submission is graded.
 c.Autograde.create_student = True
@@ -34,6 +39,7 @@ exclude_unsafe_handins(c, c.CourseDirectory.root)  # so nbgrader does not even c
 
 # Before execution: nbgrader's sanitizing, plus putting back deleted or renamed test cells.
 c.Autograde.sanitize_preprocessors = [
+    RefuseUnsafeIds,  # a student id nbgrader would expand as a glob (a*, [ab]x) is refused, with the reason
     ClearOutput,
     DeduplicateIds,
     OverwriteKernelspec,
@@ -67,9 +73,13 @@ c.Validator.width = 250
 c.GenerateFeedback.preprocessors = [
     GetGrades,
     ClearHiddenTests,
+    SanitizeOutputs,  # students' outputs and cells shown as text, never run (before the grader's verdicts)
     SummarizeChecks,
     CSSHTMLHeaderPreprocessor,
 ]
 
 # Names of the lab a cell added before the first answer cell must not rebind (FlagTampering).
 c.FlagTampering.protected_names = ["model", "model2", "embedding_layer", "embedding_matrix", "vocab_size", "embedding_size"]
+
+# `nbgrader export`: the same CSV, with cells a spreadsheet will not run as formulas.
+c.ExportApp.plugin_class = "labgrader.reports.export.SafeCsvExportPlugin"

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from labgrader.kernels import forkserver
 from labgrader.sandbox import SandboxUnavailable, check_once
+from labgrader.student_ids import refusal
 
 from . import task
 from .preflight import check_submission
@@ -52,6 +53,10 @@ def grade_class(root, assignment="embeddings", students=None, workers=None, exec
 
     gradable = []
     for student in submissions(root, assignment, students):
+        if refusal(student):  # a glob-like id would make nbgrader grade someone else's notebook
+            _record_failure(db_url, assignment, student, refusal(student))
+            report["results"].append(asdict(task.Outcome(student, False, 0.0, refusal(student))))
+            continue
         check = check_submission(root / "submitted" / student / assignment, notebook)
         if check.error:
             _record_failure(db_url, assignment, student, check.error)

@@ -146,9 +146,13 @@ class Running:
         self.socket = os.path.join(self._dir, "socket")
         # Started with the kernels' allow-listed environment: a forked kernel's /proc/self/environ
         # is this process's, whatever the kernel later puts in os.environ.
+        # Forked kernels share its stderr: filtered (printable text only) before it reaches ours.
+        from labgrader.kernels import stderr_filter
+        stderr = stderr_filter.pipe(prefix="[kernel stderr] ", limit=1024 * 1024)
         self.process = subprocess.Popen([sys.executable, "-m", "labgrader.kernels.forkserver", self.socket],
                                         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                                        env=kernel_environment(os.environ))
+                                        env=kernel_environment(os.environ), stderr=stderr)
+        os.close(stderr)
         if self.wait:
             self.ready()
         return self

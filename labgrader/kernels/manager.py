@@ -5,6 +5,7 @@ import subprocess
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Dict, Integer, Unicode
 
+from labgrader.kernels import stderr_filter
 from labgrader.sandbox import Sandbox, check_once
 from labgrader.sandbox.scratch import Scratch
 from labgrader.sandbox.uids import UidLease
@@ -73,6 +74,16 @@ class GradingKernelManager(AsyncKernelManager):
         return await super()._async_pre_start_kernel(**kw)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
+        if "stderr" in kw:
+            return await self._launch_sandboxed(kernel_cmd, **kw)
+        # The kernel's stderr reaches the grader's terminal only as printable text (no escape sequences).
+        kw["stderr"] = stderr_filter.pipe()
+        try:
+            return await self._launch_sandboxed(kernel_cmd, **kw)
+        finally:
+            os.close(kw["stderr"])  # the kernel holds its copy; the filter ends when the kernel does
+
+    async def _launch_sandboxed(self, kernel_cmd, **kw):
         kw["env"] = kernel_environment(kw.get("env") or os.environ, self.kernel_env)
         kw.setdefault("stdout", subprocess.DEVNULL)  # the kernel's banner; its stderr stays visible
         if self.sandbox:

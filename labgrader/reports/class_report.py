@@ -5,7 +5,6 @@ autograded notebooks and the batch's grading report.
 """
 import base64
 import collections
-import csv
 import html
 import io
 import json
@@ -16,6 +15,7 @@ from pathlib import Path
 import nbformat
 
 from labgrader.cells import is_test_cell
+from labgrader.reports.csv_safe import Writer
 from labgrader.reports.gradebook import cell_scores, flagged_students, max_points
 
 
@@ -132,7 +132,7 @@ def read_autograded(nb):
 
 def write_csv(data, path):
     with open(path, "w", newline="") as f:
-        out = csv.writer(f)
+        out = Writer(f)  # student ids and messages are the students' text: no formulas
         out.writerow(["student", "total", "max"] + data.checks + ["status", "reason"])
         for student in sorted(data.scores):
             status = "error" if student in data.errors else "fault" if student in data.faults else "graded"

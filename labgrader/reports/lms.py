@@ -4,8 +4,7 @@ Canvas (Grades > Import) matches each row to a student by "SIS Login ID" (here: 
 student id) and takes the points from the column named after the assignment. The "Points
 Possible" row tells Canvas the maximum.
 """
-import csv
-
+from labgrader.reports.csv_safe import Writer
 from labgrader.reports.gradebook import total_scores
 
 HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -16,7 +15,7 @@ def write_canvas_csv(db_url, assignment, path, column=None):
     column = column or assignment
     maximum = next(iter(totals.values()))[1] if totals else 0
     with open(path, "w", newline="") as f:
-        out = csv.writer(f)
+        out = Writer(f)  # a student id like =HYPERLINK(...) stays text
         out.writerow(HEADER + [column])
         out.writerow(["Points Possible", "", "", "", "", f"{maximum:g}"])
         for student, (score, _) in sorted(totals.items()):
