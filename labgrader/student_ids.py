@@ -14,6 +14,7 @@ import sys
 import unicodedata
 
 GLOB = set("*?[]")
+_reported = set()  # nbgrader reads its config more than once per command
 
 
 def printable(text):
@@ -54,4 +55,6 @@ def exclude_unsafe(c, root):
     c.CourseDirectory.student_id_exclude = ",".join(filter(None, [current] + skipped))
     if os.path.basename(sys.argv[0]).startswith("nbgrader"):  # the batch reports them itself
         for name, reason in unsafe.items():
-            print(f"[labgrader] not graded: {reason}", file=sys.stderr)
+            if name not in _reported:
+                _reported.add(name)
+                print(f"[labgrader] not graded: {reason}", file=sys.stderr)
