@@ -1,5 +1,6 @@
 """The end-of-run summary of a batch: what was graded, what failed and why, how long it took."""
 from labgrader.reports.gradebook import total_scores
+from labgrader.student_ids import printable  # student ids, messages and notes: no escape sequences
 
 
 def print_summary(report):
@@ -12,19 +13,19 @@ def print_summary(report):
     if failed:
         print(f"\nNot graded ({len(failed)}): scored 0 and flagged for manual grading in the gradebook")
         for r in failed:
-            print(f"  {r['student']}: {r['error']}")
+            print(printable(f"  {r['student']}: {r['error']}"))
     if noted:
         print("\nGraded, with notes:")
         for r in noted:
             for note in r["notes"]:
-                print(f"  {r['student']}: {note}")
+                print(printable(f"  {r['student']}: {note}"))
     flagged = [r for r in results if r.get("flags")]
     if flagged:
         print(f"\nFlagged for manual review ({len(flagged)}): graded, scores kept, marked needs-manual-grade "
               "in the gradebook (code that can tamper with grading)")
         for r in flagged:
             for flag in r["flags"]:
-                print(f"  {r['student']}: {flag['cell']}, line {flag['line']}: {flag['reason']}: {flag['code']!r}")
+                print(printable(f"  {r['student']}: {flag['cell']}, line {flag['line']}: {flag['reason']}: {flag['code']!r}"))
     if totals:
         scores = [s for s, _ in totals.values()]
         print(f"\nMean score {sum(scores) / len(scores):.2f} / {next(iter(totals.values()))[1]:g}")
