@@ -12,7 +12,7 @@ from nbgrader.preprocessors import (  # noqa: E402
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 
 from labgrader.preprocessors import (  # noqa: E402
-    GuardedExecute, JudgeVerdicts, RefuseUnsafeIds, RestoreTestCells, SanitizeOutputs, SummarizeChecks)
+    GuardedExecute, JudgeObservations, RefuseUnsafeIds, RestoreTestCells, SanitizeOutputs, SummarizeChecks)
 from labgrader.student_ids import exclude_unsafe  # noqa: E402
 from labgrader.preprocessors.flag_tampering import FlagTampering  # noqa: E402
 from labgrader.preprocessors.reclaim_working_copy import ReclaimWorkingCopy  # noqa: E402
@@ -26,6 +26,10 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "
 # Student folders named like globs (a*, [ab]x) would make nbgrader grade another student's
 # notebook in their place: skip them, saying why (labgrader/student_ids.py).
 exclude_unsafe(c, c.CourseDirectory.root)
+
+# The lab's grading module (source/<assignment>/grading.py) is the grader's: never released,
+# never copied into a student's working copy.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "grading.py"]
 
 # Students are created on the fly when their submission is graded.
 c.Autograde.create_student = True
@@ -48,11 +52,11 @@ c.Autograde.sanitize_preprocessors = [
     CheckCellMetadata,
 ]
 
-# Execution: nbgrader's Execute + arming of the hidden checks; graded by signed verdicts.
+# Execution: nbgrader's Execute + the probes of the hidden tests; the grader judges what they observed.
 c.Autograde.autograde_preprocessors = [
     GuardedExecute,
     ReclaimWorkingCopy,  # the kernel is gone: nothing it left is written, chmod'ed or copied through
-    JudgeVerdicts,
+    JudgeObservations,
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
@@ -78,8 +82,8 @@ c.GenerateFeedback.preprocessors = [
     CSSHTMLHeaderPreprocessor,
 ]
 
-# Names of the lab a cell added before the first answer cell must not rebind (FlagTampering).
-c.FlagTampering.protected_names = ["model", "model2", "embedding_layer", "embedding_matrix", "vocab_size", "embedding_size"]
-
 # `nbgrader export`: the same CSV, with cells a spreadsheet will not run as formulas.
 c.ExportApp.plugin_class = "labgrader.reports.export.SafeCsvExportPlugin"
+
+# Names of the lab a cell added before the first answer cell must not rebind (FlagTampering).
+c.FlagTampering.protected_names = ["model", "model2", "embedding_layer", "embedding_matrix", "vocab_size", "embedding_size"]

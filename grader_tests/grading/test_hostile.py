@@ -46,7 +46,9 @@ def test_no_process_outlives_grading(graded_corpus):
     import sys
     def ours(info):  # a sandboxed kernel, or what spawns_daemon started
         cmdline = info["cmdline"] or []
-        sandboxed = info["uids"] and info["uids"].real == 65534 and any(sys.prefix in part for part in cmdline)
+        first, count = 1_900_000_000, 1000  # GradingKernelManager.sandbox_uid_first / sandbox_uid_count
+        sandboxed = (info["uids"] and first <= info["uids"].real < first + count
+                     and any(sys.prefix in part for part in cmdline))
         return sandboxed or any(part in ("4242", "4243") for part in cmdline)
     leftovers = [p.info for p in psutil.process_iter(["pid", "cmdline", "uids"]) if ours(p.info)]
     assert leftovers == []
@@ -71,15 +73,28 @@ def test_a_loop_that_ignores_interrupts_stops_the_notebook_not_the_class(graded_
     assert "was not run because" in outputs_of(graded_corpus["course"], "ignores_interrupt", "q2_structure")
 
 
-def test_forged_verdicts_and_hidden_exceptions_earn_nothing(graded_corpus):
+def test_forged_messages_and_hidden_exceptions_earn_nothing(graded_corpus):
     for student in ("forges_verdicts", "hides_exceptions", "patches_showtraceback", "rewrites_test_cells"):
         assert sum(graded_corpus["scores"][student].values()) == 0, student
-    assert "grading verdict that the grader did not issue" in outputs_of(
-        graded_corpus["course"], "forges_verdicts", "q1_param_count")
 
 
-def test_tampering_is_named_in_the_message(graded_corpus):
-    assert "grading environment was modified" in outputs_of(graded_corpus["course"], "patches_showtraceback", "q1_param_count")
+TWIN = "counts_both_models_fresh_layer"  # the wrong answers every tamper_* submission gives, without the cheat
+
+
+def test_every_tampering_submission_gains_nothing_over_its_honest_twin_and_is_flagged(graded_corpus):
+    """Each tamper_* submission gives the twin's wrong answers plus a cheat read from this repository."""
+    scores, results = graded_corpus["scores"], report(graded_corpus)
+    tampering = sorted(s for s in scores if s.startswith("tamper_"))
+    assert len(tampering) >= 12
+    for student in tampering:
+        assert all(scores[student][cell] <= scores[TWIN][cell] for cell in scores[TWIN]), (student, scores[student])
+        assert results[student].get("flags"), f"{student} was not flagged"
+    assert not results[TWIN].get("flags")
+
+
+def test_observations_from_outside_their_test_cell_are_not_accepted(graded_corpus):
+    text = outputs_of(graded_corpus["course"], "tamper_raw_display_observations", "q1_answer")
+    assert "application/vnd.labgrader.observation" not in text
 
 
 def test_ungradable_submissions_are_reported_and_scored_zero(graded_corpus):

@@ -21,7 +21,7 @@ NOT_TAMPERING = {
     "deletes_test_cells", "deletes_test_cells_wrong", "edits_grade_ids", "edits_points_metadata",
     "edits_test_cells",  # edits of locked cells and metadata: restored before running, so never run
     "stderr_escape_sequences",  # attacks the grader's terminal, answered by printing stderr as text
-    "writes_sparse_file",  # disk use, answered by the file-size caps
+    "writes_sparse_file", "fills_tmp", "fills_working_copy",  # disk use, answered by the size caps
 }
 
 

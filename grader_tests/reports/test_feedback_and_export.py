@@ -43,7 +43,7 @@ def test_no_feedback_page_contains_a_hidden_test_line(feedback):
     import html
     _, pages = feedback
     secret = hidden_test_lines()
-    assert len(secret) > 20
+    assert len(secret) >= 10
     for student, page in pages.items():
         text = html.unescape(re.sub(r"<[^>]+>", "", page))
         leaks = [line for line in secret if line in text]

@@ -68,7 +68,7 @@ def run_reference(config, folder, notebook, lab):
                 shutil.copy(path, workdir)
         probes = add_nonces(lab.reference_probes())
         executor = GuardedExecute(config=config, probes=probes, lab=lab)
-        nb, _ = executor.preprocess(nb, {"metadata": {"path": workdir}})
+        nb, _ = executor.preprocess(nb, {"metadata": {"path": workdir}, "labgrader_lab_directory": folder})
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

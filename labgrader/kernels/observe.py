@@ -6,19 +6,134 @@ that cell runs; the cell's hidden code observes the student's objects and calls 
 grader validates the report and judges it in its own process (``labgrader.judging``).
 Outside the grader (the instructor running the source notebook) there is no probe and
 ``report`` just shows what would be sent.
+
+Student code runs before the hidden tests, so the grader also puts the kernel's machinery back
+as it was before any student code (``arm`` then ``setup``): tracing and profiling hooks off,
+IPython's event callbacks, input/AST transformers and exception handlers restored, patched
+builtins and the attributes of the lab's protected modules and classes restored, and the lab's
+observer module executed afresh from the grader's copy of its source (so functions patched or
+rewritten earlier are not the ones that run). This raises the cost of forging observations; it
+is not the boundary (the judge is), and what it cannot undo is flagged by the static scan.
 """
+import builtins
 import json
 import math
 import numbers
+import sys
+import threading
+import types
 
 MIME = "application/vnd.labgrader.observation+json"
 UNDEFINED = object()
 
 _probes = {}
+_armed = {}
+_kept = {}
+
+
+def keep(name, value):
+    """Keep a reference across test cells (the lab's objects, captured before student code)."""
+    _kept[name] = value
+
+
+def kept(name, default=None):
+    return _kept.get(name, default)
+
+
+def _resolve(dotted):
+    import importlib
+    module, _, attribute = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def arm(modules=(), classes=()):
+    """Called by the grader, silently, just before the first cell a student could have written:
+    remember the kernel's machinery and what ``modules`` and ``classes`` (dotted names) hold."""
+    from IPython import get_ipython
+    shell = get_ipython()
+    modules = [__name__, *modules]
+    classes = [_resolve(name) for name in classes]
+    _armed.clear()
+    _armed.update(
+        settrace=sys.settrace, setprofile=sys.setprofile,
+        threading_settrace=threading.settrace, threading_setprofile=threading.setprofile,
+        builtins=dict(vars(builtins)),
+        modules={name: (sys.modules[name], dict(vars(sys.modules[name]))) for name in modules if name in sys.modules},
+        classes=[(cls, dict(vars(cls))) for cls in classes],
+        shell=shell)
+    # functions keep their identity when their code is swapped (gc, __code__): remember the code too
+    functions = {}
+    for _, snapshot in [*_armed["modules"].values(), *_armed["classes"]]:
+        for value in snapshot.values():
+            if type(value) is types.FunctionType:
+                functions[id(value)] = (value, value.__code__, value.__defaults__, value.__kwdefaults__)
+    _armed["functions"] = functions
+    if shell is not None:
+        _armed.update(
+            events={name: list(callbacks) for name, callbacks in shell.events.callbacks.items()},
+            transformers={name: list(getattr(shell, name)) for name in
+                          ("input_transformers_cleanup", "input_transformers_post", "ast_transformers")},
+            custom=(shell.custom_exceptions, shell.CustomTB), shell_attributes=set(vars(shell)))
+
+
+def _restore_dict(target, snapshot, drop_new=False):
+    current = vars(target)
+    for name, value in snapshot.items():
+        if current.get(name, UNDEFINED) is not value:
+            setattr(target, name, value)
+    if drop_new:
+        for name in set(current) - set(snapshot):
+            delattr(target, name)
+
+
+def restore():
+    """Put back what ``arm`` remembered (no-op when not armed)."""
+    if not _armed:
+        return
+    _armed["settrace"](None)
+    _armed["setprofile"](None)
+    _armed["threading_settrace"](None)
+    _armed["threading_setprofile"](None)
+    _restore_dict(builtins, _armed["builtins"])
+    for function, code, defaults, kwdefaults in _armed["functions"].values():
+        if function.__code__ is not code:
+            function.__code__ = code
+        function.__defaults__, function.__kwdefaults__ = defaults, kwdefaults
+    for name, (module, snapshot) in _armed["modules"].items():
+        sys.modules[name] = module
+        _restore_dict(module, snapshot)
+    for cls, snapshot in _armed["classes"]:
+        try:
+            _restore_dict(cls, snapshot, drop_new=True)
+        except (AttributeError, TypeError):
+            pass
+    shell = _armed["shell"]
+    if shell is not None:
+        for name, callbacks in _armed["events"].items():
+            shell.events.callbacks[name] = list(callbacks)
+        for name, items in _armed["transformers"].items():
+            getattr(shell, name)[:] = items
+        shell.custom_exceptions, shell.CustomTB = _armed["custom"]
+        for name in set(vars(shell)) - _armed["shell_attributes"]:
+            if callable(getattr(type(shell), name, None)):  # a method patched on the instance
+                delattr(shell, name)
+
+
+def setup(grade_id, probe, sources=None):
+    """Called by the grader, silently, just before the test cell ``grade_id`` runs: restore the
+    machinery, hand over the probe, and load the lab's observer modules afresh from ``sources``
+    ({module name: source text}, the grader's copies)."""
+    restore()
+    _probes[grade_id] = probe
+    for name, source in (sources or {}).items():
+        module = types.ModuleType(name)
+        module.__file__ = f"<grader's copy of {name}.py>"
+        sys.modules[name] = module
+        exec(compile(source, module.__file__, "exec"), vars(module))
 
 
 def receive(grade_id, probe):
-    """Called by the grader, silently, just before the test cell ``grade_id`` runs."""
+    """Hand over a probe without restoring anything (the instructor trying the hidden tests)."""
     _probes[grade_id] = probe
 
 

@@ -1,10 +1,10 @@
 """nbgrader preprocessors, one configurable step per file (as in nbgrader's own preprocessors/)."""
 from .guarded_execute import GuardedExecute
+from .judge_observations import JudgeObservations
 from .refuse_unsafe_ids import RefuseUnsafeIds
 from .restore_test_cells import RestoreTestCells
 from .sanitize_outputs import SanitizeOutputs
 from .summarize_checks import SummarizeChecks
-from .verdicts import JudgeVerdicts
 
-__all__ = ["GuardedExecute", "JudgeVerdicts", "RefuseUnsafeIds", "RestoreTestCells", "SanitizeOutputs",
+__all__ = ["GuardedExecute", "JudgeObservations", "RefuseUnsafeIds", "RestoreTestCells", "SanitizeOutputs",
            "SummarizeChecks"]

@@ -7,7 +7,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
 
-from labgrader.judging.scan import scan
+from labgrader.judging.scan import Finding, scan
 
 # The first line of the gradebook comment a flag writes; the class report finds flags by it.
 HEADER = "Flagged for manual review: this notebook holds code that can tamper with grading."
@@ -37,7 +37,9 @@ class FlagTampering(NbGraderPreprocessor):
         coursedir = CourseDirectory(config=self.config)
         path = coursedir.format_path(coursedir.release_directory, ".", info["assignment"])
         release = nbformat.read(f"{path}/{info['notebook']}.ipynb", as_version=4)
-        findings = scan(nb, release, self.protected_names)
+        # what JudgeObservations found in the observations (forged, replayed, malformed), then the scan
+        earlier = [Finding(**flag) for flag in resources.get("labgrader", {}).get("flags", [])]
+        findings = earlier + scan(nb, release, self.protected_names)
         flags = [f.as_dict() for f in findings]
         resources.setdefault("labgrader", {})["flags"] = flags
         if findings:

@@ -16,8 +16,10 @@ from traitlets import Any, Dict, Integer, Type, default
 
 from labgrader.cells import is_test_cell
 
-PROBE = ("import json as _lg_json, labgrader.kernels.observe as _lg_observe; "
-         "_lg_observe.receive({grade_id!r}, _lg_json.loads({probe!r})); del _lg_json, _lg_observe")
+ARM = "import labgrader.kernels.observe as _lg_observe; _lg_observe.arm({modules!r}, {classes!r}); del _lg_observe"
+SETUP = ("import json as _lg_json, labgrader.kernels.observe as _lg_observe; "
+         "_lg_observe.setup({grade_id!r}, _lg_json.loads({probe!r}), _lg_json.loads({sources!r})); "
+         "del _lg_json, _lg_observe")
 
 
 def add_nonces(probes):
@@ -38,6 +40,22 @@ def submission_probes(config, resources):
     reference = reference_observations(config, coursedir, info["assignment"], info["notebook"], lab)
     rng = np.random.default_rng(secrets.randbits(128))
     return lab, add_nonces(lab.probes(rng, reference))
+
+
+def observer_sources(config, resources, lab):
+    """{module: source} of the lab's observer modules, read by the grader from the lab folder
+    (not from the student's working copy, where student code could rewrite them)."""
+    from labgrader.judging.lab import lab_directory
+    names = getattr(lab, "observer_modules", ())
+    if not names:
+        return {}
+    folder = resources.get("labgrader_lab_directory") or lab_directory(
+        CourseDirectory(config=config), resources["nbgrader"]["assignment"])
+    sources = {}
+    for name in names:
+        with open(f"{folder}/{name}.py", encoding="utf-8") as f:
+            sources[name] = f.read()
+    return sources
 
 
 def error_output(ename, message):
@@ -81,6 +99,7 @@ class GuardedExecute(Execute):
             self._lab, self._probes = submission_probes(self.config, resources)
         else:
             self._lab, self._probes = self.lab, self.probes
+        self._sources = observer_sources(self.config, resources, self._lab)
         self._armed = False
         self._stopped = None          # why the remaining cells are not run
         self._deadline = time.monotonic() + self.submission_timeout
@@ -107,13 +126,17 @@ class GuardedExecute(Execute):
         try:
             if not self._armed and not (is_locked(cell) and not is_solution(cell)):
                 self._armed = True
-                if getattr(self._lab, "before_student_code", None):
-                    self._run_trusted(self._lab.before_student_code, index)
+                if self._lab is not None:
+                    self._run_trusted(ARM.format(modules=list(getattr(self._lab, "protected_modules", ())),
+                                                 classes=list(getattr(self._lab, "protected_classes", ()))), index)
+                    if getattr(self._lab, "before_student_code", None):
+                        self._run_trusted(self._lab.before_student_code, index)
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if is_test_cell(cell) and grade_id in self._probes:
-                # after student code ran, a failure here only means no valid observation (scored 0)
-                self._run_trusted(PROBE.format(grade_id=grade_id, probe=json.dumps(self._probes[grade_id])), index,
-                                  required=False)
+                # after student code ran, a failure here only means no valid observation (scored 0);
+                # in the reference run (probes given) it means the lab itself is broken
+                self._run_trusted(SETUP.format(grade_id=grade_id, probe=json.dumps(self._probes[grade_id]),
+                                               sources=json.dumps(self._sources)), index, required=self.probes is not None)
             return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             why = "the code exited the process, ran out of memory, or crashed"

@@ -65,7 +65,9 @@ class JudgeObservations(NbGraderPreprocessor):
         return super().preprocess(nb, resources)
 
     def _flag(self, where, reason):
-        self._flags.append({"cell": where, "line": "", "reason": reason})
+        # the fields of labgrader.judging.scan.Finding: FlagTampering records both kinds alike
+        self._flags.append({"cell_index": -1, "cell": where, "line": 0, "code": "(what the kernel reported)",
+                            "reason": reason})
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":

@@ -9,6 +9,12 @@ import numpy as np
 
 from labgrader.judging.values import array, failed, field, passed, whole_number
 
+# What the hidden tests run in the kernel: loaded afresh, from the grader's copy, for every test cell.
+observer_modules = ("observers",)
+# Put back before every test cell if student code changed them (see labgrader.kernels.observe).
+protected_modules = ("numpy", "keras", "keras.ops", "keras.layers", "keras.models")
+protected_classes = ("keras.Model", "keras.Sequential", "keras.layers.Layer", "keras.layers.Embedding",
+                     "keras.layers.Flatten", "keras.layers.Reshape", "keras.layers.InputLayer")
 # Run silently before the first cell a student could have written (see observers.capture).
 before_student_code = "import observers as _lab_observers; _lab_observers.capture(globals()); del _lab_observers"
 
@@ -86,6 +92,8 @@ def _structure(observations, probe, reference):
         return verdict
     if not field(facts, "is_sequential", bool):
         return failed("model3 is not a Sequential model: build it with Sequential([...]).")
+    if field(facts, "is_derived_class", bool):
+        return failed("model3 is an instance of a class derived from Sequential: build it with Sequential([...]) itself.")
     if any(field(layer, "is_model", bool) for layer in field(facts, "layers", list)):
         return failed("model3 wraps a whole model instead of stacking layers: build it from embedding_layer "
                       "and a Flatten() layer, not from model or model2.")
@@ -101,9 +109,15 @@ def _shares_layer(observations, probe, reference):
     facts, verdict = _model3(observations, probe)
     if verdict:
         return verdict
+    message = ("model3 does not contain the embedding layer of model and model2: pass that same "
+               "embedding_layer object to Sequential instead of creating a new Embedding.")
     if not field(facts, "contains_lab_embedding", bool):
-        return failed("model3 does not contain the embedding layer of model and model2: pass that same "
-                      "embedding_layer object to Sequential instead of creating a new Embedding.")
+        return failed(message)
+    # ...and uses it: writing the shared weights through model changes what model3 returns
+    now, verdict = _outputs(observations, "outputs", len(probe["ids"]))
+    after, verdict_after = _outputs(observations, "outputs_with_probe_weights", len(probe["ids"]))
+    if not (verdict or verdict_after) and now.shape == after.shape and np.allclose(now, after):
+        return failed(message)
     return passed()
 
 
@@ -114,10 +128,13 @@ def _same_predictions(observations, probe, reference):
     outputs, verdict = _outputs(observations, "outputs", len(probe["ids"]))
     if verdict:
         return verdict
-    # what model2 gives for every id, in the instructor's run
+    # what model2 gives for every id, in the instructor's run...
     table = array(field(reference["q2_same_predictions"], "outputs", dict))
     expected = table[np.asarray(probe["ids"])]
-    if outputs.shape != expected.shape or not np.allclose(outputs, expected):
+    # ...and what the lab's own model2 gives in this kernel (an extra condition: it can only take points away)
+    model2_now = field(observations, "model2_outputs", dict)
+    same_as_model2 = "error" not in model2_now and np.allclose(array(model2_now), outputs) if outputs.shape == expected.shape else False
+    if outputs.shape != expected.shape or not np.allclose(outputs, expected) or not same_as_model2:
         return failed("model3 does not give the same embedding vectors as model2 for every id: stack only "
                       "embedding_layer and Flatten(), with no other layers.")
     return passed()

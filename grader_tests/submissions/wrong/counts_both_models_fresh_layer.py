@@ -1,0 +1,7 @@
+# expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# The honest twin of every hostile tamper_* submission: the same wrong answers, no cheat.
+# %% q1_answer
+trainable_params_model2 = 80
+# %% q2_answer
+from tensorflow.keras.models import Sequential
+model3 = Sequential([Embedding(output_dim=embedding_size, input_dim=vocab_size, weights=[embedding_matrix]), Flatten()])
