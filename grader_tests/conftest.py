@@ -83,7 +83,9 @@ def graded_corpus(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def plain_graded(tmp_path_factory):
-    """The correct and wrong submissions autograded by plain `nbgrader autograde` from the course root."""
-    course = class_course(tmp_path_factory.mktemp("plain") / "course", corpus("correct") + corpus("wrong"))
+    """The correct, wrong and tampering (tamper_*) submissions autograded by plain `nbgrader autograde`
+    from the course root."""
+    tampering = [s for s in corpus("hostile") if s.name.startswith("tamper_")]
+    course = class_course(tmp_path_factory.mktemp("plain") / "course", corpus("correct") + corpus("wrong") + tampering)
     nbgrader(course, "autograde", ASSIGNMENT)
     return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT)}

@@ -31,12 +31,13 @@ def test_the_untouched_student_version_gets_zero(graded_corpus):
     assert sum(graded_corpus["scores"]["untouched"].values()) == 0
 
 
-PLAIN = corpus("correct") + corpus("wrong")
+PLAIN = corpus("correct") + corpus("wrong") + [s for s in corpus("hostile") if s.name.startswith("tamper_")]
 
 
 @pytest.mark.parametrize("snippet", PLAIN, ids=[s.name for s in PLAIN])
 def test_plain_nbgrader_autograde_gives_the_same_scores(plain_graded, snippet):
-    """`nbgrader autograde embeddings` from the course root (sandboxed by nbgrader_config.py)."""
+    """`nbgrader autograde embeddings` from the course root (sandboxed by nbgrader_config.py): the
+    honest submissions and the tampering ones."""
     assert plain_graded["scores"].get(snippet.name) == snippet.expected
 
 

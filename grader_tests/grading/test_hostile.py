@@ -92,6 +92,22 @@ def test_every_tampering_submission_gains_nothing_over_its_honest_twin_and_is_fl
     assert not results[TWIN].get("flags")
 
 
+def test_tampering_gains_nothing_and_is_flagged_on_plain_nbgrader_too(plain_graded):
+    scores = plain_graded["scores"]
+    tampering = sorted(s for s in scores if s.startswith("tamper_"))
+    assert len(tampering) >= 12
+    db = sqlite3.connect(plain_graded["course"] / "gradebook.db")
+    flagged = {row[0] for row in db.execute("""SELECT DISTINCT student.id FROM grade
+        JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id
+        JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id
+        JOIN student ON submitted_assignment.student_id = student.id
+        WHERE grade.needs_manual_grade = 1""")}
+    for student in tampering:
+        assert all(scores[student][cell] <= scores[TWIN][cell] for cell in scores[TWIN]), (student, scores[student])
+        assert student in flagged, f"{student} was not flagged"
+    assert TWIN not in flagged
+
+
 def test_observations_from_outside_their_test_cell_are_not_accepted(graded_corpus):
     text = outputs_of(graded_corpus["course"], "tamper_raw_display_observations", "q1_answer")
     assert "application/vnd.labgrader.observation" not in text
