@@ -3,12 +3,12 @@ import os
 import subprocess
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, Dict, Integer, Unicode
+from traitlets import Bool, Dict, Integer, Unicode, default
 
 from labgrader.kernels import stderr_filter
 from labgrader.sandbox import Sandbox, check_once
 from labgrader.sandbox.scratch import Scratch
-from labgrader.sandbox.uids import UidLease
+from labgrader.sandbox.uids import lease_kernel_uid
 
 # TensorFlow logs to stderr at import, and nbgrader scores a graded cell 0 for any stderr.
 QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONWARNINGS": "ignore",
@@ -32,9 +32,15 @@ class GradingKernelManager(AsyncKernelManager):
     memory_limit = Integer(4 * 1024 ** 3, config=True, help="Address-space cap of a kernel, in bytes.")
     max_processes = Integer(512, config=True, help="Cap on processes+threads of the sandbox user.")
     kernel_env = Dict(QUIET_TENSORFLOW, config=True, help="Extra environment for grading kernels.")
-    fork_server = Unicode(os.environ.get("LABGRADER_FORKSERVER", ""), config=True,
-                          help="Socket of a warm fork server (labgrader.kernels.forkserver) to fork "
-                               "kernels from, instead of starting each one cold under bwrap.")
+    fork_server = Unicode(config=True, help="Socket of a warm fork server (labgrader.kernels.forkserver) to "
+                          "fork kernels from, instead of starting each one cold under bwrap.")
+
+    @default("fork_server")
+    def _fork_server_default(self):
+        # Read when a kernel starts, not at import: the batch sets the variable after this module
+        # was imported (forkserver.Running imports it), and its forked workers inherit that import.
+        return os.environ.get("LABGRADER_FORKSERVER", "")
+
     sandbox_uid_first = Integer(1_900_000_000, config=True, help="First uid of the range kernels run as: "
                                 "each running kernel gets a uid of its own (so RLIMIT_NPROC is its own), "
                                 "and the same number as its gid. No /etc/passwd entry is needed; pick "
@@ -49,17 +55,17 @@ class GradingKernelManager(AsyncKernelManager):
     _private_dir = None  # the kernel's connection file and sockets, shared with the sandbox
     _scratch = _lease = _box = _plan = _workdir = None
 
-    def make_sandbox(self, uid):
-        return Sandbox(uid=uid, gid=uid, memory_bytes=self.memory_limit, max_processes=self.max_processes,
+    def make_sandbox(self, uid, gid=None):
+        return Sandbox(uid=uid, gid=uid if gid is None else gid, memory_bytes=self.memory_limit, max_processes=self.max_processes,
                        tmp_bytes=self.tmp_size, workdir_bytes=self.working_copy_size)
 
     async def _async_pre_start_kernel(self, **kw):
         if self.sandbox:
             check_once()
-            self._lease = UidLease(self.sandbox_uid_first, self.sandbox_uid_count)
-            self._box = self.make_sandbox(self._lease.uid)
+            self._lease = lease_kernel_uid(self.sandbox_uid_first, self.sandbox_uid_count)
+            self._box = self.make_sandbox(self._lease.uid, self._lease.gid)
             try:
-                self._scratch = Scratch(self._lease.uid, self._lease.uid, self.tmp_size, self.working_copy_size)
+                self._scratch = Scratch(self._lease.uid, self._lease.gid, self.tmp_size, self.working_copy_size)
             except BaseException:
                 self._release()
                 raise
@@ -90,12 +96,12 @@ class GradingKernelManager(AsyncKernelManager):
             kw["cwd"] = workdir = os.path.realpath(kw.get("cwd") or os.getcwd())
             try:
                 self._scratch.stage_in(workdir)
-                # jupyter_client wrote it 0600 as root; the kernel (not started yet) must read it
-                os.lchown(self.connection_file, self._lease.uid, self._lease.uid)
+                if os.geteuid() == 0:  # jupyter_client wrote it 0600 as root; the kernel (not started yet) must read it
+                    os.lchown(self.connection_file, self._lease.uid, self._lease.uid)
                 self._workdir = workdir  # copied back from here on
                 self._plan = self._box.plan(workdir, self._scratch)
                 if not self.fork_server:  # the fork server builds the same sandbox itself
-                    kernel_cmd = self._box.wrap(kernel_cmd, workdir, self._plan)
+                    kernel_cmd = self._box.wrap(kernel_cmd, workdir, self._plan, self._scratch.holder_pid)
                 return await super()._async_launch_kernel(kernel_cmd, **kw)
             except BaseException:
                 self._release()
