@@ -36,7 +36,9 @@ c.Autograde.create_student = True
 
 # Student-controlled paths: a hand-in holding links, FIFOs, devices or oversized files is refused
 # before nbgrader opens it; feedback copies only regular files within caps (labgrader/safety/).
-c.Autograde.pre_convert_hook = "labgrader.safety.hooks.refuse_unsafe_handin"
+# ...and, before the first submission, one kernel must run the hidden tests of the instructor's
+# notebook, else grading stops with what to fix (labgrader/judging/ready.py).
+c.Autograde.pre_convert_hook = "labgrader.judging.ready.pre_autograde"
 c.GenerateFeedback.pre_convert_hook = "labgrader.safety.hooks.reclaim_autograded"
 from labgrader.safety.hooks import exclude_unsafe_handins  # noqa: E402
 exclude_unsafe_handins(c, c.CourseDirectory.root)  # so nbgrader does not even copy their files
@@ -85,5 +87,5 @@ c.GenerateFeedback.preprocessors = [
 # `nbgrader export`: the same CSV, with cells a spreadsheet will not run as formulas.
 c.ExportApp.plugin_class = "labgrader.reports.export.SafeCsvExportPlugin"
 
-# Names of the lab a cell added before the first answer cell must not rebind (FlagTampering).
-c.FlagTampering.protected_names = ["model", "model2", "embedding_layer", "embedding_matrix", "vocab_size", "embedding_size"]
+# Names a cell added before the first answer cell must not rebind (FlagTampering) are the lab's:
+# ``protected_names`` in source/<assignment>/grading.py (add course-wide ones here).

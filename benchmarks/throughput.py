@@ -25,7 +25,8 @@ import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from labgrader import submissions  # noqa: E402
+sys.path.insert(0, str(REPO / "grader_tests"))
+import snippets as submissions  # noqa: E402  (the corpus's notebook builder)
 from labgrader.reports.gradebook import cell_scores  # noqa: E402
 
 ASSIGNMENT = "embeddings"

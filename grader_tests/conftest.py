@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labgrader import submissions
+import snippets as submissions
 from labgrader.reports.gradebook import cell_scores
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,6 +60,38 @@ def class_course(dest, snippets, extra_config=""):
     shutil.copy(course / "source" / ASSIGNMENT / submissions.NOTEBOOK, solved)
     nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     return course
+
+
+NUMPY_ASSIGNMENT = "numpy_basics"  # the second lab: two notebooks
+NUMPY_CORPUS = REPO / "grader_tests" / "submissions_numpy_basics"
+
+
+def numpy_corpus(kind=None):
+    """The second lab's submissions (kept apart from the embeddings corpus above)."""
+    return [submissions.load(p) for p in sorted(NUMPY_CORPUS.glob(f"{kind}/*" if kind else "*/*"))]
+
+
+def numpy_class_course(dest, snippets):
+    """A course copy with ``snippets`` of the numpy_basics lab handed in (every notebook), plus
+    the instructor's own notebooks."""
+    course = copy_course(dest)
+    release = course / "release" / NUMPY_ASSIGNMENT
+    for snippet in snippets:
+        submissions.write_assignment(snippet, release, course / "submitted" / snippet.name / NUMPY_ASSIGNMENT)
+    solved = course / "submitted" / "instructor_solution" / NUMPY_ASSIGNMENT
+    solved.mkdir(parents=True)
+    for notebook in sorted((course / "source" / NUMPY_ASSIGNMENT).glob("*.ipynb")):
+        shutil.copy(notebook, solved)
+    nbgrader(course, "generate_assignment", NUMPY_ASSIGNMENT, "--force")
+    return course
+
+
+def batch_exit_status(course, assignment):
+    """The exit status `python -m labgrader autograde` owes, from its grading report: 1 when a
+    submission was not graded or was flagged."""
+    import json
+    results = json.loads((course / f"grading_report_{assignment}.json").read_text())["results"]
+    return 1 if any(not r["ok"] or r["flags"] for r in results) else 0
 
 
 def tree_digest(path):

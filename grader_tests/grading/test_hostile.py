@@ -153,7 +153,7 @@ def test_a_failed_regrade_does_not_leave_the_old_grade_standing(graded_corpus, t
 def test_plain_nbgrader_autograde_is_sandboxed_too(course):
     """`nbgrader autograde` from the course root, no extra flags: nbgrader_config.py sandboxes it."""
     from conftest import corpus, nbgrader
-    from labgrader import submissions
+    import snippets as submissions
     snippet = next(s for s in corpus("hostile") if s.name == "reads_source_solutions")
     submissions.write_submission(snippet, course / "release" / ASSIGNMENT / submissions.NOTEBOOK,
                                  course / "submitted" / snippet.name / ASSIGNMENT)

@@ -2,7 +2,7 @@
 import shutil
 
 from conftest import ASSIGNMENT, corpus, nbgrader
-from labgrader import submissions
+import snippets as submissions
 
 
 def student_notebook(course, name):

@@ -11,7 +11,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from conftest import ASSIGNMENT, CORPUS, class_course, nbgrader
-from labgrader import submissions
+import snippets as submissions
 from labgrader.reports.class_report import collect, write_report
 from labgrader.reports.gradebook import cell_scores
 

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from conftest import ASSIGNMENT, CORPUS, REPO
-from labgrader import submissions
+import snippets as submissions
 from labgrader.judging.scan import MAX_LINE, scan
 
 RELEASE = nbformat.read(REPO / "release" / ASSIGNMENT / submissions.NOTEBOOK, as_version=4)

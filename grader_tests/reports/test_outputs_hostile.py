@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 from conftest import ASSIGNMENT, CORPUS, class_course, nbgrader
-from labgrader import submissions
+import snippets as submissions
 from labgrader.reports.class_report import write_report
 from labgrader.reports.gradebook import cell_scores
 from labgrader.reports.lms import write_canvas_csv

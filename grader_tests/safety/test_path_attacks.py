@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from grader_tests.conftest import ASSIGNMENT, CORPUS, class_course, nbgrader
-from labgrader import submissions
+import snippets as submissions
 from labgrader.reports.gradebook import cell_scores
 
 NB = submissions.NOTEBOOK

@@ -296,7 +296,7 @@ def test_hostile_submissions_gain_nothing_and_victims_keep_their_grades(tmp_path
     """The hostile snippets of this part, graded by plain `nbgrader autograde` (cold kernels, one
     at a time) and by the batch command (warm kernels, concurrently), beside honest victims."""
     from conftest import ASSIGNMENT, CORPUS, class_course, nbgrader
-    from labgrader import submissions
+    import snippets as submissions
     from labgrader.reports.gradebook import cell_scores
 
     snippets = [submissions.load(CORPUS / "hostile" / f"{name}.py") for name in HOSTILE]

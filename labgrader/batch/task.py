@@ -1,23 +1,20 @@
 """One submission, graded by nbgrader's own Autograde converter (in a worker process)."""
 import logging
 import time
-from dataclasses import dataclass, field
 
 from nbgrader.converters import Autograde, NbGraderException
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config.loader import PyFileConfigLoader
 
+from .record import SubmissionRecord
+
 _config = None
 
+SANDBOXED_STEP = "GuardedExecute"  # runs every kernel through the sandboxed kernel manager
 
-@dataclass
-class Outcome:
-    student: str
-    ok: bool
-    seconds: float
-    error: str = ""
-    notes: list = field(default_factory=list)
-    flags: list = field(default_factory=list)  # FlagTampering's findings: graded, but to be reviewed
+
+class NotInitialized(RuntimeError):
+    """grade_submission in a process that did not run init_worker: it would grade unsandboxed."""
 
 
 def load_config(root, db_url=None):
@@ -28,10 +25,27 @@ def load_config(root, db_url=None):
     return config
 
 
+def course_directory(config):
+    return CourseDirectory(config=config)
+
+
 def init_worker(root, db_url):
+    """Run in every worker process before it grades: the course's own configuration."""
     global _config
-    _config = load_config(root, db_url)
+    config = load_config(root, db_url)
+    require_sandboxed(config)
+    _config = config
     quiet_nbgrader_warnings()
+
+
+def require_sandboxed(config):
+    """Refuse a configuration whose autograde steps would not start kernels through our
+    sandboxed kernel manager (stock nbgrader: student code with the grader's permissions)."""
+    steps = config.Autograde.get("autograde_preprocessors", [])
+    names = {getattr(step, "__name__", str(step).rpartition(".")[2]) for step in steps}
+    if SANDBOXED_STEP not in names:
+        raise NotInitialized(f"the course's nbgrader_config.py does not run {SANDBOXED_STEP} in "
+                             "c.Autograde.autograde_preprocessors: refusing to grade without the sandbox")
 
 
 def quiet_nbgrader_warnings():
@@ -43,20 +57,40 @@ def quiet_nbgrader_warnings():
 
 
 class _Collect(logging.Handler):
+    """nbgrader's own error lines: the reason of a failure nbgrader reports only in its log."""
+
     def __init__(self):
-        super().__init__(logging.WARNING)
+        super().__init__(logging.ERROR)
         self.records = []
 
     def emit(self, record):
         self.records.append(record)
 
 
+class RecordingAutograde(Autograde):
+    """nbgrader's Autograde, keeping each notebook's ``resources["labgrader"]`` (what the
+    preprocessors recorded) instead of dropping it after the notebook is written."""
+
+    def start(self):
+        self.recorded = {}
+        super().start()
+
+    def write_single_notebook(self, output, resources):
+        notebook = resources.get("nbgrader", {}).get("notebook", resources.get("unique_key", "?"))
+        self.recorded[notebook] = resources.get("labgrader", {})
+        return super().write_single_notebook(output, resources)
+
+
 def grade_submission(assignment, student, force=True):
-    """Autograde one student's submission; never raises."""
+    """Autograde one student's submission and return its SubmissionRecord; never raises, except
+    in a process that did not run ``init_worker`` (NotInitialized: it refuses to grade)."""
+    if _config is None:
+        raise NotInitialized("this process was not started through labgrader.batch.task.init_worker "
+                             "(the course's sandboxed configuration): refusing to grade")
     started = time.monotonic()
     coursedir = CourseDirectory(config=_config)
     coursedir.assignment_id, coursedir.student_id = assignment, student
-    converter = Autograde(coursedir=coursedir, config=_config)
+    converter = RecordingAutograde(coursedir=coursedir, config=_config)
     converter.force = force
     collect = _Collect()
     converter.log.addHandler(collect)
@@ -69,10 +103,23 @@ def grade_submission(assignment, student, force=True):
         ok, error = False, f"{type(exc).__name__}: {exc}"
     finally:
         converter.log.removeHandler(collect)
-    prefix = f"[labgrader] {student}: "
-    notes = [r.getMessage()[len(prefix):] for r in collect.records if r.getMessage().startswith(prefix)]
-    flags = [flag for r in collect.records for flag in getattr(r, "flags", [])]
-    return Outcome(student, ok, time.monotonic() - started, error, notes, flags)
+    record = SubmissionRecord(student, assignment, ok, time.monotonic() - started, error)
+    for notebook, facts in sorted(getattr(converter, "recorded", {}).items()):
+        record.notes += facts.get("notes", [])
+        record.faults += [f"{notebook}: {fault}" for fault in facts.get("faults", [])]
+        record.flags += facts.get("flags", [])
+    if ok:
+        record.scores = notebook_scores(_config.CourseDirectory.db_url, assignment, student)
+    record.timings["grading"] = round(record.seconds, 3)
+    return record
+
+
+def notebook_scores(db_url, assignment, student):
+    """{notebook: {grade id: score}} of one submission, as nbgrader saved them."""
+    from nbgrader.api import Gradebook
+    with Gradebook(db_url) as gb:
+        submission = gb.find_submission(assignment, student)
+        return {nb.name: {grade.name: grade.score for grade in nb.grades} for nb in submission.notebooks}
 
 
 def _reason(records):

@@ -9,6 +9,18 @@ of students' working copies) and is imported only by the grader. What it defines
 ``reference_probes()``   the probes for the reference run of the instructor's notebook
 ``probes(rng, reference)``  fresh probes for one submission (``rng``: numpy Generator)
 ``judge(grade_id, observations, probe, reference)`` -> ``labgrader.judging.values.Verdict``
+``observer_modules``     (optional) names of the modules beside the notebook that the hidden tests
+                         import; the grader sends its own copy of each before every test cell
+``protected_modules``, ``protected_classes``  (optional) dotted names put back as they were
+                         before student code, before every test cell
+``protected_names``      (optional) names the lab's own cells define, which a cell added before the
+                         first answer must not rebind (flagged by FlagTampering)
+``warm_imports``         (optional) modules the batch command's fork server imports once, so that
+                         each submission's kernel starts with them loaded (e.g. "tensorflow")
+
+The notebooks of an assignment, their names and grade ids come from nbgrader (the gradebook
+written by ``nbgrader generate_assignment``); one grading module serves all of them, so grade
+ids must be unique within the assignment.
 """
 import hashlib
 import importlib.util
@@ -19,6 +31,13 @@ MODULE_FILE = "grading.py"
 
 def lab_directory(coursedir, assignment):
     return coursedir.format_path(coursedir.source_directory, ".", assignment)
+
+
+def notebook_names(db_url, assignment):
+    """The assignment's notebook names (without .ipynb), as nbgrader's gradebook records them."""
+    from nbgrader.api import Gradebook
+    with Gradebook(db_url) as gb:
+        return [notebook.name for notebook in gb.find_assignment(assignment).notebooks]
 
 
 def load_lab(coursedir, assignment):

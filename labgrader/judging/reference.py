@@ -41,17 +41,48 @@ def _fingerprint(folder, notebook):
 def reference_observations(config, coursedir, assignment, notebook, lab):
     """{grade_id: observations} from the instructor's notebook ``notebook`` (without .ipynb)."""
     folder = lab_directory(coursedir, assignment)
-    cache = os.path.join(coursedir.root, CACHE_DIR, f"reference-{assignment}-{notebook}-{_fingerprint(folder, notebook)}.json")
+    cache = _cache_path(coursedir, assignment, notebook)
     if os.path.isfile(cache) and not os.path.islink(cache):
         with open(cache) as f:
             return json.load(f)
     observations = run_reference(config, folder, notebook, lab)
+    _store(cache, observations)
+    return observations
+
+
+class NotReady(RuntimeError):
+    """A grading kernel cannot run the hidden-test machinery here: grading would record zeros."""
+
+
+def check_ready(config, coursedir, assignment, notebooks, lab):
+    """Before grading a class: start one sandboxed kernel per notebook and run the instructor's
+    notebook with its hidden tests (a fresh reference run, whatever the cache holds: the cache
+    may come from another folder or machine). Raises NotReady with what to do."""
+    folder = lab_directory(coursedir, assignment)
+    for notebook in notebooks:
+        try:
+            observations = run_reference(config, folder, notebook, lab)
+        except Exception as exc:
+            raise NotReady(
+                f"Cannot grade {assignment!r}: a grading kernel could not run the hidden tests of the "
+                f"instructor's {notebook}.ipynb, so every submission would score 0. {exc} "
+                f"(Check that `python -c 'import labgrader'` works with the interpreter the kernels use, "
+                f"that the course's source/{assignment}/ is complete, and that "
+                f"`nbgrader validate source/{assignment}/{notebook}.ipynb` passes.)") from None
+        _store(_cache_path(coursedir, assignment, notebook), observations)
+
+
+def _cache_path(coursedir, assignment, notebook):
+    folder = lab_directory(coursedir, assignment)
+    return os.path.join(coursedir.root, CACHE_DIR, f"reference-{assignment}-{notebook}-{_fingerprint(folder, notebook)}.json")
+
+
+def _store(cache, observations):
     os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(cache), suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(observations, f)
     os.replace(tmp, cache)  # atomic: concurrent graders read a whole file or none
-    return observations
 
 
 def run_reference(config, folder, notebook, lab):

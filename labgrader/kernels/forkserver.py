@@ -1,7 +1,9 @@
 """A warm parent for grading kernels: imports TensorFlow once, then forks one fresh, sandboxed
 kernel per submission.
 
-    python -m labgrader.kernels.forkserver SOCKET
+    python -m labgrader.kernels.forkserver SOCKET [MODULE ...]
+
+MODULE: what the labs being graded declare as ``warm_imports`` in their grading.py (e.g. tensorflow).
 
 Requests are JSON lines on a Unix socket only the grader can reach (its directory is 0700):
     {"op": "launch", "argv": [...], "workdir": ..., "plan": [...], "root_dir": ..., "sandbox": {...},
@@ -25,14 +27,14 @@ import subprocess
 import sys
 import tempfile
 
-# What every submission's kernel would otherwise spend seconds importing.
-WARM_IMPORTS = ["numpy", "tensorflow", "keras", "keras.layers", "keras.models", "ipykernel.kernelapp",
-                "IPython", "labgrader.kernels.observe"]
+# What every submission's kernel would otherwise spend time importing, whatever the lab
+# (a lab adds its own: ``warm_imports`` in its grading.py).
+WARM_IMPORTS = ["numpy", "ipykernel.kernelapp", "IPython", "labgrader.kernels.observe"]
 
 
-def warm_up(env):
+def warm_up(env, extra=()):
     os.environ.update(env)
-    for name in WARM_IMPORTS:
+    for name in WARM_IMPORTS + list(extra):
         importlib.import_module(name)
 
 
@@ -137,8 +139,9 @@ class ForkServer:
 class Running:
     """Start a fork server for the duration of a ``with`` block; its socket path is ``.socket``."""
 
-    def __init__(self, wait=True):
+    def __init__(self, wait=True, imports=()):
         self.wait = wait
+        self.imports = [str(name) for name in imports]  # the labs' warm_imports
 
     def __enter__(self):
         from labgrader.kernels.manager import kernel_environment
@@ -149,7 +152,7 @@ class Running:
         # Forked kernels share its stderr: filtered (printable text only) before it reaches ours.
         from labgrader.kernels import stderr_filter
         stderr = stderr_filter.pipe(prefix="[kernel stderr] ", limit=1024 * 1024)
-        self.process = subprocess.Popen([sys.executable, "-m", "labgrader.kernels.forkserver", self.socket],
+        self.process = subprocess.Popen([sys.executable, "-m", "labgrader.kernels.forkserver", self.socket, *self.imports],
                                         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                                         env=kernel_environment(os.environ), stderr=stderr)
         os.close(stderr)
@@ -186,7 +189,7 @@ def main():
     from labgrader.kernels.manager import QUIET_TENSORFLOW
     from labgrader.sandbox.namespaces import die_with_parent
     die_with_parent()  # with the grader; its kernels follow (each one dies with its parent)
-    warm_up(QUIET_TENSORFLOW)
+    warm_up(QUIET_TENSORFLOW, sys.argv[2:])
     server = ForkServer(sys.argv[1])
 
     def stop(signum, frame):

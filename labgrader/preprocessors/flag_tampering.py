@@ -7,11 +7,12 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
 
+from labgrader.judging.lab import load_lab
 from labgrader.judging.scan import Finding, scan
 
 # The first line of the gradebook comment a flag writes; the class report finds flags by it.
 HEADER = "Flagged for manual review: this notebook holds code that can tamper with grading."
-# Log messages carrying the findings (the batch command reads them from the record's ``flags``).
+# Log messages announcing the findings (the batch command reads them from the resources).
 LOG_PREFIX = "[labgrader flag]"
 
 
@@ -22,12 +23,13 @@ class FlagTampering(NbGraderPreprocessor):
     gradebook and each answer cell's comment (shown under the cell in formgrader and in feedback)
     says what was found, with the offending lines. Runs after SaveAutoGrades, which would
     otherwise reset both. The findings also go to ``resources["labgrader"]["flags"]`` and, for
-    the batch command, to a log record (``flags``)."""
+    the terminal (a warning)."""
 
     protected_names = List(
         Unicode(), default_value=[],
-        help="Names of the lab (model, embedding_layer...) that must not be rebound in a cell the "
-             "student added before the first answer cell, where the grader takes its references.",
+        help="Course-wide names that must not be rebound in a cell the student added before the "
+             "first answer cell, where the grader takes its references (added to the lab's own "
+             "``protected_names`` from its grading.py).",
     ).tag(config=True)
 
     max_listed = 20  # findings written into the comment; the rest are counted
@@ -39,13 +41,15 @@ class FlagTampering(NbGraderPreprocessor):
         release = nbformat.read(f"{path}/{info['notebook']}.ipynb", as_version=4)
         # what JudgeObservations found in the observations (forged, replayed, malformed), then the scan
         earlier = [Finding(**flag) for flag in resources.get("labgrader", {}).get("flags", [])]
-        findings = earlier + scan(nb, release, self.protected_names)
+        lab = load_lab(coursedir, info["assignment"])
+        names = list(self.protected_names) + list(getattr(lab, "protected_names", ()))
+        findings = earlier + scan(nb, release, names)
         flags = [f.as_dict() for f in findings]
         resources.setdefault("labgrader", {})["flags"] = flags
         if findings:
             self._record(info, findings)
             self.log.log(logging.WARNING, "%s %s: %d finding(s): %s", LOG_PREFIX, info.get("student"),
-                         len(findings), "; ".join(map(str, findings[:3])), extra={"flags": flags})
+                         len(findings), "; ".join(map(str, findings[:3])))
         return nb, resources
 
     def _record(self, info, findings):

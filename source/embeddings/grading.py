@@ -15,6 +15,10 @@ observer_modules = ("observers",)
 protected_modules = ("numpy", "keras", "keras.ops", "keras.layers", "keras.models")
 protected_classes = ("keras.Model", "keras.Sequential", "keras.layers.Layer", "keras.layers.Embedding",
                      "keras.layers.Flatten", "keras.layers.Reshape", "keras.layers.InputLayer")
+# Names the lab's own cells define: a cell added before the first answer must not rebind them (flagged).
+protected_names = ("model", "model2", "embedding_layer", "embedding_matrix", "vocab_size", "embedding_size")
+# Imported once by the batch command's fork server, so each submission's kernel starts with them.
+warm_imports = ("tensorflow", "keras", "keras.layers", "keras.models")
 # Run silently before the first cell a student could have written (see observers.capture).
 before_student_code = "import observers as _lab_observers; _lab_observers.capture(globals()); del _lab_observers"
 

@@ -15,6 +15,10 @@ filled in (and with what), which cells they added, and the score each graded cel
 Any cell can be given new source by its grade id (a test cell, too: that is how a student
 would edit one); ``delete`` removes a cell and ``metadata`` merges JSON into its nbgrader metadata.
 
+For an assignment with several notebooks (``write_assignment``), each section goes to the
+released notebook that has that grade id (grade ids of answer and test cells are unique within
+the assignment); ``# %% skip <notebook>`` leaves that notebook out of the hand-in.
+
 A folder stands for a submission handed in as it is (a notebook that is not JSON, a renamed
 notebook, no notebook at all): every file in it but ``EXPECT`` is handed in, and ``EXPECT``
 holds the ``# expect:`` line.
@@ -26,7 +30,7 @@ from pathlib import Path
 
 import nbformat
 
-SECTION = re.compile(r"^# %% (?:(after|delete|metadata) )?(\S+)\s*$")
+SECTION = re.compile(r"^# %% (?:(after|delete|metadata|skip) )?(\S+)\s*$")
 EXPECT = re.compile(r"^# expect: (.*)$")
 NOTEBOOK = "embeddings.ipynb"
 
@@ -40,6 +44,7 @@ class Snippet:
     deleted: list = field(default_factory=list)    # grade ids
     metadata: dict = field(default_factory=dict)   # grade_id -> nbgrader metadata to merge
     files: dict = field(default_factory=dict)      # file name -> text (raw submissions)
+    skipped: list = field(default_factory=list)    # notebooks (file names) not handed in
     raw: bool = False                              # handed in as it is
 
     @property
@@ -71,6 +76,8 @@ def load(path):
             snippet.deleted.append(target)
         elif kind == "metadata":
             snippet.metadata[target] = json.loads(body)
+        elif kind == "skip":
+            snippet.skipped.append(target)
         else:
             snippet.answers[target] = body
 
@@ -118,3 +125,31 @@ def write_submission(snippet, release_path, dest_dir):
         return
     nb = build_notebook(nbformat.read(release_path, as_version=4), snippet)
     nbformat.write(nb, dest_dir / NOTEBOOK)
+
+
+def _part(snippet, grade_ids):
+    """The sections of ``snippet`` that concern one notebook (the one holding ``grade_ids``)."""
+    return Snippet(snippet.path, snippet.expected,
+                   answers={k: v for k, v in snippet.answers.items() if k in grade_ids},
+                   added=[(after, src) for after, src in snippet.added if after in grade_ids],
+                   deleted=[g for g in snippet.deleted if g in grade_ids],
+                   metadata={k: v for k, v in snippet.metadata.items() if k in grade_ids})
+
+
+def write_assignment(snippet, release_dir, dest_dir):
+    """Write the snippet's hand-in of every notebook released in ``release_dir`` into ``dest_dir``."""
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    if snippet.raw:
+        return write_submission(snippet, None, dest_dir)
+    used = set()
+    for path in sorted(Path(release_dir).glob("*.ipynb")):
+        release = nbformat.read(path, as_version=4)
+        ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in release.cells} - {None}
+        part = _part(snippet, ids)
+        used |= set(part.answers) | {a for a, _ in part.added} | set(part.deleted) | set(part.metadata)
+        if path.name not in snippet.skipped:
+            nbformat.write(build_notebook(release, part), dest_dir / path.name)
+    unknown = (set(snippet.answers) | {a for a, _ in snippet.added} | set(snippet.deleted) | set(snippet.metadata)) - used
+    if unknown:
+        raise KeyError(f"{snippet.path}: no cell {sorted(unknown)} in the released notebooks")
