@@ -38,6 +38,6 @@ def test_no_solution_or_hidden_test_line_reaches_the_student():
     release_text = nbformat.read(REPO / "release" / NOTEBOOK, as_version=4)
     release_lines = {line.strip() for c in release_text.cells for line in c.source.splitlines()}
     secrets = [line for c in source.cells for line in secret_lines(c.source)]
-    assert len(secrets) > 20
+    assert len(secrets) >= 10
     assert [line for line in secrets if line in release_lines and not line.startswith("#")] == []
     assert "labgrader" not in "".join(c.source for c in release_text.cells)
