@@ -1,11 +1,12 @@
 """The main job on the embedded default: demo class, SQLite gradebook, grade table, grades CSV."""
+import importlib.util
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from labgrader import submissions
 from labgrader.batch import grade_class
+from labgrader.batch.record import report_path
 from labgrader.reports.class_report import write_report
 from labgrader.reports.gradebook import cell_scores, max_points
 from labgrader.reports.lms import write_canvas_csv
@@ -20,8 +21,18 @@ def nbgrader(root, *args):
     subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args, "--log-level=WARN"], cwd=root, check=True)
 
 
+def snippet_loader(root):
+    """The demo class is the test corpus: its builder ships beside it (grader_tests/snippets.py),
+    not in the installed package."""
+    spec = importlib.util.spec_from_file_location("labgrader_demo_snippets", root / "grader_tests" / "snippets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def stage_demo_class(root):
     """Hand in the demo submissions shipped in grader_tests/submissions as `submitted/<name>/`."""
+    submissions = snippet_loader(root)
     release = root / "release" / ASSIGNMENT / submissions.NOTEBOOK
     names = []
     for kind in DEMO_KINDS:
@@ -61,6 +72,6 @@ Gradebook:        {root / 'gradebook.db'}
 Grades CSV:       {root / 'grades.csv'}   (nbgrader export)
 Canvas CSV:       {canvas}
 Feedback:         {root / 'feedback'}/<student>/{ASSIGNMENT}/{ASSIGNMENT}.html
-Grading report:   {root / 'grading_report.json'}
+Grading report:   {report_path(root, ASSIGNMENT)}
 Class report:     {page}
                   (and {table})""")

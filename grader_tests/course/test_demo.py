@@ -9,6 +9,7 @@ from conftest import REPO, copy_course, corpus
 def test_the_demo_job_writes_everything_it_announces(tmp_path):
     course = copy_course(tmp_path / "course")
     shutil.copytree(REPO / "grader_tests" / "submissions", course / "grader_tests" / "submissions")
+    shutil.copy(REPO / "grader_tests" / "snippets.py", course / "grader_tests")
     env_path = f"{sys.prefix}/bin"
     result = subprocess.run([sys.executable, "-m", "labgrader", "demo", "--course", str(course)],
                             capture_output=True, text=True, timeout=1800,
@@ -16,7 +17,7 @@ def test_the_demo_job_writes_everything_it_announces(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     out = result.stdout
     assert f"Graded {len(corpus()) - 2} of {len(corpus())} submissions" in out
-    for path in ("gradebook.db", "grades.csv", "grades_canvas.csv", "grading_report.json",
+    for path in ("gradebook.db", "grades.csv", "grades_canvas.csv", "grading_report_embeddings.json",
                  "reports/embeddings.html", "reports/embeddings.csv",
                  "feedback/list_and_flatten/embeddings/embeddings.html"):
         assert (course / path).exists(), path

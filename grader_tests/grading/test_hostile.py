@@ -16,7 +16,7 @@ def outputs_of(course, student, grade_id):
 
 
 def report(graded):
-    return {r["student"]: r for r in json.loads((graded["course"] / "grading_report.json").read_text())["results"]}
+    return {r["student"]: r for r in json.loads((graded["course"] / f"grading_report_{ASSIGNMENT}.json").read_text())["results"]}
 
 
 def test_source_and_release_are_unchanged(graded_corpus):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import ASSIGNMENT, CORPUS, class_course, nbgrader
+from conftest import ASSIGNMENT, CORPUS, batch_exit_status, class_course, nbgrader
 import snippets as submissions
 from labgrader.reports.class_report import collect, write_report
 from labgrader.reports.gradebook import cell_scores
@@ -67,7 +67,7 @@ def batch(tmp_path_factory):
     result = subprocess.run([sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT], cwd=course,
                             capture_output=True, text=True, timeout=1200,
                             env=dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == batch_exit_status(course, ASSIGNMENT), result.stdout[-3000:] + result.stderr[-3000:]
     return course, result.stdout
 
 
@@ -80,7 +80,7 @@ def test_the_batch_command_flags_it_in_the_gradebook_summary_and_report(batch):
     check_gradebook(course)
     summary = stdout[stdout.index("Flagged for manual review (1)"):]
     assert f"{CHEAT}: q1_answer, line 4:" in summary and PATCH_LINE in summary and HONEST not in summary
-    results = {r["student"]: r for r in json.loads((course / "grading_report.json").read_text())["results"]}
+    results = {r["student"]: r for r in json.loads((course / f"grading_report_{ASSIGNMENT}.json").read_text())["results"]}
     assert results[HONEST]["flags"] == [] and results["instructor_solution"]["flags"] == []
     assert {"cell": "q1_answer", "line": 4, "code": PATCH_LINE} .items() <= next(
         f for f in results[CHEAT]["flags"] if f["line"] == 4).items()

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import ASSIGNMENT, CORPUS, class_course, nbgrader
+from conftest import ASSIGNMENT, CORPUS, batch_exit_status, class_course, nbgrader
 import snippets as submissions
 from labgrader.reports.class_report import write_report
 from labgrader.reports.gradebook import cell_scores
@@ -82,7 +82,7 @@ def batch(tmp_path_factory):
         hand_in(course, student, UNTOUCHED)
     (course / "submitted" / HOSTILE_IDS[0] / ASSIGNMENT / submissions.NOTEBOOK).write_text("{not json")
     graded = run(course, sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT)
-    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
+    assert graded.returncode == batch_exit_status(course, ASSIGNMENT), graded.stdout[-3000:] + graded.stderr[-3000:]
     return {"course": course, "run": graded, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT)}
 
 
@@ -198,7 +198,7 @@ def test_glob_ids_are_refused_and_their_matches_graded_plain(plain):
 def test_glob_ids_are_refused_and_their_matches_graded_batch(batch):
     scores = batch["scores"]
     assert scores["abc"] == FULL and scores["ax"] == FULL
-    results = {r["student"]: r for r in json.loads((batch["course"] / "grading_report.json").read_text())["results"]}
+    results = {r["student"]: r for r in json.loads((batch["course"] / f"grading_report_{ASSIGNMENT}.json").read_text())["results"]}
     stdout = batch["run"].stdout.decode()
     for student in ("a*", "[ab]x"):
         assert not results[student]["ok"] and "glob characters" in results[student]["error"]

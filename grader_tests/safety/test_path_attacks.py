@@ -113,7 +113,7 @@ def test_student_controlled_paths_never_steer_the_grader(tmp_path, path):
         assert sum(scores.get(name, {}).values()) == 0, (name, scores.get(name))
         assert f"{name}: not graded: " in log or path == "batch", (name, log[-3000:])
     if path == "batch":
-        report = {r["student"]: r for r in __import__("json").loads((course / "grading_report.json").read_text())["results"]}
+        report = {r["student"]: r for r in __import__("json").loads((course / f"grading_report_{ASSIGNMENT}.json").read_text())["results"]}
         reasons = {name: report[name]["error"] for name in HANDIN_ATTACKS}
         assert "is a symbolic link" in reasons["handin_links_victim"]
         assert "notes.ipynb.txt is a symbolic link" in reasons["handin_links_solutions"]

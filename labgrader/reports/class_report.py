@@ -14,7 +14,9 @@ from pathlib import Path
 
 import nbformat
 
+from labgrader.batch.record import SubmissionRecord, report_path
 from labgrader.cells import is_test_cell
+from labgrader.judging.lab import notebook_names
 from labgrader.reports.csv_safe import Writer
 from labgrader.reports.gradebook import cell_scores, flagged_students, max_points
 
@@ -30,6 +32,10 @@ class ClassData:
     failures: dict = field(default_factory=dict)     # student -> {grade id: message}
     faults: dict = field(default_factory=dict)       # student -> what went wrong while running
     flags: dict = field(default_factory=dict)        # student -> [finding dicts]: graded, to be reviewed
+    notebooks: dict = field(default_factory=dict)    # notebook -> its grade ids, in order (the gradebook's notebooks)
+
+    def notebook_total(self, student, notebook):
+        return sum(self.scores[student].get(c, 0) for c in self.notebooks.get(notebook, []))
 
     @property
     def max_score(self):
@@ -54,31 +60,36 @@ def collect(root, assignment, db_url=None):
     db_url = db_url or f"sqlite:///{root / 'gradebook.db'}"
     points = max_points(db_url, assignment)
     scores = cell_scores(db_url, assignment)
-    release = nbformat.read(root / "release" / assignment / f"{assignment}.ipynb", as_version=4)
-    order = [c.metadata.nbgrader["grade_id"] for c in release.cells
-             if c.metadata.get("nbgrader", {}).get("grade_id") in points]
-    data = ClassData(assignment, order, points, scores)
-    report_path = root / "grading_report.json"
-    if report_path.exists():
-        for result in json.loads(report_path.read_text())["results"]:
+    notebooks = {}
+    for name in notebook_names(db_url, assignment):  # the gradebook's notebooks, never a guessed name
+        release = nbformat.read(root / "release" / assignment / f"{name}.ipynb", as_version=4)
+        notebooks[name] = [c.metadata.nbgrader["grade_id"] for c in release.cells
+                           if c.metadata.get("nbgrader", {}).get("grade_id") in points]
+    order = [grade_id for ids in notebooks.values() for grade_id in ids]
+    data = ClassData(assignment, order, points, scores, notebooks=notebooks)
+    path = report_path(root, assignment)
+    records = [SubmissionRecord.from_dict(r) for r in json.loads(path.read_text())["results"]] if path.exists() else []
+    if records:
+        for result in (r.as_dict() for r in records):
             if not result["ok"] and result["student"] in scores:
                 data.errors[result["student"]] = result["error"]
             if result["notes"]:
                 data.notes[result["student"]] = result["notes"]
     data.flags = tampering_flags(db_url, assignment)
-    if report_path.exists():  # the batch's report has the findings field by field
-        for result in json.loads(report_path.read_text())["results"]:
-            if result.get("flags") and result["student"] in data.flags:
-                data.flags[result["student"]] = result["flags"]
+    for record in records:  # the batch's records have the findings field by field
+        if record.flags and record.student in data.flags:
+            data.flags[record.student] = record.flags
     for student in flagged_students(db_url, assignment):
         if student not in data.flags:  # flagged for tampering is graded, not an error
             data.errors.setdefault(student, "flagged for manual grading")
     for student in scores:
-        path = root / "autograded" / student / assignment / f"{assignment}.ipynb"
-        if path.exists():
-            data.failures[student], fault = read_autograded(nbformat.read(path, as_version=4))
-            if fault:
-                data.faults[student] = fault
+        for name in notebooks:
+            path = root / "autograded" / student / assignment / f"{name}.ipynb"
+            if path.exists():
+                failures, fault = read_autograded(nbformat.read(path, as_version=4))
+                data.failures.setdefault(student, {}).update(failures)
+                if fault and student not in data.faults:
+                    data.faults[student] = fault if len(notebooks) == 1 else f"{name}: {fault}"
     return data
 
 
@@ -133,11 +144,13 @@ def read_autograded(nb):
 def write_csv(data, path):
     with open(path, "w", newline="") as f:
         out = Writer(f)  # student ids and messages are the students' text: no formulas
-        out.writerow(["student", "total", "max"] + data.checks + ["status", "reason"])
+        split = list(data.notebooks) if len(data.notebooks) > 1 else []  # a total per notebook when several
+        out.writerow(["student", "total", "max"] + [f"{nb}.ipynb" for nb in split] + data.checks + ["status", "reason"])
         for student in sorted(data.scores):
             status = "error" if student in data.errors else "fault" if student in data.faults else "graded"
             reason = data.errors.get(student) or data.faults.get(student) or "; ".join(data.notes.get(student, []))
             out.writerow([student, f"{data.total(student):g}", f"{data.max_score:g}"]
+                         + [f"{data.notebook_total(student, nb):g}" for nb in split]
                          + [f"{data.scores[student].get(c, 0):g}" for c in data.checks] + [status, reason])
 
 
@@ -192,13 +205,17 @@ def write_html(data, path):
     totals = [data.total(s) for s in data.scores] or [0]
     esc = html.escape
     rows = []
+    split = list(data.notebooks) if len(data.notebooks) > 1 else []  # one column per notebook when several
+    notebook_of = {c: nb for nb, ids in data.notebooks.items() for c in ids}
     for student in sorted(data.scores):
         cells = "".join(
             f'<td class="n {"full" if data.scores[student].get(c, 0) >= data.points[c] else "zero"}" '
             f'data-check="{esc(c)}">{data.scores[student].get(c, 0):g}</td>' for c in data.checks)
         status = esc(data.errors.get(student, "; ".join(data.notes.get(student, []))))
+        per_notebook = "".join(f'<td class="n" data-notebook="{esc(nb)}">{data.notebook_total(student, nb):g}</td>'
+                               for nb in split)
         rows.append(f'<tr class="{"error" if student in data.errors else ""}" data-student="{esc(student)}">'
-                    f'<td>{esc(student)}</td><td class="n total">{data.total(student):g}</td>{cells}<td>{status}</td></tr>')
+                    f'<td>{esc(student)}</td><td class="n total">{data.total(student):g}</td>{per_notebook}{cells}<td>{status}</td></tr>')
     failures = "".join(f"<tr><td>{esc(check)}</td><td>{esc(message)}</td><td class='n'>{count}</td></tr>"
                        for (check, message), count in data.common_failures())
     errored = "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td><td>not graded</td><td>{esc(reason)}</td></tr>"
@@ -209,7 +226,7 @@ def write_html(data, path):
                       f"<td class='n'>{esc(str(f['line']))}</td><td><code>{esc(str(f['code']))}</code></td>"
                       f"<td>{esc(str(f['reason']))}</td></tr>"
                       for s, found in sorted(data.flags.items()) for f in found)
-    checks = "".join(f"<tr data-check='{esc(c)}'><td>{esc(c)}</td><td class='n'>{data.points[c]:g}</td>"
+    checks = "".join(f"<tr data-check='{esc(c)}'><td>{esc(notebook_of.get(c, ''))}</td><td>{esc(c)}</td><td class='n'>{data.points[c]:g}</td>"
                      f"<td class='n rate'>{100 * data.pass_rate(c):.0f}%</td></tr>" for c in data.checks)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Class report: {esc(data.assignment)}</title>
@@ -225,7 +242,7 @@ def write_html(data, path):
 </div>
 <div class="charts"><img alt="Score distribution" src="{histogram}"><img alt="Pass rate per check" src="{pass_rates}"></div>
 <h2>Checks</h2>
-<table id="checks"><tr><th>check</th><th>points</th><th>pass rate</th></tr>{checks}</table>
+<table id="checks"><tr><th>notebook</th><th>check</th><th>points</th><th>pass rate</th></tr>{checks}</table>
 <h2>Most common failures</h2>
 <table id="failures"><tr><th>check</th><th>message shown to the student</th><th>students</th></tr>{failures or "<tr><td colspan=3>none</td></tr>"}</table>
 <h2>Submissions that errored or timed out</h2>
@@ -235,7 +252,7 @@ def write_html(data, path):
 every grade is marked needs-manual-grade in the gradebook.</p>
 <table id="flags"><tr><th>student</th><th>cell</th><th>line</th><th>code</th><th>reason</th></tr>{flagged or "<tr><td colspan=5>none</td></tr>"}</table>
 <h2>Students</h2>
-<table id="students"><tr><th>student</th><th>total</th>{"".join(f"<th>{esc(c)}</th>" for c in data.checks)}<th>notes</th></tr>{"".join(rows)}</table>
+<table id="students"><tr><th>student</th><th>total</th>{"".join(f"<th>{esc(nb)}.ipynb</th>" for nb in split)}{"".join(f"<th>{esc(c)}</th>" for c in data.checks)}<th>notes</th></tr>{"".join(rows)}</table>
 </body></html>"""
     Path(path).write_text(page, encoding="utf-8")
 

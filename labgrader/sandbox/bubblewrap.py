@@ -83,8 +83,11 @@ class Sandbox:
 
     def environment(self):
         """Set inside the sandbox: caches (IPython, Keras, matplotlib) go to the private /tmp; the
-        kernel's uid has no /etc/passwd entry, so getpass.getuser() reads USER."""
-        return {"HOME": "/tmp", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp", "USER": "student", "LOGNAME": "student"}
+        kernel's uid has no /etc/passwd entry, so getpass.getuser() reads USER. PYTHONPATH: the
+        kernel imports the grader's own labgrader (the one python_dirs binds), not wherever the
+        interpreter's install points (a course folder copied elsewhere carries its own copy)."""
+        return {"HOME": "/tmp", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp", "USER": "student", "LOGNAME": "student",
+                "PYTHONPATH": str(Path(labgrader.__file__).resolve().parent.parent)}
 
     def wrap(self, cmd, workdir, plan):
         """``cmd`` run by bwrap in the sandbox described by ``plan``, in ``workdir``."""
