@@ -66,10 +66,12 @@ class Kernel:
         return "".join(out)
 
     def process(self):
-        """The kernel process (host view): the first process of the kernel's own uid."""
-        uid = self.km._lease.uid
-        mine = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]
-        return next(p for p in mine if p.parent().uids().real != uid)
+        """The kernel process (host view): the first process below the launched one (bwrap, or the
+        fork server's child) in the kernel's own PID namespace that is not bwrap's init."""
+        launched = psutil.Process(self.km.provisioner.pid)
+        outer = os.readlink(f"/proc/{launched.pid}/ns/pid")
+        return next(p for p in launched.children(recursive=True)
+                    if os.readlink(f"/proc/{p.pid}/ns/pid") != outer and p.name() != "bwrap")
 
 
 def run(coro):
@@ -101,7 +103,7 @@ def test_writing_beyond_the_cap_fails_inside_the_kernel(kernels, tmp_path, where
         async with kernels(workdir, tmp_size=CAP, working_copy_size=CAP) as k:
             out = await k.run(FILL.format(path=where, cap=CAP))
             scratch = k.km._scratch
-            used = {name: os.statvfs(path) for name, path in (("tmp", scratch.tmp), ("work", scratch.work))}
+            used = {name: os.statvfs(scratch.grader_view(path)) for name, path in (("tmp", scratch.tmp), ("work", scratch.work))}
             listing = await k.run("import os; print(sorted(os.listdir('.')))")
         return out, used, listing, scratch.base
 
@@ -115,7 +117,7 @@ def test_writing_beyond_the_cap_fails_inside_the_kernel(kernels, tmp_path, where
     left = {p.name: p for p in workdir.iterdir()}
     assert (workdir / "handed_in.txt").read_text() == "kept"
     assert sum(p.lstat().st_size for p in left.values()) <= CAP
-    assert all(p.is_file() and not p.is_symlink() and p.lstat().st_uid == 0 for p in left.values())
+    assert all(p.is_file() and not p.is_symlink() and p.lstat().st_uid == os.geteuid() for p in left.values())
     assert ("fill" in left) == (where == "fill")
     assert not any(p.startswith(base) for p in _mountpoints()) and not os.path.exists(base)  # mounts gone
 
@@ -136,7 +138,7 @@ def test_the_working_copy_comes_back_without_links_or_special_files(kernels, tmp
     assert "made" in run(go())
     assert sorted(p.name for p in workdir.iterdir()) == ["sub"]
     assert (workdir / "sub" / "result.txt").read_text() == "ok"
-    assert secret.read_text() == "root's file" and secret.stat().st_uid == 0
+    assert secret.read_text() == "root's file" and secret.stat().st_uid == os.geteuid()
 
 
 BOMB = """
@@ -172,7 +174,10 @@ def test_a_thread_bomb_does_not_starve_a_concurrent_kernel(kernels, tmp_path):
 
     async def go():
         async with kernels(tmp_path / "a") as bomber, kernels(tmp_path / "b") as victim:
-            assert bomber.km._lease.uid != victim.km._lease.uid
+            if os.geteuid() == 0:  # a uid, so a process count, of its own
+                assert bomber.km._lease.uid != victim.km._lease.uid
+            else:  # the same uid: a user namespace (where the count is kept, Linux >= 5.14) of its own
+                assert _user_ns(bomber.process().pid) != _user_ns(victim.process().pid)
             started = int((await bomber.run(BOMB)).split()[-1])
             victim_out = await victim.run(VICTIM)  # while the bomber holds its threads
             await bomber.run("hold.set()")
@@ -229,6 +234,10 @@ def test_a_kernel_holds_no_descriptor_of_the_fork_server_or_the_grader(kernels, 
     grader = _fd_targets(os.getpid()) | _fd_targets(fork_server.process.pid)
     shared = {t for t in outside & grader if t.startswith(("socket:", "pipe:", "/"))} - {handed_stderr, "/dev/null"}
     assert not shared, shared
+
+
+def _user_ns(pid):
+    return os.readlink(f"/proc/{pid}/ns/user")
 
 
 def _fd_targets(pid):

@@ -47,10 +47,27 @@ def run_in_kernel(request, tmp_path):
 
 def test_runs_as_an_unprivileged_user(run_in_kernel):
     run, _ = run_in_kernel
-    out, _ = run("import os; print(os.getuid(), os.getgid())")
-    uid, gid = map(int, out.split())
-    first, count = GradingKernelManager.sandbox_uid_first.default(), GradingKernelManager.sandbox_uid_count.default()
-    assert first <= uid < first + count and gid == uid  # a uid of its own (test_caps.py: one per kernel)
+    out, _ = run("import os\nprint(os.getuid(), os.getgid())\n"
+                 "print([l.split()[1] for l in open('/proc/self/status') if l.startswith(('CapEff', 'CapPrm', 'NoNewPrivs'))])")
+    ids, caps = out.strip().split("\n")
+    uid, gid = map(int, ids.split())
+    if os.geteuid() == 0:
+        first, count = GradingKernelManager.sandbox_uid_first.default(), GradingKernelManager.sandbox_uid_count.default()
+        assert first <= uid < first + count and gid == uid  # a uid of its own (test_caps.py: one per kernel)
+    else:  # an ordinary grader: its own uid, in a user namespace of the kernel's own
+        assert (uid, gid) == (os.getuid(), os.getgid())
+    assert eval(caps) == ["0000000000000000", "0000000000000000", "1"]  # no capability, no way to gain one
+
+
+def test_is_in_a_user_namespace_of_its_own_without_root(run_in_kernel):
+    if os.geteuid() == 0:
+        pytest.skip("as root the kernel switches uid instead (test_runs_as_an_unprivileged_user)")
+    run, _ = run_in_kernel
+    out, _ = run("import os, ctypes\nprint(os.readlink('/proc/self/ns/user'))\n"
+                 "print('refused' if ctypes.CDLL(None).unshare(0x10000000) else 'made one')")  # CLONE_NEWUSER
+    namespace, nested = out.split()
+    assert namespace != os.readlink("/proc/self/ns/user")  # not the grader's
+    assert nested == "refused"  # nor can it make one (in which it would hold capabilities again)
 
 
 def test_sees_only_its_working_copy_and_the_python_environment(run_in_kernel):

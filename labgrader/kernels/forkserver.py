@@ -7,7 +7,7 @@ MODULE: what the labs being graded declare as ``warm_imports`` in their grading.
 
 Requests are JSON lines on a Unix socket only the grader can reach (its directory is 0700):
     {"op": "launch", "argv": [...], "workdir": ..., "plan": [...], "root_dir": ..., "sandbox": {...},
-     "env": {...}}
+     "env": {...}, "holder": null | pid of the kernel's mount holder (grader not root)}
         -> {"pid": N}
     {"op": "poll", "pid": N}            -> {"returncode": null | int}
     {"op": "signal", "pid": N, "signum": S} -> {"ok": true}
@@ -52,6 +52,9 @@ def run_kernel(request):
     os.setsid()
     box = Sandbox(**request["sandbox"])
     ns.die_with_parent()  # with the fork server
+    if request.get("holder"):  # not root: the namespaces where this kernel's mounts are (sandbox/userns.py)
+        ns.join(request["holder"])
+        ns.forbid_user_namespaces()  # as bwrap --disable-userns does for a cold kernel
     ns.unshare_all()
     pid = os.fork()  # the grandchild is PID 1 of the new PID namespace: when it ends, all its processes end
     if pid:

@@ -100,6 +100,10 @@ class GradingKernelManager(AsyncKernelManager):
                     os.lchown(self.connection_file, self._lease.uid, self._lease.uid)
                 self._workdir = workdir  # copied back from here on
                 self._plan = self._box.plan(workdir, self._scratch)
+                # jupyter_client passes the connection file's realpath; without root that is the
+                # grader's view of the mount (/proc/<holder>/root/...), which the kernel cannot see
+                real = os.path.realpath(self.connection_file)
+                kernel_cmd = [self.connection_file if arg == real else arg for arg in kernel_cmd]
                 if not self.fork_server:  # the fork server builds the same sandbox itself
                     kernel_cmd = self._box.wrap(kernel_cmd, workdir, self._plan, self._scratch.holder_pid)
                 return await super()._async_launch_kernel(kernel_cmd, **kw)

@@ -27,7 +27,7 @@ class ForkServerProvisioner(LocalProvisioner):
         # the same sandbox plan a cold kernel gets from bwrap, built by the manager
         reply = request(self.socket, {
             "op": "launch", "argv": argv, "workdir": kwargs["cwd"], "env": kwargs["env"],
-            "plan": manager._plan, "root_dir": manager._scratch.root,
+            "plan": manager._plan, "root_dir": manager._scratch.root, "holder": manager._scratch.holder_pid,
             "sandbox": dataclasses.asdict(manager._box)})
         self.kernel_pid = self.pid = reply["pid"]
         return self.connection_info

@@ -151,7 +151,7 @@ def copy_regular(src, dst, max_bytes=MAX_FILE_BYTES):
             raise
 
 
-def reclaim(workdir, uid=0, gid=0, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_TOTAL_BYTES, remove=()):
+def reclaim(workdir, uid=None, gid=None, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_TOTAL_BYTES, remove=()):
     """Take a kernel's working copy back once the kernel and all its processes are gone.
 
     Everything is done through directory descriptors opened with ``O_NOFOLLOW``: every directory
@@ -161,7 +161,9 @@ def reclaim(workdir, uid=0, gid=0, max_file_bytes=MAX_FILE_BYTES, max_total_byte
     than ``max_file_bytes``, sparse ones, those beyond ``max_total_bytes`` in all, and the top-level
     names in ``remove`` (the notebook the grader is about to write afresh). The working copy is the
     grader's (the hand-in stays in ``submitted/``), so removing from it loses nothing handed in.
-    Returns one note per removed entry."""
+    Returns one note per removed entry. ``uid``/``gid`` default to the grader's own."""
+    uid = os.geteuid() if uid is None else uid
+    gid = os.getegid() if gid is None else gid
     notes = []
     try:
         top = os.open(os.fspath(workdir), _DIR_FLAGS)

@@ -3,7 +3,9 @@
 The sandboxed process sees a read-only system and Python environment, its own working copy
 read-write and a private /tmp (each a size-capped tmpfs, see scratch.py), no network (its own
 empty network namespace), its own PID namespace (every process it starts dies with it), and runs
-as an unprivileged uid of its own under rlimits.
+under rlimits without capabilities. As root, each kernel also runs as an unprivileged uid of its
+own; as an ordinary user, the kernel runs as that user inside an unprivileged user namespace
+(bwrap --unshare-user, started inside the namespaces of the kernel's mount holder: userns.py).
 """
 import functools
 import os
@@ -16,10 +18,16 @@ from pathlib import Path
 
 import labgrader
 
-FIX = ("Install bubblewrap (`apt-get install bubblewrap`, which ./course does), run the grader as "
-       "root (it drops each kernel to an unprivileged user), or opt out explicitly with "
+FIX = ("Install bubblewrap (`apt-get install bubblewrap`, which ./course does), allow unprivileged "
+       "user namespaces or run the grader as root, or opt out explicitly with "
        "`c.GradingKernelManager.sandbox = False` in nbgrader_config.py (student code then runs "
        "with your permissions).")
+USERNS_SWITCHES = [  # what can forbid an ordinary user to create a user namespace, and the value that does
+    ("/proc/sys/kernel/unprivileged_userns_clone", "0", "sysctl kernel.unprivileged_userns_clone=1"),
+    ("/proc/sys/user/max_user_namespaces", "0", "sysctl user.max_user_namespaces=15000"),
+    ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1",
+     "an AppArmor profile allowing `userns` for bwrap and python, or sysctl kernel.apparmor_restrict_unprivileged_userns=0"),
+]
 
 # What a Python process needs from the system, read-only.
 SYSTEM_DIRS = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin"]
@@ -49,16 +57,31 @@ class Sandbox:
     extra_ro: list = field(default_factory=list)
 
     def check(self):
-        """Raise SandboxUnavailable unless a sandbox can be made on this machine."""
+        """Raise SandboxUnavailable unless a sandbox can be made on this machine; the message says
+        what the system lacks."""
         if shutil.which("bwrap") is None:
             raise SandboxUnavailable("bubblewrap (bwrap) is not installed. " + FIX)
-        if os.geteuid() != 0:
-            raise SandboxUnavailable("the grader is not running as root, so it cannot switch kernels to an "
-                                     "unprivileged user. " + FIX)
-        probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "true"],
-                               capture_output=True, text=True)
+        rootless = os.geteuid() != 0
+        if rootless:
+            lacking = [f"{path} is {value} (needs {fix})" for path, value, fix in USERNS_SWITCHES
+                       if _read(path) == value]
+            if lacking:
+                raise SandboxUnavailable("the grader is not root and this system forbids ordinary users to create "
+                                         "user namespaces: " + "; ".join(lacking) + ". " + FIX)
+            if shutil.which("nsenter") is None:
+                raise SandboxUnavailable("the grader is not root and nsenter (util-linux) is not installed. " + FIX)
+        probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid"]
+                               + (["--unshare-user"] if rootless else []) + ["true"], capture_output=True, text=True)
         if probe.returncode != 0:
-            raise SandboxUnavailable(f"bubblewrap cannot create namespaces here ({probe.stderr.strip()}). " + FIX)
+            what = "an unprivileged user namespace" if rootless else "namespaces"
+            raise SandboxUnavailable(f"bubblewrap cannot create {what} here ({probe.stderr.strip()}). " + FIX)
+        if rootless:
+            from .scratch import Scratch
+            try:
+                Scratch(os.getuid(), os.getgid(), 1024 ** 2, 1024 ** 2).close()
+            except OSError as exc:
+                raise SandboxUnavailable(f"the grader is not root and cannot mount a tmpfs in a user namespace "
+                                         f"({exc}). " + FIX) from None
 
     def python_dirs(self):
         """The interpreter, the venv and the labgrader package: read-only."""
@@ -78,7 +101,7 @@ class Sandbox:
             entries.append(("symlink", path, os.readlink(path)) if os.path.islink(path) else ("ro", path, path))
         entries += [("ro", path, path) for path in SYSTEM_FILES + self.python_dirs() + list(self.extra_ro)
                     if os.path.exists(path)]
-        entries += [("rw", scratch.ipc, scratch.ipc), ("rw", os.path.realpath(workdir), scratch.work)]
+        entries += [("rw", scratch.ipc, scratch.ipc_mount), ("rw", os.path.realpath(workdir), scratch.work)]
         return entries
 
     def environment(self):
@@ -89,11 +112,16 @@ class Sandbox:
         return {"HOME": "/tmp", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp", "USER": "student", "LOGNAME": "student",
                 "PYTHONPATH": str(Path(labgrader.__file__).resolve().parent.parent)}
 
-    def wrap(self, cmd, workdir, plan):
-        """``cmd`` run by bwrap in the sandbox described by ``plan``, in ``workdir``."""
+    def wrap(self, cmd, workdir, plan, holder_pid=None):
+        """``cmd`` run by bwrap in the sandbox described by ``plan``, in ``workdir``; without root,
+        inside the user + mount namespaces of ``holder_pid`` (where the plan's mounts are)."""
         args = ["bwrap", "--die-with-parent", "--new-session",
                 "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev"]
+        if holder_pid:
+            # its own user namespace (so its own process count), from which it cannot make another
+            args = ["nsenter", f"--target={holder_pid}", "--user", "--mount", "--preserve-credentials", "--"] + args
+            args += ["--unshare-user", "--disable-userns"]
         made = {"/"}
         for kind, path, source in plan:
             # bwrap makes missing parent directories 0700: make them traversable by the sandbox user.
@@ -121,3 +149,11 @@ class Sandbox:
         return [sys.executable, "-m", "labgrader.sandbox.limits", "--uid", str(self.uid), "--gid", str(self.gid),
                 "--memory", str(self.memory_bytes), "--nproc", str(self.max_processes),
                 "--fsize", str(self.max_file_bytes), "--"]
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None

@@ -1,5 +1,9 @@
 """The last step into the sandbox: resource limits, then the unprivileged user, for good.
 
+As root, the kernel switches to its own uid (which drops every capability). As an ordinary user
+it keeps its uid (the only one its user namespace maps) and drops the capabilities it holds in
+that namespace.
+
 As a command (what bwrap runs before the kernel):
     python -m labgrader.sandbox.limits --uid 65534 --gid 65534 --memory BYTES --nproc N --fsize BYTES -- CMD...
 """
@@ -15,9 +19,13 @@ def drop_privileges(uid, gid, memory, nproc, fsize):
     for limit, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_NPROC, nproc),
                          (resource.RLIMIT_FSIZE, fsize), (resource.RLIMIT_CORE, 0)):
         resource.setrlimit(limit, (value, value))
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)  # from here on, no way back to root
+    if (uid, gid) != (os.getuid(), os.getgid()):
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)  # from here on, no way back to root
+    else:  # rootless: same uid, so setuid would not drop what joining a user namespace gave
+        from .userns import drop_capabilities
+        drop_capabilities()
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
 

@@ -5,7 +5,9 @@ interpreter that already imported TensorFlow. So a forked child builds the same 
 from the same plan (``Sandbox.plan``), with the same kernel features bwrap uses: new mount, PID,
 network, IPC and UTS namespaces, a tmpfs root with bind mounts (read-only except the size-capped
 /tmp, working copy and socket directory the grader mounted for this kernel), pivot_root, then
-rlimits and the kernel's own unprivileged uid.
+rlimits and the kernel's own unprivileged uid. Without root, the child first joins the user and
+mount namespaces of the kernel's mount holder (``join``, see userns.py): it may then make the
+others (they belong to that user namespace), and ends with no capabilities instead of a new uid.
 """
 import ctypes
 import os
@@ -14,6 +16,7 @@ import platform
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
+KEPT_FLAGS = 1 | 8 | 1024 | 2048 | 4096  # ST_/MS_ RDONLY, NOEXEC, NOATIME, NODIRATIME, RELATIME
 PR_SET_PDEATHSIG = 1
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
@@ -30,6 +33,23 @@ def _check(result, what):
 def mount(source, target, fstype=None, flags=0, data=None):
     enc = lambda s: s.encode() if s is not None else None
     _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
+
+
+def join(holder_pid):
+    """Enter the user namespace, then the mount namespace, of ``holder_pid`` (single-threaded caller)."""
+    for kind, flag in (("user", 0x10000000), ("mnt", CLONE_NEWNS)):
+        fd = os.open(f"/proc/{holder_pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _check(_libc.setns(fd, flag), f"setns {kind} of {holder_pid}")
+        finally:
+            os.close(fd)
+
+
+def forbid_user_namespaces():
+    """No user namespace may be made inside the one just joined (the kernel would hold every
+    capability in it again): its own limit, which only a process with capabilities there can set."""
+    with open("/proc/sys/user/max_user_namespaces", "w") as f:
+        f.write("0")
 
 
 def unshare_all():
@@ -61,7 +81,8 @@ def enter_root(plan, new_root, workdir):
             os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
             open(target, "a").close()
         mount(source, target, None, MS_BIND)
-        flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV
+        # keep the flags the source has (in a user namespace they are locked: noexec, atime...)
+        flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (os.statvfs(target).f_flag & KEPT_FLAGS)
         mount(None, target, None, flags | MS_RDONLY if kind == "ro" else flags)
     os.makedirs(inside("/dev"), mode=0o755, exist_ok=True)
     for device in filter(os.path.exists, DEVICES):

@@ -10,11 +10,20 @@
 Every cap (size and number of files) is enforced by the kernel's filesystem, so a write beyond
 it fails inside the sandbox (ENOSPC) and never fills the host's disk or memory. Both launch
 paths bind the same mounts (see ``Sandbox.plan``).
+
+As root the grader mounts them on the host. As an ordinary user it cannot: a per-kernel holder
+(userns.py) mounts them in a user + mount namespace of its own, the grader reaches them through
+``/proc/<holder>/root`` (``grader_view``), and the kernel is started inside the holder's
+namespaces (``holder_pid``). The kernel and the grader must name the socket directory with the
+same string: ``ipc`` is then a link on the host to the holder's view of the mount, at which
+path the sandbox binds the mount itself.
 """
 import atexit
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 
 from .namespaces import MNT_DETACH, MS_NODEV, MS_NOSUID, _libc, mount
@@ -35,16 +44,46 @@ class Scratch:
     def __init__(self, uid, gid, tmp_bytes, workdir_bytes):
         self.uid, self.gid, self.workdir_bytes = uid, gid, workdir_bytes
         self.base = tempfile.mkdtemp(prefix="labgrader-kernel-")  # 0700: nothing else gets in
-        self.ipc, self.tmp, self.work, self.root = (os.path.join(self.base, n) for n in ("ipc", "tmp", "work", "root"))
+        # where the mounts are, in the namespace the kernel's sandbox is built from
+        self.ipc_mount, self.tmp, self.work, self.root = (os.path.join(self.base, n) for n in ("ipc", "tmp", "work", "root"))
+        self.ipc = self.ipc_mount  # the socket directory, as both the grader and the kernel name it
         self.skipped = []  # what the working copy held that is not a regular file or directory
+        self.holder = None
         try:
-            self._tmpfs(self.ipc, IPC_BYTES, IPC_FILES, f"mode=0700,uid={uid},gid={gid}")
-            self._tmpfs(self.tmp, tmp_bytes, max_files(tmp_bytes), "mode=1777")
-            self._tmpfs(self.work, workdir_bytes, max_files(workdir_bytes), f"mode=0755,uid={uid},gid={gid}")
+            if os.geteuid() == 0:
+                self._tmpfs(self.ipc, IPC_BYTES, IPC_FILES, f"mode=0700,uid={uid},gid={gid}")
+                self._tmpfs(self.tmp, tmp_bytes, max_files(tmp_bytes), "mode=1777")
+                self._tmpfs(self.work, workdir_bytes, max_files(workdir_bytes), f"mode=0755,uid={uid},gid={gid}")
+            else:
+                self._hold(tmp_bytes, workdir_bytes)
             os.mkdir(self.root, 0o700)
         except BaseException:
             self.close()
             raise
+
+    @property
+    def holder_pid(self):
+        """The process whose user + mount namespaces hold the mounts (None: the host's, as root)."""
+        return self.holder.pid if self.holder else None
+
+    def grader_view(self, path):
+        """``path`` (one of the mounts) as the grader reaches it."""
+        return f"/proc/{self.holder.pid}/root{path}" if self.holder else path
+
+    def _hold(self, tmp_bytes, workdir_bytes):
+        for path in (self.ipc_mount, self.tmp, self.work):
+            os.mkdir(path, 0o700)
+        self.holder = subprocess.Popen(
+            [sys.executable, "-m", "labgrader.sandbox.userns", self.base, str(IPC_BYTES), str(tmp_bytes), str(workdir_bytes)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_holder_env())
+        line = self.holder.stdout.readline().strip()
+        if line != "ready":
+            self.holder.kill()
+            self.holder.wait()
+            raise OSError(f"could not mount the kernel's tmpfs in a user namespace: "
+                          f"{line or self.holder.stderr.read().strip()}")
+        self.ipc = os.path.join(self.base, "ipc-link")
+        os.symlink(self.grader_view(self.ipc_mount), self.ipc)
 
     def _tmpfs(self, path, size, files, options):
         os.mkdir(path, 0o700)
@@ -54,7 +93,8 @@ class Scratch:
     def stage_in(self, workdir):
         """Copy the working copy into the capped tmpfs, owned by the kernel's user."""
         try:
-            _copy_tree(workdir, self.work, limit=None, owner=(self.uid, self.gid), skipped=self.skipped)
+            _copy_tree(workdir, self.grader_view(self.work), limit=None, skipped=self.skipped,
+                       owner=(self.uid, self.gid) if os.geteuid() == 0 else None)  # else: already the kernel's
         except OSError as exc:
             raise OSError(exc.errno, f"the working copy {workdir} does not fit in the kernel's "
                           f"{self.workdir_bytes} bytes (c.GradingKernelManager.working_copy_size): {exc.strerror}") from None
@@ -67,14 +107,31 @@ class Scratch:
                     shutil.rmtree(entry.path)
                 else:
                     os.unlink(entry.path)
-        _copy_tree(self.work, workdir, limit=self.workdir_bytes, owner=None, skipped=self.skipped)
+        _copy_tree(self.grader_view(self.work), workdir, limit=self.workdir_bytes, owner=None, skipped=self.skipped)
 
     def close(self):
-        for path in (self.ipc, self.tmp, self.work):
+        for path in (self.ipc_mount, self.tmp, self.work):
             if path in _mounted:
                 _libc.umount2(path.encode(), MNT_DETACH)
                 _mounted.discard(path)
+        if self.holder:  # its mounts go with its namespace once the kernel is gone too
+            self.holder.stdin.close()
+            try:
+                self.holder.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.holder.kill()
+                self.holder.wait()
+            self.holder.stdout.close()
+            self.holder.stderr.close()
+            self.holder = None
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _holder_env():
+    """The holder imports labgrader like the grader does (it may not be installed in the venv)."""
+    import labgrader
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(labgrader.__file__)))
+    return {"PATH": os.environ.get("PATH", os.defpath), "PYTHONPATH": package_parent}
 
 
 def _copy_tree(src, dst, limit, owner, skipped):

@@ -6,6 +6,9 @@ it. Each kernel therefore runs as a uid of its own, taken from ``first .. first 
 (none of them needs an /etc/passwd entry). A lease is an exclusive ``flock`` on a per-uid lock
 file in a root-only directory: it holds across the batch's worker processes and concurrent
 `nbgrader` runs, and the kernel releases it when it dies with the grader.
+
+Only root can switch uids: a grader run by an ordinary user runs every kernel as itself, each in a
+user namespace of its own (see userns.py and the README on what that loses).
 """
 import errno
 import fcntl
@@ -50,7 +53,8 @@ class UidLease:
                 if exc.errno in (errno.EAGAIN, errno.EACCES):
                     continue
                 raise
-            self.uid, self._fd = uid, fd
+            self.uid = self.gid = uid
+            self._fd = fd
             return
         raise NoFreeUid(f"all {count} sandbox uids ({first}..{first + count - 1}) are in use; raise "
                         "c.GradingKernelManager.sandbox_uid_count or run fewer kernels at once")
@@ -59,3 +63,17 @@ class UidLease:
         if self._fd is not None:
             os.close(self._fd)  # closing the file drops the flock
             self._fd = None
+
+
+class OwnUid:
+    """Not root: the kernel keeps the grader's uid (nothing to lease)."""
+
+    def __init__(self):
+        self.uid, self.gid = os.getuid(), os.getgid()
+
+    def release(self):
+        pass
+
+
+def lease_kernel_uid(first, count):
+    return UidLease(first, count) if os.geteuid() == 0 else OwnUid()
