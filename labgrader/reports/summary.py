@@ -19,6 +19,12 @@ def print_summary(report):
         for r in noted:
             for note in r["notes"]:
                 print(printable(f"  {r['student']}: {note}"))
+    faulted = [r for r in results if r["ok"] and r.get("faults")]
+    if faulted:
+        print("\nGraded up to a fault (the cells after it scored 0):")
+        for r in faulted:
+            for fault in r["faults"]:
+                print(printable(f"  {r['student']}: {fault}"))
     flagged = [r for r in results if r.get("flags")]
     if flagged:
         print(f"\nFlagged for manual review ({len(flagged)}): graded, scores kept, marked needs-manual-grade "
