@@ -56,7 +56,7 @@ def test_the_release_itself_is_not_flagged():
 @pytest.mark.parametrize("snippet", [s for s in snippets("hostile") if s.name not in NOT_TAMPERING],
                          ids=lambda s: s.name)
 def test_tampering_submissions_are_flagged(snippet):
-    found = findings_for(snippet)
+    found = strict_findings_for(snippet)  # with the lab's rules, as FlagTampering runs it
     assert found, f"{snippet.name} was not flagged"
     for f in found:
         assert f.reason and f.code and f.line >= 1 and len(f.code) <= MAX_LINE
@@ -203,3 +203,43 @@ def test_the_scan_does_not_change_the_notebooks():
     before_nb, before_release = copy.deepcopy(nb), copy.deepcopy(RELEASE)
     assert scan(nb, RELEASE, PROTECTED)
     assert nb == before_nb and RELEASE == before_release
+
+
+# ------------------------------------------------------------------ the allow-list rules (the lab's allowed_imports)
+
+def lab_allowed_imports():
+    from nbgrader.coursedir import CourseDirectory
+    from labgrader.judging.lab import load_lab
+    return load_lab(CourseDirectory(root=str(REPO)), ASSIGNMENT).allowed_imports
+
+
+def strict_findings_for(snippet):
+    return scan(submissions.build_notebook(RELEASE, snippet), RELEASE, PROTECTED, lab_allowed_imports())
+
+
+@pytest.mark.parametrize("snippet", snippets("correct") + snippets("wrong"), ids=lambda s: s.name)
+def test_the_allow_list_rules_flag_no_honest_answer(snippet):
+    assert strict_findings_for(snippet) == []
+
+
+def test_the_allow_list_rules_flag_nothing_in_the_instructors_solution():
+    assert scan(SOURCE, RELEASE, PROTECTED, lab_allowed_imports()) == []
+
+
+@pytest.mark.parametrize("snippet", [s for s in snippets("hostile") if s.name.startswith("tamper_")], ids=lambda s: s.name)
+def test_every_tampering_submission_is_flagged_with_the_labs_rules(snippet):
+    assert strict_findings_for(snippet), snippet.name
+
+
+@pytest.mark.parametrize("code", [
+    "import observers\nobservers.observe.report = print",                    # reach the grader's module
+    "get = lambda: json\nget().loads = eval",                                 # module hidden behind a call
+    "observers.observe._armed.clear()",                                       # empty the grader's snapshot
+    "import asyncio\nasyncio.get_event_loop().call_later(0.002, print)",      # run code between cells
+    "x = os.sys.modules\nx['json'] = None",                                   # sys.modules through os
+    "model3 = Sequential([embedding_layer, Flatten(), Lambda(lambda t: t)])",  # code inside the checks
+    "model.set_weights = model3.set_weights",                                  # redirect the lab's writes
+])
+def test_the_allow_list_rules_catch_what_the_deny_list_missed(code):
+    from labgrader.judging.scan import strict_findings
+    assert strict_findings(code, set(lab_allowed_imports())), code

@@ -231,8 +231,58 @@ def to_python(source):
         return source
 
 
-def scan(submitted, release, protected_names=()):
-    """Findings for every cell of ``submitted`` the student could have written."""
+MUTATORS = {"clear", "update", "insert", "append", "extend", "pop", "remove", "setdefault", "popitem",
+            "__setitem__", "__delitem__", "__setattr__", "__delattr__", "discard", "add_done_callback",
+            "call_soon", "call_later", "call_at", "create_task", "run_in_executor"}
+ALLOWED_MUTATION_TARGETS = {"add"}  # Sequential.add: how the lab builds a model
+
+
+def strict_findings(source, allowed_imports):
+    """The allow-list half of the scan (a deny-list over syntax is always one trick behind):
+    imports outside the lab's ``allowed_imports``, and any store into an attribute or item, or
+    mutating call, on an object the cell did not itself build from a literal. Honest answers to
+    a lab like this one assign names and call constructors; tampering has to change something
+    that is not its own."""
+    try:
+        tree = ast.parse(to_python(source))
+    except SyntaxError:
+        return []
+    lines = source.splitlines()
+    literal = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.List, ast.Dict, ast.Set, ast.ListComp,
+                                                                    ast.DictComp, ast.SetComp, ast.Tuple)):
+            literal |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    found = []
+
+    def add(node, reason):
+        line = getattr(node, "lineno", 1)
+        found.append((line, reason, lines[line - 1] if 0 < line <= len(lines) else ""))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] not in allowed_imports:
+                    add(node, f"imports {alias.name}, which this lab never needs")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level or (node.module or "").split(".")[0] not in allowed_imports:
+                add(node, f"imports from {node.module or '.'}, which this lab never needs")
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            add(node, f"changes the attribute {node.attr} of an object (answers only build new objects)")
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            if not (isinstance(node.value, ast.Name) and node.value.id in literal):
+                add(node, "changes an item of an object the cell did not build")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS
+              and not (isinstance(node.func.value, ast.Name) and node.func.value.id in literal)):
+            add(node, f"calls .{node.func.attr}() on an object the cell did not build")
+        elif isinstance(node, ast.Name) and node.id == "Lambda" or isinstance(node, ast.Attribute) and node.attr == "Lambda":
+            add(node, "uses a Lambda layer, which runs arbitrary code inside the grader's checks")
+    return found
+
+
+def scan(submitted, release, protected_names=(), allowed_imports=None):
+    """Findings for every cell of ``submitted`` the student could have written (with
+    ``allowed_imports``, also the allow-list rules of ``strict_findings``)."""
     cells = classify(submitted, release)
     released = {_grade_id(c): c for c in release.cells if _grade_id(c)}
     first_answer = next((i for i, _, kind in cells if kind == "answer"), None)
@@ -246,6 +296,9 @@ def scan(submitted, release, protected_names=()):
         before_answers = kind == "added" and first_answer is not None and index < first_answer
         for line, reason, code in state.check(submitted.cells[index].source, before_answers):
             findings.append(Finding(index, label, line, _trim(code), reason))
+        if allowed_imports is not None and submitted.cells[index].cell_type == "code":
+            for line, reason, code in strict_findings(submitted.cells[index].source, set(allowed_imports)):
+                findings.append(Finding(index, label, line, _trim(code), reason))
     return _dedupe(findings)
 
 

@@ -32,12 +32,14 @@ _kept = {}
 
 
 def keep(name, value):
-    """Keep a reference across test cells (the lab's objects, captured before student code)."""
-    _kept[name] = value
+    """Keep references across test cells (the lab's objects, captured before student code); a
+    dict is kept as a tuple of its items, so what ``kept`` hands out is a copy."""
+    _kept[name] = tuple(value.items()) if isinstance(value, dict) else value
 
 
 def kept(name, default=None):
-    return _kept.get(name, default)
+    value = _kept.get(name, default)
+    return dict(value) if type(value) is tuple else value
 
 
 def _resolve(dotted):
@@ -68,12 +70,22 @@ def arm(modules=(), classes=()):
             if type(value) is types.FunctionType:
                 functions[id(value)] = (value, value.__code__, value.__defaults__, value.__kwdefaults__)
     _armed["functions"] = functions
+    # the objects the kernel's output travels through: their methods can be patched per instance
+    streams = {name: getattr(sys, name) for name in ("stdout", "stderr", "displayhook", "excepthook")}
+    carriers = [shell] + list(streams.values())
     if shell is not None:
+        carriers += [shell.display_pub, getattr(shell.display_pub, "session", None), shell.displayhook,
+                     getattr(getattr(shell, "kernel", None), "session", None), getattr(shell, "kernel", None)]
         _armed.update(
             events={name: list(callbacks) for name, callbacks in shell.events.callbacks.items()},
             transformers={name: list(getattr(shell, name)) for name in
                           ("input_transformers_cleanup", "input_transformers_post", "ast_transformers")},
-            custom=(shell.custom_exceptions, shell.CustomTB), shell_attributes=set(vars(shell)))
+            custom=(shell.custom_exceptions, shell.CustomTB),
+            display_hooks=list(getattr(shell.display_pub, "_hooks", [])) if hasattr(shell.display_pub, "_hooks") else None)
+    _armed["streams"] = streams
+    _armed["display"] = _display()  # report() uses this one: code run during a check may rebind the module's
+    _armed["carriers"] = [(obj, {k: v for k, v in vars(obj).items() if callable(v)})
+                          for obj in carriers if obj is not None and hasattr(obj, "__dict__")]
 
 
 def _restore_dict(target, snapshot, drop_new=False):
@@ -90,6 +102,15 @@ def restore():
     """Put back what ``arm`` remembered (no-op when not armed)."""
     if not _armed:
         return
+    for name, stream in _armed["streams"].items():
+        setattr(sys, name, stream)
+    for obj, callables in _armed["carriers"]:
+        current = vars(obj)
+        for name in [n for n in current if n not in callables and callable(getattr(type(obj), n, None))]:
+            delattr(obj, name)  # a method patched on the instance
+        for name, value in callables.items():
+            if current.get(name, UNDEFINED) is not value:
+                current[name] = value
     _armed["settrace"](None)
     _armed["setprofile"](None)
     _armed["threading_settrace"](None)
@@ -114,15 +135,18 @@ def restore():
         for name, items in _armed["transformers"].items():
             getattr(shell, name)[:] = items
         shell.custom_exceptions, shell.CustomTB = _armed["custom"]
-        for name in set(vars(shell)) - _armed["shell_attributes"]:
-            if callable(getattr(type(shell), name, None)):  # a method patched on the instance
-                delattr(shell, name)
+        if _armed["display_hooks"] is not None:
+            shell.display_pub._hooks[:] = _armed["display_hooks"]
 
 
 def setup(grade_id, probe, sources=None):
     """Called by the grader, silently, just before the test cell ``grade_id`` runs: restore the
     machinery, hand over the probe, and load the lab's observer modules afresh from ``sources``
-    ({module name: source text}, the grader's copies)."""
+    ({module name: source text}, the grader's copies). Fails closed: if what ``arm`` remembered
+    is gone (student code cleared it), nothing is handed over and the cell's observations will
+    not carry the nonce (scored 0, flagged)."""
+    if not _armed or "functions" not in _armed:
+        raise RuntimeError("the grading machinery was tampered with")
     restore()
     _probes[grade_id] = probe
     for name, source in (sources or {}).items():
@@ -143,11 +167,16 @@ def probe(grade_id, default=None):
 
 def report(grade_id, observations):
     """Send ``observations`` (plain JSON) for ``grade_id`` to the grader."""
-    from IPython.display import display
+    display = _armed.get("display") or _display()
     record = {"grade_id": grade_id, "nonce": _probes.get(grade_id, {}).get("nonce", "not-graded"),
               "observations": observations}
     json.dumps(record, allow_nan=False)  # fail here, in the kernel, rather than send something invalid
     display({MIME: record, "text/plain": f"Observations for {grade_id} recorded for grading."}, raw=True)
+
+
+def _display():
+    from IPython.display import display
+    return display
 
 
 def describe(value):

@@ -43,7 +43,7 @@ class FlagTampering(NbGraderPreprocessor):
         earlier = [Finding(**flag) for flag in resources.get("labgrader", {}).get("flags", [])]
         lab = load_lab(coursedir, info["assignment"])
         names = list(self.protected_names) + list(getattr(lab, "protected_names", ()))
-        findings = earlier + scan(nb, release, names)
+        findings = earlier + scan(nb, release, names, getattr(lab, "allowed_imports", None))
         flags = [f.as_dict() for f in findings]
         resources.setdefault("labgrader", {})["flags"] = flags
         if findings:

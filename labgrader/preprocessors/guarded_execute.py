@@ -1,6 +1,5 @@
 """nbgrader's Execute, plus: the probes of the hidden tests sent to the kernel, a per-submission
 time limit, an output cap, and surviving a dead kernel."""
-import json
 import secrets
 import time
 
@@ -17,9 +16,9 @@ from traitlets import Any, Dict, Integer, Type, default
 from labgrader.cells import is_test_cell
 
 ARM = "import labgrader.kernels.observe as _lg_observe; _lg_observe.arm({modules!r}, {classes!r}); del _lg_observe"
-SETUP = ("import json as _lg_json, labgrader.kernels.observe as _lg_observe; "
-         "_lg_observe.setup({grade_id!r}, _lg_json.loads({probe!r}), _lg_json.loads({sources!r})); "
-         "del _lg_json, _lg_observe")
+# Probe and sources travel as Python literals: no kernel function (json.loads...) parses them.
+SETUP = ("import labgrader.kernels.observe as _lg_observe; "
+         "_lg_observe.setup({grade_id!r}, {probe!r}, {sources!r}); del _lg_observe")
 
 
 def add_nonces(probes):
@@ -135,8 +134,8 @@ class GuardedExecute(Execute):
             if is_test_cell(cell) and grade_id in self._probes:
                 # after student code ran, a failure here only means no valid observation (scored 0);
                 # in the reference run (probes given) it means the lab itself is broken
-                self._run_trusted(SETUP.format(grade_id=grade_id, probe=json.dumps(self._probes[grade_id]),
-                                               sources=json.dumps(self._sources)), index, required=self.probes is not None)
+                self._run_trusted(SETUP.format(grade_id=grade_id, probe=self._probes[grade_id],
+                                               sources=self._sources), index, required=self.probes is not None)
             return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             why = "the code exited the process, ran out of memory, or crashed"

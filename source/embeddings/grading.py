@@ -19,6 +19,8 @@ protected_classes = ("keras.Model", "keras.Sequential", "keras.layers.Layer", "k
 protected_names = ("model", "model2", "embedding_layer", "embedding_matrix", "vocab_size", "embedding_size")
 # Imported once by the batch command's fork server, so each submission's kernel starts with them.
 warm_imports = ("tensorflow", "keras", "keras.layers", "keras.models")
+# What an answer to this lab may import; anything else is flagged for manual review (labgrader.judging.scan).
+allowed_imports = ("numpy", "tensorflow", "keras", "math", "numbers")
 # Run silently before the first cell a student could have written (see observers.capture).
 before_student_code = "import observers as _lab_observers; _lab_observers.capture(globals()); del _lab_observers"
 
@@ -28,7 +30,7 @@ BUILD = "build it with Sequential([...]) in the answer cell and run that cell."
 
 def reference_probes():
     """For the instructor's notebook: every id in order, no weights written."""
-    return {"q1_param_count": {}, **{cell: {"ids": None, "weights": None} for cell in MODEL3_CELLS}}
+    return {"q1_param_count": {"reference": True}, **{cell: {"ids": None, "weights": None} for cell in MODEL3_CELLS}}
 
 
 def probes(rng, reference):
@@ -152,6 +154,11 @@ def _follows_shared_weights(observations, probe, reference):
     if verdict:
         return verdict
     expected = np.asarray(probe["weights"], dtype=np.float32)[np.asarray(probe["ids"])]
+    # the lab's own model2 must follow the weights written through model: else the write went elsewhere
+    model2_after = field(observations, "model2_outputs_with_probe_weights", dict)
+    if "error" in model2_after or not np.allclose(array(model2_after).reshape(expected.shape), expected, atol=1e-3):
+        return failed("The weights written through model did not reach model2: run the lab's cells unchanged "
+                      "and do not change model, model2 or embedding_layer.")
     follows = outputs.size == expected.size and np.allclose(outputs.reshape(expected.shape), expected, atol=1e-3)
     if not follows and field(facts, "contains_lab_embedding", bool):
         return failed("model3 uses the shared embedding layer, but its output does not follow the shared weights: "

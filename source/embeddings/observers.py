@@ -8,6 +8,10 @@ import numpy as np
 
 from labgrader.kernels import observe
 
+# Taken when the grader loads this module, just before the test cell: code that runs later in the
+# cell (a layer of model3 called by the observer) may rebind observe.report, not this.
+_report = observe.report
+
 
 
 def capture(namespace):
@@ -40,8 +44,11 @@ def _lab_now(namespace):
 def report_parameter_count(grade_id, namespace):
     lab = _lab_now(namespace)
     answer = namespace.get("trainable_params_model2", observe.UNDEFINED)
-    count = sum(int(np.prod(w.shape)) for w in lab["model2"].trainable_weights)
-    observe.report(grade_id, {"answer": observe.describe(answer), "model2_trainable_parameters": count})
+    facts = {"answer": observe.describe(answer)}
+    if (observe.probe(grade_id) or {}).get("reference"):
+        # only in the instructor's run: the expectation must not travel with a student's record
+        facts["model2_trainable_parameters"] = sum(int(np.prod(w.shape)) for w in lab["model2"].trainable_weights)
+    _report(grade_id, facts)
 
 
 def report_model3(grade_id, namespace):
@@ -59,8 +66,8 @@ def report_model3(grade_id, namespace):
         facts["outputs"] = _outputs(model3, column)
         facts["model2_outputs"] = _outputs(lab["model2"], column)
         if probe.get("weights") is not None:
-            facts["outputs_with_probe_weights"] = _outputs_with_weights(model3, lab["model"], probe["weights"], column)
-    observe.report(grade_id, facts)
+            facts.update(_outputs_with_weights(model3, lab["model"], lab["model2"], probe["weights"], column))
+    _report(grade_id, facts)
 
 
 def _describe_model(candidate, lab):
@@ -118,12 +125,15 @@ def _outputs(model, column):
     return observe.array(result)
 
 
-def _outputs_with_weights(model3, owner, weights, column):
+def _outputs_with_weights(model3, owner, model2, weights, column):
     """Write the probe's weights through ``owner`` (another model using the shared layer), see
-    what model3 returns, then restore the weights."""
-    saved = owner.get_weights()
+    what model3 and model2 return, then restore the weights. Through Keras's own Layer methods:
+    the instance's may have been replaced."""
+    from keras.layers import Layer
+    saved = Layer.get_weights(owner)
     try:
-        owner.set_weights([np.asarray(weights, dtype=saved[0].dtype)] + saved[1:])
-        return _outputs(model3, column)
+        Layer.set_weights(owner, [np.asarray(weights, dtype=saved[0].dtype)] + saved[1:])
+        return {"outputs_with_probe_weights": _outputs(model3, column),
+                "model2_outputs_with_probe_weights": _outputs(model2, column)}
     finally:
-        owner.set_weights(saved)
+        Layer.set_weights(owner, saved)
