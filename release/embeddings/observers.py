@@ -8,14 +8,17 @@ import numpy as np
 
 from labgrader.kernels import observe
 
-_lab = {}
+# Taken when the grader loads this module, just before the test cell: code that runs later in the
+# cell (a layer of model3 called by the observer) may rebind observe.report, not this.
+_report = observe.report
+
 
 
 def capture(namespace):
     """Run by the grader just before the first cell a student could have written: the objects
-    the lab's own cells built, so that rebinding their names later changes nothing."""
-    _lab.clear()
-    _lab.update(_lab_objects(namespace))
+    the lab's own cells built, so that rebinding their names later changes nothing (kept by the
+    engine: this module is loaded afresh for every test cell)."""
+    observe.keep("lab", _lab_objects(namespace))
 
 
 def _lab_objects(namespace):
@@ -35,14 +38,17 @@ def _shared_embedding(model, model2):
 
 
 def _lab_now(namespace):
-    return _lab or _lab_objects(namespace)  # no capture: the instructor running the notebook
+    return observe.kept("lab") or _lab_objects(namespace)  # no capture: the instructor running the notebook
 
 
 def report_parameter_count(grade_id, namespace):
     lab = _lab_now(namespace)
     answer = namespace.get("trainable_params_model2", observe.UNDEFINED)
-    count = sum(int(np.prod(w.shape)) for w in lab["model2"].trainable_weights)
-    observe.report(grade_id, {"answer": observe.describe(answer), "model2_trainable_parameters": count})
+    facts = {"answer": observe.describe(answer)}
+    if (observe.probe(grade_id) or {}).get("reference"):
+        # only in the instructor's run: the expectation must not travel with a student's record
+        facts["model2_trainable_parameters"] = sum(int(np.prod(w.shape)) for w in lab["model2"].trainable_weights)
+    _report(grade_id, facts)
 
 
 def report_model3(grade_id, namespace):
@@ -58,9 +64,10 @@ def report_model3(grade_id, namespace):
     if facts["model3"]["state"] == "value":
         model3, column = namespace["model3"], ids.reshape(-1, 1)
         facts["outputs"] = _outputs(model3, column)
+        facts["model2_outputs"] = _outputs(lab["model2"], column)
         if probe.get("weights") is not None:
-            facts["outputs_with_probe_weights"] = _outputs_with_weights(model3, lab["model"], probe["weights"], column)
-    observe.report(grade_id, facts)
+            facts.update(_outputs_with_weights(model3, lab["model"], lab["model2"], probe["weights"], column))
+    _report(grade_id, facts)
 
 
 def _describe_model(candidate, lab):
@@ -69,30 +76,48 @@ def _describe_model(candidate, lab):
     if candidate is None:
         return {"state": "none"}
     from keras import Model, Sequential
-    layers = list(getattr(candidate, "layers", []) or [])
-    return {"state": "value", "class": type(candidate).__name__, "module": type(candidate).__module__,
-            "is_sequential": isinstance(candidate, Sequential),
+    from keras.src.models.functional import Functional
+    kind = type(candidate)  # type(), not isinstance(): __class__ can be faked
+    layers = _layers_of(candidate)
+    return {"state": "value", "class": kind.__name__, "module": kind.__module__,
+            "is_keras_model": issubclass(kind, Model), "is_sequential": issubclass(kind, Sequential),
+            "is_derived_class": issubclass(kind, Model) and kind not in (Sequential, Functional, Model),
             "is_model": candidate is lab["model"], "is_model2": candidate is lab["model2"],
-            "layers": [{"class": type(layer).__name__, "is_model": isinstance(layer, Model)} for layer in layers[:50]],
+            "layers": [{"class": type(layer).__name__, "is_model": issubclass(type(layer), Model)} for layer in layers[:50]],
             "contains_lab_embedding": _contains(candidate, lab["embedding_layer"])}
+
+
+def _layers_of(obj):
+    """A Keras model's layers, read through Keras's own property (a subclass may override it)."""
+    from keras import Model, Sequential
+    kind = type(obj)
+    if issubclass(kind, Sequential):
+        return list(Sequential.layers.fget(obj))
+    if issubclass(kind, Model):
+        return list(Model.layers.fget(obj))
+    return []
 
 
 def _contains(model, layer):
     """Whether ``layer`` (by identity) is one of model's layers, at any depth."""
-    stack, seen = list(getattr(model, "layers", []) or []), 0
+    stack, seen = _layers_of(model), 0
     while stack and seen < 10_000:
         current, seen = stack.pop(), seen + 1
         if current is layer:
             return True
-        stack.extend(getattr(current, "layers", []) or [])
+        stack.extend(_layers_of(current))
     return False
 
 
 def _outputs(model, column):
-    """model(ids) called eagerly (Keras 3's cached predict can fail across input ranks)."""
-    from keras import ops
+    """model(ids) called eagerly (Keras 3's cached predict can fail across input ranks), through
+    Keras's own Layer.__call__ (a subclass may override __call__)."""
+    from keras import Model, ops
+    from keras.layers import Layer
+    if not issubclass(type(model), Model):
+        return {"error": "not a Keras model"}
     try:
-        result = ops.convert_to_numpy(model(column, training=False))
+        result = ops.convert_to_numpy(Layer.__call__(model, column, training=False))
     except Exception as exc:  # the student's model may raise anything
         return {"error": type(exc).__name__}
     if getattr(result, "dtype", None) is None or result.dtype.kind != "f":
@@ -100,12 +125,15 @@ def _outputs(model, column):
     return observe.array(result)
 
 
-def _outputs_with_weights(model3, owner, weights, column):
+def _outputs_with_weights(model3, owner, model2, weights, column):
     """Write the probe's weights through ``owner`` (another model using the shared layer), see
-    what model3 returns, then restore the weights."""
-    saved = owner.get_weights()
+    what model3 and model2 return, then restore the weights. Through Keras's own Layer methods:
+    the instance's may have been replaced."""
+    from keras.layers import Layer
+    saved = Layer.get_weights(owner)
     try:
-        owner.set_weights([np.asarray(weights, dtype=saved[0].dtype)] + saved[1:])
-        return _outputs(model3, column)
+        Layer.set_weights(owner, [np.asarray(weights, dtype=saved[0].dtype)] + saved[1:])
+        return {"outputs_with_probe_weights": _outputs(model3, column),
+                "model2_outputs_with_probe_weights": _outputs(model2, column)}
     finally:
-        owner.set_weights(saved)
+        Layer.set_weights(owner, saved)
