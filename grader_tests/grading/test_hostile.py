@@ -74,7 +74,7 @@ def test_a_loop_that_ignores_interrupts_stops_the_notebook_not_the_class(graded_
 
 
 def test_forged_messages_and_hidden_exceptions_earn_nothing(graded_corpus):
-    for student in ("forges_verdicts", "hides_exceptions", "patches_showtraceback", "rewrites_test_cells"):
+    for student in ("forges_verdicts", "hides_exceptions", "rewrites_test_cells"):
         assert sum(graded_corpus["scores"][student].values()) == 0, student
 
 

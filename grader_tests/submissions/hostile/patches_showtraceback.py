@@ -1,5 +1,6 @@
-# expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# A correct first answer, but IPython's error display disabled: the cell cannot be trusted.
+# expect: q1_param_count=2 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# A correct first answer with IPython's error display disabled: the grader restores it before each test cell
+# and judges the answer itself, so the answer earns what it is worth (2) and the patch is flagged.
 # %% q1_answer
 ip = get_ipython()
 ip.showtraceback = lambda *args, **kwargs: None
