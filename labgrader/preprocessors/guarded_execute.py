@@ -154,7 +154,13 @@ class GuardedExecute(Execute):
 
     def _run_trusted(self, code, index, required=True):
         probe = new_code_cell(code)
-        self.execute_cell(probe, index, store_history=False)
+        cell = self.nb.cells[index]
+        try:
+            self.execute_cell(probe, index, store_history=False)
+        finally:
+            # nbclient stores what it ran at the cell's place: put the notebook's own cell back
+            # (else, when the cell itself then fails to run, the grader's code would be left there)
+            self.nb.cells[index] = cell
         errors = [o for o in probe.outputs if o.output_type == "error"]
         if errors and required:
             raise RuntimeError(
