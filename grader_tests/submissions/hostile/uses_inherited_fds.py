@@ -15,8 +15,14 @@ for fd in range(3, 256):
         continue
     try:
         name = s.getsockname()
-        if s.family != socket.AF_UNIX or (isinstance(name, str) and name.startswith(own)):
-            continue
+        try:
+            peer = s.getpeername()
+        except OSError:
+            peer = ""
+        if s.family != socket.AF_UNIX or any(isinstance(n, str) and n.startswith(own) for n in (name, peer)):
+            continue  # not a Unix socket, or the kernel's own connection (its ipc sockets)
+        if not name and not peer:
+            continue  # an unnamed socket pair: the kernel's own (asyncio, zmq), not one it inherited
         found.append((fd, name))
         s.settimeout(0.2)
         if s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
