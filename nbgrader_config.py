@@ -7,7 +7,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearOutput, DeduplicateIds, GetGrades,
+    AssignLatePenalties, ClearHiddenTests, ClearOutput, DeduplicateIds, GetGrades,
     IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 
@@ -16,6 +16,8 @@ from labgrader.preprocessors import (  # noqa: E402
 from labgrader.student_ids import exclude_unsafe  # noqa: E402
 from labgrader.preprocessors.flag_tampering import FlagTampering  # noqa: E402
 from labgrader.preprocessors.reclaim_working_copy import ReclaimWorkingCopy  # noqa: E402
+# nbgrader's CheckCellMetadata, its JSON schema checked once per process instead of once per cell
+from labgrader.preprocessors.check_cell_metadata import CheckCellMetadata  # noqa: E402
 
 c = get_config()  # noqa: F821
 
