@@ -7,12 +7,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, ClearHiddenTests, ClearOutput, DeduplicateIds, GetGrades,
+    AssignLatePenalties, ClearOutput, DeduplicateIds, GetGrades,
     IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 
 from labgrader.preprocessors import (  # noqa: E402
-    GuardedExecute, JudgeObservations, RefuseUnsafeIds, RestoreTestCells, SanitizeOutputs, SummarizeChecks)
+    ClearHiddenTests, GuardedExecute, JudgeObservations, RefuseUnsafeIds, RestoreTestCells, SanitizeOutputs, SummarizeChecks)
 from labgrader.student_ids import exclude_unsafe  # noqa: E402
 from labgrader.preprocessors.flag_tampering import FlagTampering  # noqa: E402
 from labgrader.preprocessors.reclaim_working_copy import ReclaimWorkingCopy  # noqa: E402

@@ -2,6 +2,7 @@
 import copy
 
 import nbformat
+from nbformat.v4 import new_code_cell
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 
@@ -47,6 +48,9 @@ class RestoreTestCells(NbGraderPreprocessor):
             elif gid and is_test_cell(src):
                 restored = copy.deepcopy(src)
                 restored.outputs = []
+                if restored.get("id") in {c.get("id") for c in nb.cells}:
+                    # the student's edited copy still has the released cell's id: ids must stay unique
+                    restored.id = new_code_cell().id
                 nb.cells.insert(anchor + 1, restored)
                 anchor += 1
                 notes.append(f"test cell {gid!r} was missing and has been restored")

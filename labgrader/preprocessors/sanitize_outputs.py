@@ -33,7 +33,7 @@ import bleach
 from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
 from nbformat.notebooknode import NotebookNode
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import NbGraderPreprocessor
+from labgrader.preprocessors.feedback_base import FeedbackPreprocessor
 from traitlets import Set
 
 SAFE_TYPES = {"text/plain", "image/png", "image/jpeg"}
@@ -87,7 +87,7 @@ def fenced(text):
     return f"{fence}\n{text}\n{fence}"
 
 
-class SanitizeOutputs(NbGraderPreprocessor):
+class SanitizeOutputs(FeedbackPreprocessor):
     """Make student-controlled content inert in feedback HTML (see the module's docstring)."""
 
     safe_types = Set(SAFE_TYPES, config=True, help="Output mimetypes rendered as they are (nbconvert "

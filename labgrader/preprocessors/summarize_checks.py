@@ -2,12 +2,12 @@
 import html
 
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import NbGraderPreprocessor
+from labgrader.preprocessors.feedback_base import FeedbackPreprocessor
 
 from labgrader.cells import is_test_cell
 
 
-class SummarizeChecks(NbGraderPreprocessor):
+class SummarizeChecks(FeedbackPreprocessor):
     """For feedback (after GetGrades): a one-line verdict per graded test cell, e.g.
     "Passed: 2 / 2 points" or "Failed: 0 / 2 points. model3 has its own copy of ...", built
     from the cell's score and the grader's message (JudgeObservations), never from test code or
