@@ -11,9 +11,9 @@ Grades N submissions (half solved, half blank) twice, in two copies of the cours
          observe: the grader's judge is not run, so they are not compared);
   batch: `python -m labgrader autograde embeddings` (sandboxed, warm fork server, all cores).
 Checks that every cell's score is identical, then prints for each: wall time, CPU seconds
-(user+sys) per submission summed over every process of the run (exact: this script's
-RUSAGE_CHILDREN), and the peak memory of the run's process tree as PSS (shared pages counted
-once, sampled every 0.5 s); then the batch alone on classes of --scaling sizes (time, CPU and
+(user+sys) per submission summed over every process of the run (this script's RUSAGE_CHILDREN,
+or the processes' sampled CPU when larger), and the peak memory of the run's process tree as PSS (shared pages counted
+once, sampled every 0.25 s); then the batch alone on classes of --scaling sizes (time, CPU and
 memory per submission should stay flat), and one student's `nbgrader validate`.
 """
 import argparse
@@ -68,11 +68,14 @@ def run(cmd, cwd):
     return subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def tree_pss(root):
-    """PSS of ``root`` and its descendants (a page shared by n of them counts 1/n to each)."""
+def tree_sample(root, cpu):
+    """PSS of ``root`` and its descendants (a page shared by n of them counts 1/n to each); also
+    records each one's CPU seconds so far in ``cpu`` (pid -> seconds)."""
     total = 0
     for proc in [root] + root.children(recursive=True):
         try:
+            times = proc.cpu_times()
+            cpu[(proc.pid, proc.create_time())] = times.user + times.system
             total += proc.memory_full_info().pss
         except psutil.Error:
             pass  # ended meanwhile
@@ -80,21 +83,25 @@ def tree_pss(root):
 
 
 def measured(cmd, cwd):
-    """Seconds taken, CPU seconds of the whole process tree, and its peak PSS (sampled)."""
+    """Seconds taken, CPU seconds of the whole process tree, and its peak PSS (sampled).
+
+    CPU: this script's RUSAGE_CHILDREN counts every descendant that was waited for; a process
+    killed before it waited for its own children (bwrap, when jupyter_client kills a cold
+    kernel) loses theirs, so the sum of each process's last sampled CPU is taken when larger."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak = [0]
+    peak, sampled = [0], {}
 
     def sample():
         root = psutil.Process(proc.pid)
         while proc.poll() is None:
             try:
-                peak[0] = max(peak[0], tree_pss(root))
+                peak[0] = max(peak[0], tree_sample(root, sampled))
             except psutil.Error:
                 pass
-            time.sleep(0.5)
+            time.sleep(0.25)
 
     sampler = threading.Thread(target=sample)
     sampler.start()
@@ -102,7 +109,7 @@ def measured(cmd, cwd):
     sampler.join()
     seconds = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = max((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), sum(sampled.values()))
     if code:
         raise SystemExit(f"{' '.join(cmd)} failed with exit code {code}")
     return seconds, cpu, peak[0]
