@@ -35,6 +35,13 @@ class OrdinaryUser:
     def can(self, test, path):
         return subprocess.run(["runuser", "-u", self.name, "--", "test", test, str(path)]).returncode == 0
 
+    def workspace(self):
+        """A fresh directory of this user's, outside pytest's base temp (root's pytest runs chmod
+        that one to 0700, which masks an ACL), removed with the user."""
+        path = Path(tempfile.mkdtemp(prefix="work-", dir=self.home))
+        os.chown(path, self.uid, self.gid)
+        return path
+
     def give(self, path):
         """Make ``path`` (and everything below) this user's, and its parents traversable: a course
         copy it grades (pytest's base temp of root is 0700)."""
