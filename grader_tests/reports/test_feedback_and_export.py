@@ -41,12 +41,14 @@ def test_feedback_is_written_for_every_graded_submission(feedback, graded_corpus
 
 def test_no_feedback_page_contains_a_hidden_test_line(feedback):
     import html
-    _, pages = feedback
+    course, pages = feedback
     secret = hidden_test_lines()
     assert len(secret) >= 10
     for student, page in pages.items():
+        # a line the student wrote themselves (import observers...) is theirs to see
+        submitted = "".join(course.glob(f"submitted/{student}/{ASSIGNMENT}/*.ipynb").__next__().read_text().split())
         text = html.unescape(re.sub(r"<[^>]+>", "", page))
-        leaks = [line for line in secret if line in text]
+        leaks = [line for line in secret if line in text and "".join(line.split()) not in submitted]
         assert leaks == [], (student, leaks[:3])
 
 

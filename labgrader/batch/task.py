@@ -76,8 +76,14 @@ class RecordingAutograde(Autograde):
         super().start()
 
     def write_single_notebook(self, output, resources):
+        # called twice per notebook: after sanitizing (RestoreTestCells' notes) and after grading
         notebook = resources.get("nbgrader", {}).get("notebook", resources.get("unique_key", "?"))
-        self.recorded[notebook] = resources.get("labgrader", {})
+        recorded = self.recorded.setdefault(notebook, {})
+        for key, value in resources.get("labgrader", {}).items():
+            if isinstance(value, list):
+                recorded.setdefault(key, []).extend(v for v in value if v not in recorded[key])
+            else:
+                recorded[key] = value
         return super().write_single_notebook(output, resources)
 
 

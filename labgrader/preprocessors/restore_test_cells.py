@@ -9,6 +9,12 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from labgrader.cells import is_test_cell
 
 
+def _without_bookkeeping(meta):
+    """What nbgrader adds when it releases a cell (checksum, cell_type; absent from a source
+    notebook) is nbgrader's business, not a repair to report."""
+    return {k: v for k, v in meta.items() if k not in ("checksum", "cell_type")}
+
+
 def grade_id(cell):
     return cell.metadata.get("nbgrader", {}).get("grade_id")
 
@@ -35,7 +41,7 @@ class RestoreTestCells(NbGraderPreprocessor):
             if gid and gid not in released:
                 notes.append(f"cell with unknown grade id {gid!r} treated as a plain cell")
                 del cell.metadata["nbgrader"]
-            elif gid and cell.metadata.nbgrader != released[gid].metadata.nbgrader:
+            elif gid and _without_bookkeeping(cell.metadata.nbgrader) != _without_bookkeeping(released[gid].metadata.nbgrader):
                 notes.append(f"nbgrader metadata of cell {gid!r} was edited and has been reset")
                 cell.metadata.nbgrader = copy.deepcopy(released[gid].metadata.nbgrader)
 
