@@ -58,7 +58,7 @@ def visible_messages(page):
 def validate(page):
     page.click(".jp-NotebookPanel-toolbar :text-is('Validate')")  # saves the notebook, then validates it
     page.wait_for_selector(".jp-Dialog #validation-message", timeout=300_000)
-    page.locator("#validation-message pre").last.scroll_into_view_if_needed()  # the message, for the screenshot
+    page.locator("#validation-message > *").last.scroll_into_view_if_needed()  # the message, for the screenshot
     return page.inner_text(".jp-Dialog-content")
 
 
