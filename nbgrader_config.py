@@ -12,12 +12,11 @@ from nbgrader.preprocessors import (  # noqa: E402
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 
 from labgrader.preprocessors import (  # noqa: E402
-    ClearHiddenTests, GuardedExecute, JudgeObservations, RefuseUnsafeIds, RestoreTestCells, SanitizeOutputs, SummarizeChecks)
+    CheckCellMetadata,  # nbgrader's, its JSON schema checked once per process instead of once per cell
+    ClearHiddenTests, FlagEvidence, GuardedExecute, JudgeAnswers, KeepRecord, PrepareGrading, ReclaimWorkingCopy,
+    RefuseUnsafeIds, RestoreTestCells, ResumeGrading, SanitizeOutputs, SummarizeChecks)
+from labgrader.reference_run import PreAutograde  # noqa: E402
 from labgrader.student_ids import exclude_unsafe  # noqa: E402
-from labgrader.preprocessors.flag_tampering import FlagTampering  # noqa: E402
-from labgrader.preprocessors.reclaim_working_copy import ReclaimWorkingCopy  # noqa: E402
-# nbgrader's CheckCellMetadata, its JSON schema checked once per process instead of once per cell
-from labgrader.preprocessors.check_cell_metadata import CheckCellMetadata  # noqa: E402
 
 c = get_config()  # noqa: F821
 
@@ -36,11 +35,11 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # Students are created on the fly when their submission is graded.
 c.Autograde.create_student = True
 
+# Before the first submission, the instructor's notebook is run as a submission is, and the lab's
+# judges must give it full marks, else grading stops with what to fix (labgrader/reference_run.py).
 # Student-controlled paths: a hand-in holding links, FIFOs, devices or oversized files is refused
 # before nbgrader opens it; feedback copies only regular files within caps (labgrader/safety/).
-# ...and, before the first submission, one kernel must run the hidden tests of the instructor's
-# notebook, else grading stops with what to fix (labgrader/judging/ready.py).
-c.Autograde.pre_convert_hook = "labgrader.judging.ready.pre_autograde"
+c.Autograde.pre_convert_hook = PreAutograde(c)
 c.GenerateFeedback.pre_convert_hook = "labgrader.safety.hooks.reclaim_autograded"
 from labgrader.safety.hooks import exclude_unsafe_handins  # noqa: E402
 exclude_unsafe_handins(c, c.CourseDirectory.root)  # so nbgrader does not even copy their files
@@ -48,26 +47,30 @@ exclude_unsafe_handins(c, c.CourseDirectory.root)  # so nbgrader does not even c
 # Before execution: nbgrader's sanitizing, plus putting back deleted or renamed test cells.
 c.Autograde.sanitize_preprocessors = [
     RefuseUnsafeIds,  # a student id nbgrader would expand as a glob (a*, [ab]x) is refused, with the reason
+    PrepareGrading,  # the notebook's grading context and record (labgrader/context.py); hand-in code kept out
     ClearOutput,
     DeduplicateIds,
     OverwriteKernelspec,
     RestoreTestCells,
     OverwriteCells,
     CheckCellMetadata,
+    KeepRecord,  # the record so far, into the notebook the grading pass reads
 ]
 
-# Execution: nbgrader's Execute + the probes of the hidden tests; the grader judges what they observed.
+# Execution: the hidden tests hand the answers over as data; the grader rebuilds them and judges them.
 c.Autograde.autograde_preprocessors = [
+    ResumeGrading,
     GuardedExecute,
     ReclaimWorkingCopy,  # the kernel is gone: nothing it left is written, chmod'ed or copied through
-    JudgeObservations,
+    JudgeAnswers,
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
     SaveAutoGrades,
-    FlagTampering,  # after SaveAutoGrades (which resets needs_manual_grade): tampering code -> manual review
+    FlagEvidence,  # after SaveAutoGrades (which resets needs_manual_grade): evidence -> manual review
     AssignLatePenalties,
     CheckCellMetadata,
+    KeepRecord,  # last: the notebook's record, kept in the autograded notebook (both paths)
 ]
 
 # A cell of this lab needs well under a second; 30 s leaves room for a slow machine.
@@ -89,5 +92,3 @@ c.GenerateFeedback.preprocessors = [
 # `nbgrader export`: the same CSV, with cells a spreadsheet will not run as formulas.
 c.ExportApp.plugin_class = "labgrader.reports.export.SafeCsvExportPlugin"
 
-# Names a cell added before the first answer cell must not rebind (FlagTampering) are the lab's:
-# ``protected_names`` in source/<assignment>/grading.py (add course-wide ones here).

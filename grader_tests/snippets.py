@@ -11,9 +11,12 @@ filled in (and with what), which cells they added, and the score each graded cel
     # %% delete q2_shares_layer
     # %% metadata q1_param_count
     {"points": 100}
+    # %% file helpers/__init__.py
+    print("a file handed in beside the notebook")
 
 Any cell can be given new source by its grade id (a test cell, too: that is how a student
-would edit one); ``delete`` removes a cell and ``metadata`` merges JSON into its nbgrader metadata.
+would edit one); ``delete`` removes a cell and ``metadata`` merges JSON into its nbgrader metadata;
+``file`` hands in a file beside the notebook (a path relative to the hand-in folder).
 
 For an assignment with several notebooks (``write_assignment``), each section goes to the
 released notebook that has that grade id (grade ids of answer and test cells are unique within
@@ -30,8 +33,12 @@ from pathlib import Path
 
 import nbformat
 
-SECTION = re.compile(r"^# %% (?:(after|delete|metadata|skip) )?(\S+)\s*$")
+SECTION = re.compile(r"^# %% (?:(after|delete|metadata|skip|file) )?(\S+)\s*$")
 EXPECT = re.compile(r"^# expect: (.*)$")
+# "# flag: <words>": the submission must be flagged with a flag whose text contains <words>
+# (one line per flag expected); "# flag: none": it must not be flagged. Correct and wrong
+# submissions are never flagged.
+FLAG = re.compile(r"^# flag: (.*)$")
 NOTEBOOK = "embeddings.ipynb"
 
 
@@ -46,10 +53,21 @@ class Snippet:
     files: dict = field(default_factory=dict)      # file name -> text (raw submissions)
     skipped: list = field(default_factory=list)    # notebooks (file names) not handed in
     raw: bool = False                              # handed in as it is
+    flags: list | None = None                      # words each expected flag contains; [] = not flagged
 
     @property
     def name(self):
         return self.path.stem
+
+    @property
+    def kind(self):
+        """correct, wrong or hostile: the corpus folder it is in."""
+        return self.path.parent.name
+
+    @property
+    def expected_flags(self):
+        """Words each expected flag contains ([] = must not be flagged; None = not stated)."""
+        return [] if self.kind in ("correct", "wrong") else self.flags
 
 
 def load(path):
@@ -59,6 +77,9 @@ def load(path):
         for line in (path / "EXPECT").read_text().splitlines():
             if EXPECT.match(line):
                 snippet.expected.update(parse_expectation(EXPECT.match(line).group(1)))
+            if FLAG.match(line):
+                words = FLAG.match(line).group(1).strip()
+                snippet.flags = (snippet.flags or []) + ([] if words == "none" else [words])
         snippet.files = {f.name: f.read_text() for f in sorted(path.iterdir()) if f.name != "EXPECT"}
         snippet.raw = True
         return snippet
@@ -78,13 +99,18 @@ def load(path):
             snippet.metadata[target] = json.loads(body)
         elif kind == "skip":
             snippet.skipped.append(target)
+        elif kind == "file":
+            snippet.files[target] = body + "\n"
         else:
             snippet.answers[target] = body
 
     for line in text.splitlines():
-        expect, section = EXPECT.match(line), SECTION.match(line)
+        expect, section, flag = EXPECT.match(line), SECTION.match(line), FLAG.match(line)
         if expect and current is None:
             snippet.expected.update(parse_expectation(expect.group(1)))
+        elif flag and current is None:
+            words = flag.group(1).strip()
+            snippet.flags = (snippet.flags or []) + ([] if words == "none" else [words])
         elif section:
             flush()
             current, lines = (section.group(1), section.group(2)), []
@@ -125,6 +151,9 @@ def write_submission(snippet, release_path, dest_dir):
         return
     nb = build_notebook(nbformat.read(release_path, as_version=4), snippet)
     nbformat.write(nb, dest_dir / NOTEBOOK)
+    for name, text in snippet.files.items():
+        (dest_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (dest_dir / name).write_text(text)
 
 
 def _part(snippet, grade_ids):

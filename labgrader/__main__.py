@@ -1,5 +1,6 @@
 """Command line: python -m labgrader <command> (or ./course <command>)."""
 import argparse
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,15 @@ def main(argv=None):
     canvas_cmd.add_argument("--to", type=Path, default=Path("grades_canvas.csv"))
     canvas_cmd.add_argument("--course", type=Path, default=Path.cwd(), help="course directory (default: here)")
     args = parser.parse_args(argv)
+    from labgrader.batch.runner import GradingStopped
+    try:
+        run(args)
+    except GradingStopped as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run(args):
     if args.command == "demo":
         from labgrader import demo
         demo.run(args.course)
@@ -44,21 +54,21 @@ def main(argv=None):
         print_summary(report)
         raise SystemExit(exit_status(report))
     elif args.command == "report":
-        from labgrader.batch.task import load_config
+        from labgrader.config import load_course_config
         from labgrader.reports.class_report import write_report
-        db_url = load_config(args.course.resolve()).CourseDirectory.db_url  # the course's, PostgreSQL included
+        db_url = load_course_config(args.course.resolve()).CourseDirectory.db_url  # the course's, PostgreSQL included
         page, table = write_report(args.course, args.assignment, db_url=db_url)
         print(f"Class report: {page}\nCSV: {table}")
     elif args.command == "export-canvas":
         from labgrader.reports.lms import write_canvas_csv
-        from labgrader.batch.task import load_config
-        db_url = load_config(args.course.resolve()).CourseDirectory.db_url
+        from labgrader.config import load_course_config
+        db_url = load_course_config(args.course.resolve()).CourseDirectory.db_url
         print(f"Canvas CSV: {write_canvas_csv(db_url, args.assignment, args.to)}")
 
 
 def exit_status(report):
     """Non-zero when any submission was not graded or was flagged, said last (after the summary)."""
-    from labgrader.batch.record import SubmissionRecord
+    from labgrader.record import SubmissionRecord
     records = [SubmissionRecord.from_dict(r) for r in report["results"]]
     failed = sum(not r.ok for r in records)
     flagged = sum(r.ok and bool(r.flags) for r in records)

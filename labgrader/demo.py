@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from labgrader.batch import grade_class
-from labgrader.batch.record import report_path
+from labgrader.record import report_path
 from labgrader.reports.class_report import write_report
 from labgrader.reports.gradebook import cell_scores, max_points
 from labgrader.reports.lms import write_canvas_csv

@@ -9,18 +9,12 @@ plain nbgrader skips them through ``CourseDirectory.student_id_exclude`` (set by
 ``exclude_unsafe`` from nbgrader_config.py), printing the reason.
 """
 import os
-import re
 import sys
-import unicodedata
+
+from labgrader.text import printable
 
 GLOB = set("*?[]")
 _reported = set()  # nbgrader reads its config more than once per command
-
-
-def printable(text):
-    """``text`` without control characters or escape sequences (for a terminal or a log)."""
-    text = re.sub(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]", "", str(text))
-    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf"))
 
 
 def refusal(student_id):

@@ -40,10 +40,11 @@ from pathlib import Path
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from labgrader.batch import task
-from labgrader.batch.record import SubmissionRecord
-from labgrader.batch.runner import grade_class, sqlite_with_busy_timeout
+from labgrader.batch.runner import GradingStopped, grade_class, sqlite_with_busy_timeout
+from labgrader.config import load_course_config
+from labgrader.lab import load_lab
+from labgrader.record import SubmissionRecord
 
-FORKSERVER_VARIABLE = "LABGRADER_FORKSERVER"
 CONNECT_TIMEOUT = 20  # seconds to reach the scheduler
 WORKERS_TIMEOUT = 120  # seconds to wait for the first worker to join
 RETRIES = 1  # a task that raised (not a dead worker: that is rescheduled anyway) runs once more
@@ -91,11 +92,12 @@ class GradingWorker(WorkerPlugin):
 
     async def setup(self, worker):
         _check_worker(worker, self.root, self.assignment, self.fingerprint)
-        config = task.load_config(Path(self.root))
+        config = load_course_config(Path(self.root))
         # Read from the worker's own view of the course: the database password (if any) is
         # never sent over the cluster's network.
         db_url = sqlite_with_busy_timeout(config.CourseDirectory.db_url)
         _check_gradebook(db_url, self.assignment)
+        settings = {}
         if self.warm:
             # A new process (python -m labgrader.kernels.forkserver), not a fork of this
             # worker: TensorFlow is imported there only, and the worker's daemonic process
@@ -104,24 +106,22 @@ class GradingWorker(WorkerPlugin):
             # distributed.worker.daemon can stay True and the nanny still reaps the worker.
             # Started from the worker's event-loop thread: the fork server dies with that
             # thread (PR_SET_PDEATHSIG), that is with the worker, its kernels with it.
-            from labgrader.judging.lab import load_lab
             from labgrader.kernels import forkserver
             lab = load_lab(task.course_directory(config), self.assignment)
-            self._server = forkserver.Running(wait=False, imports=getattr(lab, "warm_imports", ())).__enter__()
+            self._server = forkserver.Running(wait=False, imports=lab.warm_imports if lab else ()).__enter__()
             try:
                 # TensorFlow's import takes seconds: keep the worker's heartbeats going meanwhile.
                 await asyncio.get_running_loop().run_in_executor(None, self._server.ready)
             except BaseException:
                 self._server = None
                 raise
-            # The kernel manager reads it when each kernel starts (GradingKernelManager.fork_server).
-            os.environ[FORKSERVER_VARIABLE] = self._server.socket
-        task.init_worker(Path(self.root), db_url)
+            # The kernel manager reads it from the config when each kernel starts.
+            settings["GradingKernelManager"] = {"fork_server": self._server.socket}
+        task.init_worker(Path(self.root), db_url, settings)
         _state.root = self.root
 
     def teardown(self, worker):
         _state.root = None
-        os.environ.pop(FORKSERVER_VARIABLE, None)
         if self._server is not None:
             self._server.__exit__(None, None, None)
             self._server = None
@@ -142,7 +142,7 @@ def _check_worker(worker, root, assignment, fingerprint):
     if seen != fingerprint:
         raise CourseMismatch(f"{_where()} sees a different course at {root} (nbgrader_config.py, source/{assignment} "
                              f"or release/{assignment} differ from the client's): sync the course or use a shared filesystem")
-    if task.load_config(Path(root)).GradingKernelManager.get("sandbox", True):
+    if load_course_config(Path(root)).GradingKernelManager.get("sandbox", True):
         from labgrader.sandbox import SandboxUnavailable, check_once
         try:
             check_once()
@@ -168,25 +168,31 @@ def _safe_url(db_url):
         return "(db_url)"
 
 
-def grade_here(fn, assignment, student, force=True):
-    """The task run on a worker: the submission must be visible there, else it is reported, not skipped."""
+def on_worker(fn, *args):
+    """A task run on a worker: the worker must have been set up, and a submission to grade must be
+    visible there, else it is reported, not skipped."""
+    if fn is not task.grade_submission:
+        if _state.root is None:
+            raise RuntimeError(f"the {_where()} was not set up for grading")
+        return fn(*args)
+    assignment, student = args[0], args[1]
     if _state.root is None:
         return SubmissionRecord(student, assignment, error=f"not graded: the {_where()} was not set up for grading")
     folder = Path(_state.root) / "submitted" / student / assignment
     if not folder.is_dir():
         return SubmissionRecord(student, assignment, error=f"not graded: the {_where()} cannot see {folder} (the course "
                                 "directory must be at the same path on every worker, e.g. a shared filesystem)")
-    return fn(assignment, student, force)
+    return fn(*args)
 
 
 class _OnWorkers(Executor):
-    """The runner's executor: submits ``fn(*args)`` as ``grade_here(fn, *args)`` to Dask."""
+    """The runner's executor: submits ``fn(*args)`` as ``on_worker(fn, *args)`` to Dask."""
 
     def __init__(self, client):
         self._inner = client.get_executor(pure=False, retries=RETRIES)
 
     def submit(self, fn, /, *args, **kwargs):
-        return self._inner.submit(grade_here, fn, *args, **kwargs)
+        return self._inner.submit(on_worker, fn, *args, **kwargs)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         self._inner.shutdown(wait=wait)
@@ -195,7 +201,7 @@ class _OnWorkers(Executor):
 def refuse_sqlite_for_remote(db_url):
     """A SQLite gradebook is a file on this machine: workers elsewhere cannot write it safely."""
     if db_url.startswith("sqlite:"):
-        raise SystemExit(
+        raise GradingStopped(
             "Cannot grade on a remote Dask cluster into a SQLite gradebook: workers on other machines "
             "write the grades and cannot share a SQLite file safely; set c.CourseDirectory.db_url = "
             "\"postgresql://user@host/dbname\" in nbgrader_config.py (or grade on this machine with --cluster local).")
@@ -212,7 +218,7 @@ def connect(scheduler=None, workers=None):
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise SystemExit(f"Cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__}: {exc}); "
+            raise GradingStopped(f"Cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__}: {exc}); "
                              "start it with `dask scheduler` (and workers with `dask worker "
                              f"{scheduler} --nthreads 1`), or check the address. Nothing was graded.") from None
         with client:
@@ -224,11 +230,11 @@ def connect(scheduler=None, workers=None):
         yield client
 
 
-def grade_on_cluster(root, assignment="embeddings", students=None, scheduler=None, workers=None,
+def grade_on_cluster(root, assignment, students=None, scheduler=None, workers=None,
                      force=True, progress=True, warm=True):
     """Like ``runner.grade_class``, on a Dask cluster (``scheduler`` address, else a LocalCluster)."""
     root = Path(root).resolve()
-    config = task.load_config(root)
+    config = load_course_config(root)
     if scheduler:
         refuse_sqlite_for_remote(config.CourseDirectory.db_url)
     workers = workers or (os.cpu_count() or 1) + 1
@@ -236,15 +242,15 @@ def grade_on_cluster(root, assignment="embeddings", students=None, scheduler=Non
         try:
             client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
         except TimeoutError:
-            raise SystemExit(f"No Dask worker joined the scheduler {scheduler} within {WORKERS_TIMEOUT} s: "
+            raise GradingStopped(f"No Dask worker joined the scheduler {scheduler} within {WORKERS_TIMEOUT} s: "
                              f"start some with `dask worker {scheduler} --nthreads 1`. Nothing was graded.") from None
         plugin = GradingWorker(root, assignment, course_fingerprint(root, assignment), warm=warm)
         try:
             client.register_plugin(plugin)
         except CourseMismatch as exc:
-            raise SystemExit(f"Cannot grade: {exc}. Nothing was graded.") from None
+            raise GradingStopped(f"Cannot grade: {exc}. Nothing was graded.") from None
         except Exception as exc:  # e.g. a fork server that did not start
-            raise SystemExit(f"Cannot grade: a Dask worker could not be set up ({type(exc).__name__}: {exc}). "
+            raise GradingStopped(f"Cannot grade: a Dask worker could not be set up ({type(exc).__name__}: {exc}). "
                              "Nothing was graded.") from None
         count = len(client.scheduler_info(n_workers=-1)["workers"])
         executor = _OnWorkers(client)

@@ -1,54 +1,58 @@
 """One submission, graded by nbgrader's own Autograde converter (in a worker process)."""
+from __future__ import annotations
+
 import logging
 import time
+from pathlib import Path
+from typing import Any
 
+import nbformat
 from nbgrader.converters import Autograde, NbGraderException
 from nbgrader.coursedir import CourseDirectory
-from traitlets.config.loader import PyFileConfigLoader
+from traitlets.config import Config
 
-from .record import SubmissionRecord
+from labgrader.config import load_course_config
+from labgrader.context import broken
+from labgrader.lab import LabError, load_lab, notebook_names
+from labgrader.preprocessors.guarded_execute import GuardedExecute
+from labgrader.record import SubmissionRecord, read_notebook_record
+from labgrader.reference_run import PreAutograde, check_ready as reference_check
 
-_config = None
-
-SANDBOXED_STEP = "GuardedExecute"  # runs every kernel through the sandboxed kernel manager
+_config: Config | None = None
 
 
 class NotInitialized(RuntimeError):
     """grade_submission in a process that did not run init_worker: it would grade unsandboxed."""
 
 
-def load_config(root, db_url=None):
-    """nbgrader_config.py of the course, as plain `nbgrader` would read it from the repo root."""
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-    if db_url:
-        config.CourseDirectory.db_url = db_url
-    return config
-
-
-def course_directory(config):
+def course_directory(config: Config) -> CourseDirectory:
     return CourseDirectory(config=config)
 
 
-def init_worker(root, db_url):
-    """Run in every worker process before it grades: the course's own configuration."""
+def init_worker(root: str | Path, db_url: str, settings: dict[str, dict[str, Any]] | None = None) -> None:
+    """Run in every worker process before it grades: the course's own configuration, read as plain
+    nbgrader reads it, with the batch's ``settings`` on top (e.g. the fork server's socket). The
+    readiness check is not repeated here: the batch ran it once before dispatching."""
     global _config
-    config = load_config(root, db_url)
+    config = load_course_config(root, db_url, settings)
+    config.Autograde.pre_convert_hook = PreAutograde(config, check=False)
     require_sandboxed(config)
     _config = config
     quiet_nbgrader_warnings()
 
 
-def require_sandboxed(config):
-    """Refuse a configuration whose autograde steps would not start kernels through our
-    sandboxed kernel manager (stock nbgrader: student code with the grader's permissions)."""
+def require_sandboxed(config: Config) -> None:
+    """Refuse a configuration whose autograde steps would not start kernels through our sandboxed
+    executor (stock nbgrader: student code with the grader's permissions)."""
+    from traitlets.utils.importstring import import_item
     steps = config.Autograde.get("autograde_preprocessors", [])
-    names = {getattr(step, "__name__", str(step).rpartition(".")[2]) for step in steps}
-    if SANDBOXED_STEP not in names:
-        raise NotInitialized(f"the course's nbgrader_config.py does not run {SANDBOXED_STEP} in "
+    classes = [import_item(step) if isinstance(step, str) else step for step in steps]
+    if not any(isinstance(step, type) and issubclass(step, GuardedExecute) for step in classes):
+        raise NotInitialized("the course's nbgrader_config.py does not run GuardedExecute in "
                              "c.Autograde.autograde_preprocessors: refusing to grade without the sandbox")
 
 
-def quiet_nbgrader_warnings():
+def quiet_nbgrader_warnings() -> None:
     """nbgrader 0.9's gradebook code triggers harmless SQLAlchemy 2 session warnings on every
     submission; they would bury the progress bar and the summary."""
     import warnings
@@ -56,47 +60,39 @@ def quiet_nbgrader_warnings():
     warnings.filterwarnings("ignore", category=SAWarning)
 
 
+def check_ready(assignment: str, notebooks: list[str]) -> None:
+    """A task: the readiness check (labgrader.reference_run), run in a worker so that rebuilding
+    the instructor's answers runs TensorFlow there, never in the batch's parent (which forks)."""
+    _require_initialized()
+    reference_check(_config, assignment, notebooks)
+
+
 class _Collect(logging.Handler):
     """nbgrader's own error lines: the reason of a failure nbgrader reports only in its log."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(logging.ERROR)
-        self.records = []
+        self.records: list[logging.LogRecord] = []
 
-    def emit(self, record):
+    def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
 
 
-class RecordingAutograde(Autograde):
-    """nbgrader's Autograde, keeping each notebook's ``resources["labgrader"]`` (what the
-    preprocessors recorded) instead of dropping it after the notebook is written."""
-
-    def start(self):
-        self.recorded = {}
-        super().start()
-
-    def write_single_notebook(self, output, resources):
-        # called twice per notebook: after sanitizing (RestoreTestCells' notes) and after grading
-        notebook = resources.get("nbgrader", {}).get("notebook", resources.get("unique_key", "?"))
-        recorded = self.recorded.setdefault(notebook, {})
-        for key, value in resources.get("labgrader", {}).items():
-            if isinstance(value, list):
-                recorded.setdefault(key, []).extend(v for v in value if v not in recorded[key])
-            else:
-                recorded[key] = value
-        return super().write_single_notebook(output, resources)
-
-
-def grade_submission(assignment, student, force=True):
-    """Autograde one student's submission and return its SubmissionRecord; never raises, except
-    in a process that did not run ``init_worker`` (NotInitialized: it refuses to grade)."""
+def _require_initialized() -> None:
     if _config is None:
         raise NotInitialized("this process was not started through labgrader.batch.task.init_worker "
                              "(the course's sandboxed configuration): refusing to grade")
+
+
+def grade_submission(assignment: str, student: str, force: bool = True) -> SubmissionRecord:
+    """Autograde one student's submission and return its SubmissionRecord, read from the records
+    the grading steps kept in the autograded notebooks and the scores nbgrader saved; never raises,
+    except in a process that did not run ``init_worker`` (NotInitialized: it refuses to grade)."""
+    _require_initialized()
     started = time.monotonic()
     coursedir = CourseDirectory(config=_config)
     coursedir.assignment_id, coursedir.student_id = assignment, student
-    converter = RecordingAutograde(coursedir=coursedir, config=_config)
+    converter = Autograde(coursedir=coursedir, config=_config)
     converter.force = force
     collect = _Collect()
     converter.log.addHandler(collect)
@@ -110,17 +106,31 @@ def grade_submission(assignment, student, force=True):
     finally:
         converter.log.removeHandler(collect)
     record = SubmissionRecord(student, assignment, ok, time.monotonic() - started, error)
-    for notebook, facts in sorted(getattr(converter, "recorded", {}).items()):
-        record.notes += facts.get("notes", [])
-        record.faults += [f"{notebook}: {fault}" for fault in facts.get("faults", [])]
-        record.flags += facts.get("flags", [])
+    if not ok:
+        record.lab_error = _lab_error(coursedir, assignment)
+    for name in notebook_names(coursedir.db_url, assignment):
+        path = Path(coursedir.format_path(coursedir.autograded_directory, student, assignment)) / f"{name}.ipynb"
+        if ok and path.is_file() and not path.is_symlink():
+            kept = read_notebook_record(nbformat.read(path, as_version=4))
+            if kept is not None:
+                kept.notebook = name
+                record.add_notebook(kept)
     if ok:
-        record.scores = notebook_scores(_config.CourseDirectory.db_url, assignment, student)
+        record.scores = notebook_scores(coursedir.db_url, assignment, student)
     record.timings["grading"] = round(record.seconds, 3)
     return record
 
 
-def notebook_scores(db_url, assignment, student):
+def _lab_error(coursedir: CourseDirectory, assignment: str) -> str:
+    """Why grading stopped, when the lab (not the submission) is broken in this process."""
+    try:
+        lab = load_lab(coursedir, assignment)
+    except LabError as exc:
+        return str(exc)
+    return broken(lab) if lab is not None else ""
+
+
+def notebook_scores(db_url: str, assignment: str, student: str) -> dict[str, dict[str, float]]:
     """{notebook: {grade id: score}} of one submission, as nbgrader saved them."""
     from nbgrader.api import Gradebook
     with Gradebook(db_url) as gb:
@@ -128,11 +138,15 @@ def notebook_scores(db_url, assignment, student):
         return {nb.name: {grade.name: grade.score for grade in nb.grades} for nb in submission.notebooks}
 
 
-def _reason(records):
+def _reason(records: list[logging.LogRecord]) -> str:
     """The most telling line of nbgrader's error log for a failed submission."""
     for record in records:
         text = record.getMessage()
         for line in reversed(text.strip().splitlines()):
-            if "Error" in line and "Traceback" not in line:
+            if ("Error" in line or "LabError" in line) and "Traceback" not in line:
                 return line.strip()
     return records[-1].getMessage().strip().splitlines()[-1] if records else ""
+
+
+__all__ = ["NotInitialized", "check_ready", "course_directory", "grade_submission", "init_worker",
+           "load_course_config", "notebook_scores", "quiet_nbgrader_warnings", "require_sandboxed"]

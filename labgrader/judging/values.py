@@ -1,17 +1,27 @@
-"""Helpers for a lab's judges: turn observations back into values, or refuse them.
+"""Verdicts, and the values of an export turned back into Python values in the grader.
 
-Each helper raises ``Malformed`` on anything a genuine observer would not have sent, so a judge
-can be written for the honest case only: the engine scores a malformed observation 0 and flags it.
+A ``Value`` is what the kernel said about one name: its kind, its exact type (as a dotted name),
+and the data (a number, a string, an array, the items of a list, the results of a function
+called on the grader's arguments, or a reference to a Keras object rebuilt elsewhere). Nothing
+here runs anything of the student's.
 """
-from dataclasses import dataclass
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .protocol import Malformed
 
 # Numeric types a whole-number answer may have: Python's own and numpy's scalar types.
-NUMPY_INTEGERS = {f"{p}int{b}" for p in ("", "u") for b in (8, 16, 32, 64)} | {"intc", "uintc", "longlong", "ulonglong"}
-NUMPY_FLOATS = {"float16", "float32", "float64", "longdouble"}
+NUMPY_INTEGERS = {f"numpy.{p}int{b}" for p in ("", "u") for b in (8, 16, 32, 64)} | \
+    {"numpy.intc", "numpy.uintc", "numpy.longlong", "numpy.ulonglong", "numpy.int_", "numpy.uint"}
+NUMPY_FLOATS = {"numpy.float16", "numpy.float32", "numpy.float64", "numpy.longdouble", "numpy.double", "numpy.half",
+                "numpy.single"}
+GENUINE_NUMBERS = {"builtins.int", "builtins.float"} | NUMPY_INTEGERS | NUMPY_FLOATS
 
 
 @dataclass(frozen=True)
@@ -20,43 +30,84 @@ class Verdict:
     message: str = ""
 
 
-def passed():
+def passed() -> Verdict:
     return Verdict(True, "")
 
 
-def failed(message):
+def failed(message: str) -> Verdict:
     return Verdict(False, message)
 
 
-def field(mapping, name, kind=None):
-    """``mapping[name]``, which must exist (and be of ``kind``)."""
-    if type(mapping) is not dict or name not in mapping:
-        raise Malformed(f"missing {name!r}")
-    value = mapping[name]
-    if kind is not None and type(value) is not kind:
-        raise Malformed(f"{name!r} is not a {kind.__name__}")
-    return value
+@dataclass(frozen=True)
+class Value:
+    kind: str                    # undefined, none, bool, int, float, str, list, tuple, array, object,
+                                 # function, other, error, raised
+    type: str = ""               # the exact type, e.g. "builtins.int", "numpy.int64"
+    value: Any = None            # bool, int, float or str
+    array: np.ndarray | None = None
+    items: tuple[Value, ...] = ()
+    results: tuple[Value, ...] | None = None  # a function called on the grader's arguments
+    ref: str = ""                # a Keras object in the export
+    error: str = ""
 
+    def whole_number(self) -> int | None:
+        """The int this stands for, if it is an integer-valued number of a genuine numeric type
+        (int, float, numpy integer or floating scalar; never bool), else None."""
+        if self.kind not in ("int", "float") or self.type not in GENUINE_NUMBERS or self.value is None:
+            return None
+        return int(self.value) if float(self.value).is_integer() else None
 
-def whole_number(described):
-    """The int a described value stands for, if it is an integer-valued number of a genuine
-    numeric type (int, float, numpy integer or floating scalar; never bool), else None."""
-    kind, module, type_name = field(described, "kind", str), field(described, "module", str), field(described, "type", str)
-    genuine = (module == "builtins" and type_name in ("int", "float")
-               or module == "numpy" and type_name in NUMPY_INTEGERS | NUMPY_FLOATS)
-    if not genuine or kind not in ("integer", "real"):
+    def as_array(self) -> np.ndarray | None:
+        """The numbers this stands for as a float64 array (an array, a number, or a list of
+        numbers, nested), or None when it is anything else."""
+        if self.kind == "array":
+            return self.array.astype(np.float64)
+        if self.kind in ("int", "float") and self.value is not None and self.type in GENUINE_NUMBERS:
+            return np.asarray(float(self.value))
+        if self.kind in ("list", "tuple"):
+            parts = [item.as_array() for item in self.items]
+            if any(p is None for p in parts):
+                return None
+            try:
+                return np.asarray(parts, dtype=np.float64)
+            except ValueError:  # ragged
+                return None
         return None
-    value = field(described, "value")
-    if type(value) not in (int, float):
-        raise Malformed("a number's value must be a number")
-    return int(value) if float(value).is_integer() else None
 
 
-def array(encoded, max_size=100_000):
-    """An observed array ({"shape": [...], "values": [flat numbers]}) as a float64 ndarray."""
-    shape, values = field(encoded, "shape", list), field(encoded, "values", list)
-    if not all(type(n) is int and 0 <= n for n in shape) or int(np.prod(shape)) != len(values) or len(values) > max_size:
-        raise Malformed("array shape and values do not match")
-    if not all(type(v) in (int, float) for v in values):
-        raise Malformed("array values must be numbers")
-    return np.asarray(values, dtype=np.float64).reshape(shape)
+def decode(encoded: dict) -> Value:
+    """A validated encoded value (``labgrader.judging.protocol``) as a Value."""
+    kind = encoded["kind"]
+    if kind == "array":
+        return Value("array", "numpy.ndarray", array=decode_array(encoded))
+    if kind in ("list", "tuple"):
+        return Value(kind, f"builtins.{kind}", items=tuple(decode(item) for item in encoded["items"]))
+    if kind == "function":
+        results = encoded.get("results")
+        return Value("function", results=None if results is None else tuple(decode(r) for r in results))
+    if kind == "object":
+        return Value("object", ref=encoded["ref"])
+    return Value(kind, encoded.get("type", ""), encoded.get("value"), error=encoded.get("error", ""))
+
+
+def decode_array(encoded: dict, max_size: int = 10 ** 8) -> np.ndarray:
+    """A base64 array of the export as a read-only ndarray of its own dtype and shape."""
+    shape = tuple(encoded["shape"])
+    size = int(np.prod(shape, dtype=np.int64))
+    if size > max_size:
+        raise Malformed("an array is too large")
+    try:
+        raw = base64.b64decode(encoded["data"], validate=True)
+    except (binascii.Error, ValueError):
+        raise Malformed("an array's data is not base64") from None
+    dtype = np.dtype(encoded["dtype"]).newbyteorder("<")
+    if len(raw) != size * dtype.itemsize:
+        raise Malformed("an array's data does not match its shape")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
+
+
+@dataclass
+class Decoded:
+    """All values of one export: the answers and the lab's pinned objects."""
+    answers: dict[str, Value] = field(default_factory=dict)
+    lab: dict[str, Value] = field(default_factory=dict)

@@ -29,7 +29,7 @@ import tempfile
 
 # What every submission's kernel would otherwise spend time importing, whatever the lab
 # (a lab adds its own: ``warm_imports`` in its grading.py).
-WARM_IMPORTS = ["numpy", "ipykernel.kernelapp", "IPython", "labgrader.kernels.observe"]
+WARM_IMPORTS = ["numpy", "ipykernel.kernelapp", "IPython", "labgrader.kernels.export"]
 
 
 def warm_up(env, extra=()):

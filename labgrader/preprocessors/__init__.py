@@ -1,11 +1,25 @@
-"""nbgrader preprocessors, one configurable step per file (as in nbgrader's own preprocessors/)."""
+"""nbgrader preprocessors, one configurable step per file (as in nbgrader's own preprocessors/).
+
+Autograde, sanitize pass: PrepareGrading, RefuseUnsafeIds, (nbgrader's ClearOutput, DeduplicateIds,
+OverwriteKernelspec), RestoreTestCells, (OverwriteCells), CheckCellMetadata, KeepRecord.
+Autograde, grading pass: ResumeGrading, GuardedExecute, ReclaimWorkingCopy, JudgeAnswers, (nbgrader's
+IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades), FlagEvidence,
+(AssignLatePenalties), CheckCellMetadata, KeepRecord. Feedback: ClearHiddenTests, SanitizeOutputs,
+SummarizeChecks. The order is set in nbgrader_config.py.
+"""
+from .check_cell_metadata import CheckCellMetadata
 from .feedback_base import ClearHiddenTests
+from .flag_evidence import FlagEvidence
 from .guarded_execute import GuardedExecute
-from .judge_observations import JudgeObservations
+from .judge_answers import JudgeAnswers
+from .keep_record import KeepRecord
+from .prepare_grading import PrepareGrading, ResumeGrading
+from .reclaim_working_copy import ReclaimWorkingCopy
 from .refuse_unsafe_ids import RefuseUnsafeIds
 from .restore_test_cells import RestoreTestCells
 from .sanitize_outputs import SanitizeOutputs
 from .summarize_checks import SummarizeChecks
 
-__all__ = ["ClearHiddenTests", "GuardedExecute", "JudgeObservations", "RefuseUnsafeIds", "RestoreTestCells", "SanitizeOutputs",
-           "SummarizeChecks"]
+__all__ = ["CheckCellMetadata", "ClearHiddenTests", "FlagEvidence", "GuardedExecute", "JudgeAnswers", "KeepRecord",
+           "PrepareGrading", "ReclaimWorkingCopy", "RefuseUnsafeIds", "RestoreTestCells", "ResumeGrading",
+           "SanitizeOutputs", "SummarizeChecks"]

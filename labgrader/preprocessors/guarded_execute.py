@@ -1,115 +1,114 @@
-"""nbgrader's Execute, plus: the probes of the hidden tests sent to the kernel, a per-submission
-time limit, an output cap, and surviving a dead kernel."""
-import secrets
-import time
+"""nbgrader's Execute, plus: the lab's objects pinned and the arguments of function answers sent
+silently, time limits, output budgets, test cells kept out of the kernel's history, and surviving
+a dead kernel."""
+from __future__ import annotations
 
-import numpy as np
+import time
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell
-from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
-from nbgrader.utils import is_locked, is_solution
-from traitlets import Any, Dict, Integer, Type, default
+from traitlets import Integer, Type
 
-from labgrader.cells import is_test_cell
+from labgrader.cells import grade_id, is_student_cell, is_test_cell
+from labgrader.context import GradingContext, context_of
+from labgrader.judging.evidence import assigned_names
+from labgrader.kernels.export import EVIDENCE_MIME, MIME as EXPORT_MIME
 
-ARM = "import labgrader.kernels.observe as _lg_observe; _lg_observe.arm({modules!r}, {classes!r}); del _lg_observe"
-# Probe and sources travel as Python literals: no kernel function (json.loads...) parses them.
-SETUP = ("import labgrader.kernels.observe as _lg_observe; "
-         "_lg_observe.setup({grade_id!r}, {probe!r}, {sources!r}); del _lg_observe")
-
-
-def add_nonces(probes):
-    """Each probe gets a fresh nonce that its observation must carry back (no replays)."""
-    return {grade_id: dict(probe, nonce=secrets.token_hex(16)) for grade_id, probe in probes.items()}
-
-
-def submission_probes(config, resources):
-    """The lab's probes for one submission, chosen here from a fresh random seed (or {} when the
-    assignment has no grading module: plain nbgrader tests)."""
-    from labgrader.judging.lab import load_lab
-    from labgrader.judging.reference import reference_observations
-    info = resources.get("nbgrader", {})
-    coursedir = CourseDirectory(config=config)
-    lab = load_lab(coursedir, info.get("assignment", ""))
-    if lab is None:
-        return None, {}
-    reference = reference_observations(config, coursedir, info["assignment"], info["notebook"], lab)
-    rng = np.random.default_rng(secrets.randbits(128))
-    return lab, add_nonces(lab.probes(rng, reference))
+# The grader's silent cells: names and plain data as Python literals, nothing else.
+WATCH = "import labgrader.kernels.export as _lg; _lg.watch({modules!r}); del _lg"
+PIN = "import labgrader.kernels.export as _lg; _lg.pin(globals(), {names!r}, failed={failed!r}); del _lg"
+ARGUMENTS = "import labgrader.kernels.export as _lg; _lg.arguments({grade_id!r}, {calls!r}); del _lg"
+SEAL = "import labgrader.kernels.export as _lg; _lg.seal({grade_id!r}); del _lg"
+# Engine modules whose state the export relies on, watched whatever the lab (see export.watch).
+WATCHED = ("builtins", "json", "base64", "labgrader", "labgrader.kernels", "labgrader.kernels.export",
+           "IPython.core.displaypub", "IPython.core.display_functions", "IPython.display", "jupyter_client.session",
+           "jupyter_client.jsonutil")
 
 
-def observer_sources(config, resources, lab):
-    """{module: source} of the lab's observer modules, read by the grader from the lab folder
-    (not from the student's working copy, where student code could rewrite them)."""
-    from labgrader.judging.lab import lab_directory
-    names = getattr(lab, "observer_modules", ())
-    if not names:
-        return {}
-    folder = resources.get("labgrader_lab_directory") or lab_directory(
-        CourseDirectory(config=config), resources["nbgrader"]["assignment"])
-    sources = {}
-    for name in names:
-        with open(f"{folder}/{name}.py", encoding="utf-8") as f:
-            sources[name] = f.read()
-    return sources
-
-
-def error_output(ename, message):
+def error_output(ename: str, message: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
 
 
 class GuardedExecute(Execute):
-    """Execute a submission. Just before the first cell a student could have written, run the
-    lab's ``before_student_code``; just before each graded test cell, send that cell's probe
-    (chosen by the grader for this submission, with a nonce). Both run silently and leave no
-    history; nothing secret enters the kernel, and the kernel decides nothing (the observations
-    its hidden tests report are judged by JudgeObservations).
+    """Execute a submission in a sandboxed kernel (``GradingKernelManager``).
 
-    The probes reach the next preprocessors through ``resources["labgrader"]["probes"]``. When
-    the kernel dies or the submission runs out of time, the cells that already ran keep their
-    outputs and the remaining ones get an error saying why.
+    Around the notebook's own cells it runs a few silent cells that leave no history and carry
+    no expectation: right after each lab cell that binds one of the lab's ``pinned_names``, that
+    object is pinned (so every export carries the lab's own objects, whatever student code binds
+    to those names later); just before the first cell a student could have written, the export
+    module takes its snapshot (``export.watch``); just before a test cell whose answer is a
+    function, the arguments the grader chose for it. Test cells run with ``store_history=False``.
+
+    Each cell may print ``max_output_bytes`` and the notebook ``max_notebook_output_bytes`` in all
+    (the rest is dropped, with a note). When the kernel dies or the submission runs out of time,
+    the cells that already ran keep their outputs, the remaining ones get an error saying why, and
+    the fault goes into the notebook's record.
     """
 
     kernel_manager_class = Type(
-        "labgrader.kernels.manager.GradingKernelManager", config=True,
+        "labgrader.kernels.manager.GradingKernelManager", klass="jupyter_client.manager.KernelManager", config=True,
         help="Kernel manager that starts each submission's kernel (quiet TensorFlow, sandbox).")
     submission_timeout = Integer(300, config=True, help="Wall-clock seconds for a whole submission.")
     max_output_bytes = Integer(1_000_000, config=True, help="Output kept per cell; the rest is dropped.")
-    probes = Dict(default_value=None, allow_none=True, help="Probes to send (default: the lab's, for this submission).")
-    lab = Any(None, help="The assignment's grading module (default: loaded from the course).")
-
-    @default("error_on_timeout")
-    def _timeout_error(self):
-        """What an interrupted cell shows (nbgrader's default has an empty message)."""
-        message = f"This cell ran longer than {self.timeout} s and was interrupted."
-        return {"ename": "CellTimeoutError", "evalue": message, "traceback": [f"CellTimeoutError: {message}"]}
+    max_notebook_output_bytes = Integer(
+        5_000_000, config=True, help="Output kept for the whole notebook (all cells together); the rest is "
+        "dropped, so the autograded notebook and its feedback stay small whatever the student prints.")
 
     def __init__(self, *args, **kwargs):
-        # nbgrader's Execute would force AsyncKernelManager; keep ours unless told otherwise.
-        kwargs.setdefault("kernel_manager_class", self.__class__.kernel_manager_class.default_value)
         super().__init__(*args, **kwargs)
+        # nbgrader's Execute forces AsyncKernelManager as a keyword, which beats config: keep ours,
+        # or what the course configured.
+        configured = self._find_my_config(self.config).get("kernel_manager_class")
+        self.kernel_manager_class = configured or type(self).kernel_manager_class.default_value
 
     def preprocess(self, nb, resources=None, km=None):
         resources = resources if resources is not None else {}
-        if self.probes is None:  # a fresh choice for every notebook, never reused
-            self._lab, self._probes = submission_probes(self.config, resources)
-        else:
-            self._lab, self._probes = self.lab, self.probes
-        self._sources = observer_sources(self.config, resources, self._lab)
-        self._armed = False
-        self._stopped = None          # why the remaining cells are not run
+        self._context: GradingContext | None = context_of(resources)
+        self._released = {c.source for c in self._context.release.cells} \
+            if self._context is not None and self._context.release is not None else None
+        self._pins = self._pin_plan(nb)
+        self._watched = False
+        self._stopped: str | None = None          # why the remaining cells are not run
         self._deadline = time.monotonic() + self.submission_timeout
-        self._output_bytes = {}
-        resources.setdefault("labgrader", {}).update(probes=self._probes, faults=[])
+        self._output_bytes: dict[int, int] = {}
+        self._notebook_bytes = 0
+        self._handovers: dict[int, int] = {}
+        self._test_cells = {i for i, c in enumerate(nb.cells) if is_test_cell(c)}
         self.timeout_func = self._cell_timeout
+        started = time.monotonic()
         try:
             return super().preprocess(nb, resources, km=km)
         except DeadKernelError:
             # nbclient's shutdown of a dead kernel can raise again; the cells are already marked.
             return self.nb, self.resources
+        finally:
+            if self._context is not None:
+                self._context.record.timings["execute"] = round(time.monotonic() - started, 3)
+
+    def _lab(self):
+        return self._context.lab if self._context is not None else None
+
+    def _pin_plan(self, nb) -> dict[int, tuple[str, ...]]:
+        """Which lab cells bind which pinned names (by cell index), read from their source."""
+        lab = self._lab()
+        if lab is None or not lab.pinned_names:
+            return {}
+        plan = {}
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code" and not self._writable(cell):
+                names = tuple(n for n in lab.pinned_names if n in assigned_names(cell.source))
+                if names:
+                    plan[index] = names
+        return plan
+
+    def _writable(self, cell) -> bool:
+        """A cell the student could have written (anything but a released locked cell as released)."""
+        if self._released is None:
+            return cell.cell_type == "code" and not (cell.metadata.get("nbgrader", {}).get("locked") and
+                                                     not cell.metadata.get("nbgrader", {}).get("solution"))
+        return is_student_cell(cell, self._released) and not is_test_cell(cell)
 
     def _cell_timeout(self, cell):
         return max(1, min(self.timeout, int(self._deadline - time.monotonic()) + 1))
@@ -118,63 +117,79 @@ class GuardedExecute(Execute):
         if cell.cell_type != "code":
             return cell, resources
         if self._stopped is None and time.monotonic() > self._deadline:
-            self._stop(resources, f"the whole notebook took more than {self.submission_timeout} s")
+            self._stop(f"the whole notebook took more than {self.submission_timeout} s")
         if self._stopped is not None:
             cell.outputs = [error_output("NotRun", f"This cell was not run because {self._stopped}.")]
             return cell, resources
+        lab = self._lab()
         try:
-            if not self._armed and not (is_locked(cell) and not is_solution(cell)):
-                self._armed = True
-                if self._lab is not None:
-                    self._run_trusted(ARM.format(modules=list(getattr(self._lab, "protected_modules", ())),
-                                                 classes=list(getattr(self._lab, "protected_classes", ()))), index)
-                    if getattr(self._lab, "before_student_code", None):
-                        self._run_trusted(self._lab.before_student_code, index)
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if is_test_cell(cell) and grade_id in self._probes:
-                # after student code ran, a failure here only means no valid observation (scored 0);
-                # in the reference run (probes given) it means the lab itself is broken
-                self._run_trusted(SETUP.format(grade_id=grade_id, probe=self._probes[grade_id],
-                                               sources=self._sources), index, required=self.probes is not None)
-            return super().preprocess_cell(cell, resources, index)
+            if lab is not None and not self._watched and self._writable(cell):
+                self._watched = True
+                self._run_trusted(WATCH.format(modules=list(WATCHED + lab.watched_modules)), index)
+            test = is_test_cell(cell)
+            if lab is not None and test and grade_id(cell) in self._context.arguments:
+                self._run_trusted(ARGUMENTS.format(grade_id=grade_id(cell), calls=self._context.arguments[grade_id(cell)]),
+                                  index, required=False)
+            # test cells stay out of the kernel's input history (In, _ih): nothing to read back
+            self._check_assign_resources(resources)
+            cell = self.execute_cell(cell, index, store_history=not test)
+            if index in self._pins:
+                failed = any(o.output_type == "error" for o in cell.outputs)
+                self._run_trusted(PIN.format(names=list(self._pins[index]), failed=failed), index)
+            if lab is not None and test and self._watched:
+                # the grader's own look at what student code changed, whatever the cell did
+                self._context.sealed.add(grade_id(cell))
+                sealed = self._run_trusted(SEAL.format(grade_id=grade_id(cell)), index, required=False)
+                cell.outputs += [o for o in sealed if EVIDENCE_MIME in (o.get("data") or {})]
+            return cell, resources
         except DeadKernelError:
             why = "the code exited the process, ran out of memory, or crashed"
             cell.outputs.append(error_output("DeadKernel", f"The kernel died while running this cell: {why}."))
-            self._stop(resources, "the kernel died in an earlier cell")
+            self._stop("the kernel died in an earlier cell")
             return cell, resources
         except CellTimeoutError:
             cell.outputs.append(error_output(
                 "CellTimeoutError", f"This cell ran longer than {self.timeout} s and did not stop when interrupted."))
-            self._stop(resources, "an earlier cell ran too long and could not be interrupted")
+            self._stop("an earlier cell ran too long and could not be interrupted")
             return cell, resources
 
-    def _stop(self, resources, why):
+    def _stop(self, why: str) -> None:
         self._stopped = why
-        resources["labgrader"]["faults"].append(why)
+        if self._context is not None:
+            self._context.record.faults.append(why)
 
-    def _run_trusted(self, code, index, required=True):
+    def _run_trusted(self, code: str, index: int, required: bool = True) -> list:
+        """Run the grader's ``code`` silently at the place of cell ``index``; its outputs."""
         probe = new_code_cell(code)
         cell = self.nb.cells[index]
         try:
             self.execute_cell(probe, index, store_history=False)
         finally:
             # nbclient stores what it ran at the cell's place: put the notebook's own cell back
-            # (else, when the cell itself then fails to run, the grader's code would be left there)
             self.nb.cells[index] = cell
         errors = [o for o in probe.outputs if o.output_type == "error"]
         if errors and required:
             raise RuntimeError(
-                "Could not set up the hidden tests in the kernel (%s: %s). Is the labgrader package "
-                "installed in the kernel's Python environment?" % (errors[0].ename, errors[0].evalue))
+                "Could not run the grader's own step in the kernel (%s: %s). Is the labgrader package "
+                "importable by the kernel's Python?" % (errors[0].ename, errors[0].evalue))
+        return probe.outputs
 
     def output(self, outs, msg, display_id, cell_index):
-        """Keep at most ``max_output_bytes`` of output per cell: a flood must not fill the grader's memory."""
+        """Keep at most ``max_output_bytes`` per cell and ``max_notebook_output_bytes`` in all. A test
+        cell's hand-over is the grader's (bounded by the protocol): a student's flood never drops it."""
+        data = msg.get("content", {}).get("data") or {}
+        if (EXPORT_MIME in data or EVIDENCE_MIME in data) and cell_index in self._test_cells \
+                and self._handovers.get(cell_index, 0) < 4:
+            self._handovers[cell_index] = self._handovers.get(cell_index, 0) + 1
+            return super().output(outs, msg, display_id, cell_index)
         size = len(str(msg.get("content", "")))
         used = self._output_bytes.get(cell_index, 0)
         self._output_bytes[cell_index] = used + size
-        if used + size <= self.max_output_bytes:
+        if used + size <= self.max_output_bytes and self._notebook_bytes + size <= self.max_notebook_output_bytes:
+            self._notebook_bytes += size  # what is kept counts against the notebook's budget
             return super().output(outs, msg, display_id, cell_index)
-        if used <= self.max_output_bytes:
+        if not any(o.get("name") == "stdout" and "[output truncated" in o.get("text", "") for o in outs):
+            limit = "this cell's" if used + size > self.max_output_bytes else "the notebook's"
             outs.append(NotebookNode(output_type="stream", name="stdout",
-                                     text=f"\n[output truncated after {self.max_output_bytes} bytes]\n"))
+                                     text=f"\n[output truncated: over {limit} output limit]\n"))
         return None

@@ -4,6 +4,7 @@ import os
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer
 
+from labgrader.context import context_of
 from labgrader.safety import paths
 
 
@@ -28,7 +29,10 @@ class ReclaimWorkingCopy(NbGraderPreprocessor):
         if workdir:
             notebook = resources.get("unique_key", "") + resources.get("output_extension", ".ipynb")
             student = resources.get("nbgrader", {}).get("student")
+            context = context_of(resources)
             for note in paths.reclaim(workdir, max_file_bytes=self.max_file_bytes,
                                       max_total_bytes=self.max_total_bytes, remove=[notebook]):
+                if context is not None:
+                    context.record.note(note)
                 self.log.warning("[labgrader] %s: %s", student, note)
         return nb, resources

@@ -1,22 +1,17 @@
 """Put back graded test cells (and cell metadata) a student deleted or edited, before nbgrader's OverwriteCells."""
 import copy
 
-import nbformat
 from nbformat.v4 import new_code_cell
-from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from labgrader.cells import is_test_cell
+from labgrader.cells import grade_id, is_test_cell
+from labgrader.context import context_of
 
 
 def _without_bookkeeping(meta):
     """What nbgrader adds when it releases a cell (checksum, cell_type; absent from a source
     notebook) is nbgrader's business, not a repair to report."""
     return {k: v for k, v in meta.items() if k not in ("checksum", "cell_type")}
-
-
-def grade_id(cell):
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
 
 
 class RestoreTestCells(NbGraderPreprocessor):
@@ -29,12 +24,12 @@ class RestoreTestCells(NbGraderPreprocessor):
     answers are graded by the real tests."""
 
     def preprocess(self, nb, resources):
-        info = resources["nbgrader"]
-        coursedir = CourseDirectory(config=self.config)
-        path = coursedir.format_path(coursedir.release_directory, ".", info["assignment"])
-        release = nbformat.read(f"{path}/{info['notebook']}.ipynb", as_version=4)
+        context = context_of(resources)
+        if context is None or context.release is None:  # no grading module: nbgrader's own behaviour
+            return nb, resources
+        release = context.release
         released = {grade_id(c): c for c in release.cells if grade_id(c)}
-        notes = resources.setdefault("labgrader", {}).setdefault("notes", [])
+        notes = []
 
         for cell in nb.cells:
             gid = grade_id(cell)
@@ -61,5 +56,6 @@ class RestoreTestCells(NbGraderPreprocessor):
                 anchor += 1
                 notes.append(f"test cell {gid!r} was missing and has been restored")
         for note in notes:
-            self.log.warning("[labgrader] %s: %s", info.get("student"), note)
+            context.record.note(note)
+            self.log.warning("[labgrader] %s: %s", context.student, note)
         return nb, resources

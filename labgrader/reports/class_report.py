@@ -1,5 +1,7 @@
-"""The class report: one self-contained HTML page and a CSV, read from the gradebook, the
-autograded notebooks and the batch's grading report.
+"""The class report: one self-contained HTML page and a CSV, read from the gradebook and the
+submissions' records (``labgrader.record``): the ones the grading steps keep in each autograded
+notebook (both grading paths), and the batch's grading report for submissions it could not grade.
+Nothing is parsed back out of prose.
 
     python -m labgrader report embeddings      -> reports/embeddings.html, reports/embeddings.csv
 """
@@ -14,9 +16,8 @@ from pathlib import Path
 
 import nbformat
 
-from labgrader.batch.record import SubmissionRecord, report_path
-from labgrader.cells import is_test_cell
-from labgrader.judging.lab import notebook_names
+from labgrader.lab import notebook_names
+from labgrader.record import Flag, SubmissionRecord, read_notebook_record, report_path
 from labgrader.reports.csv_safe import Writer
 from labgrader.reports.gradebook import cell_scores, flagged_students, max_points
 
@@ -31,7 +32,7 @@ class ClassData:
     notes: dict = field(default_factory=dict)        # student -> [notes]
     failures: dict = field(default_factory=dict)     # student -> {grade id: message}
     faults: dict = field(default_factory=dict)       # student -> what went wrong while running
-    flags: dict = field(default_factory=dict)        # student -> [finding dicts]: graded, to be reviewed
+    flags: dict = field(default_factory=dict)        # student -> [Flag]: graded, to be reviewed
     notebooks: dict = field(default_factory=dict)    # notebook -> its grade ids, in order (the gradebook's notebooks)
 
     def notebook_total(self, student, notebook):
@@ -68,75 +69,41 @@ def collect(root, assignment, db_url=None):
     order = [grade_id for ids in notebooks.values() for grade_id in ids]
     data = ClassData(assignment, order, points, scores, notebooks=notebooks)
     path = report_path(root, assignment)
-    records = [SubmissionRecord.from_dict(r) for r in json.loads(path.read_text())["results"]] if path.exists() else []
-    if records:
-        for result in (r.as_dict() for r in records):
-            if not result["ok"] and result["student"] in scores:
-                data.errors[result["student"]] = result["error"]
-            if result["notes"]:
-                data.notes[result["student"]] = result["notes"]
-    data.flags = tampering_flags(db_url, assignment)
-    for record in records:  # the batch's records have the findings field by field
-        if record.flags and record.student in data.flags:
-            data.flags[record.student] = record.flags
-    for student in flagged_students(db_url, assignment):
-        if student not in data.flags:  # flagged for tampering is graded, not an error
-            data.errors.setdefault(student, "flagged for manual grading")
+    batch = [SubmissionRecord.from_dict(r) for r in json.loads(path.read_text())["results"]] if path.exists() else []
+    for record in batch:  # what the batch could not grade has no autograded notebook
+        if not record.ok and record.student in scores:
+            data.errors[record.student] = record.error
+        if record.notes:
+            data.notes[record.student] = list(record.notes)
     for student in scores:
-        for name in notebooks:
-            path = root / "autograded" / student / assignment / f"{name}.ipynb"
-            if path.exists():
-                failures, fault = read_autograded(nbformat.read(path, as_version=4))
-                data.failures.setdefault(student, {}).update(failures)
-                if fault and student not in data.faults:
-                    data.faults[student] = fault if len(notebooks) == 1 else f"{name}: {fault}"
+        record = submission_record(root, assignment, student, notebooks)
+        if record is None:
+            continue
+        data.failures[student] = {check: message for per in record.messages.values()
+                                  for check, message in per.items() if message}
+        if record.faults:
+            data.faults[student] = record.faults[0] if len(notebooks) > 1 else record.faults[0].partition(": ")[2]
+        if record.flags:
+            data.flags[student] = record.flag_objects()
+        if record.notes:
+            data.notes[student] = list(dict.fromkeys(data.notes.get(student, []) + record.notes))
+    for student in flagged_students(db_url, assignment):
+        if student not in data.flags:  # flagged for evidence is graded, not an error
+            data.errors.setdefault(student, "flagged for manual grading")
     return data
 
 
-def tampering_flags(db_url, assignment):
-    """{student: [finding dicts]} of the submissions FlagTampering flagged, read from the comment
-    it wrote in the gradebook (so plain `nbgrader autograde` runs are reported too)."""
-    from nbgrader.api import Gradebook
-    from labgrader.preprocessors.flag_tampering import HEADER
-
-    flags = {}
-    with Gradebook(db_url) as gb:
-        for submission in gb.assignment_submissions(assignment):
-            for notebook in submission.notebooks:
-                texts = [c.auto_comment for c in notebook.comments if (c.auto_comment or "").startswith(HEADER)]
-                if texts:
-                    flags[submission.student_id] = [_parse_finding(line[2:]) for line in texts[0].splitlines()[1:]
-                                                    if line.startswith("- ")]
-    return flags
-
-
-def _parse_finding(text):
-    """"<cell>, line <n>: <code>  (<reason>)" (labgrader.judging.scan.Finding) back into its fields."""
-    head, _, rest = text.partition(": ")
-    cell, _, line = head.rpartition(", line ")
-    code, sep, reason = rest.rpartition("  (")
-    if not (cell and line.isdigit() and sep and reason.endswith(")")):
-        return {"cell": "", "line": "", "code": "", "reason": text}
-    return {"cell": cell, "line": int(line), "code": code, "reason": reason[:-1]}
-
-
-FAULTS = {"CellTimeoutError": "timed out", "DeadKernel": "the kernel died"}
-
-
-def read_autograded(nb):
-    """({grade id: first error message} of the failed graded cells, the first fault or "")."""
-    failures, fault = {}, ""
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        meta = cell.metadata.get("nbgrader", {})
-        errors = [o for o in cell.outputs if o.output_type == "error"]
-        if errors and is_test_cell(cell):
-            failures[meta["grade_id"]] = errors[0].get("evalue") or errors[0].get("ename")
-        for error in errors:
-            if error.get("ename") in FAULTS and not fault:
-                fault = f"{FAULTS[error['ename']]} in cell {meta.get('grade_id', 'added by the student')}: {error.get('evalue', '')}"
-    return failures, fault
+def submission_record(root, assignment, student, notebooks):
+    """A submission's record, from the records its autograded notebooks keep (None: none kept)."""
+    record, found = SubmissionRecord(student, assignment, ok=True), False
+    for name in notebooks:
+        path = Path(root) / "autograded" / student / assignment / f"{name}.ipynb"
+        if path.is_file() and not path.is_symlink():
+            kept = read_notebook_record(nbformat.read(path, as_version=4))
+            if kept is not None:
+                kept.notebook, found = name, True
+                record.add_notebook(kept)
+    return record if found else None
 
 
 # ------------------------------------------------------------------ writing
@@ -222,10 +189,8 @@ def write_html(data, path):
                       for s, reason in sorted(data.errors.items()))
     errored += "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td><td>graded up to the fault</td><td>{esc(reason)}</td></tr>"
                        for s, reason in sorted(data.faults.items()))
-    flagged = "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td><td>{esc(str(f['cell']))}</td>"
-                      f"<td class='n'>{esc(str(f['line']))}</td><td><code>{esc(str(f['code']))}</code></td>"
-                      f"<td>{esc(str(f['reason']))}</td></tr>"
-                      for s, found in sorted(data.flags.items()) for f in found)
+    flagged = "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td>{cells}</tr>"
+                      for s, found in sorted(data.flags.items()) for cells in _flag_cells(found))
     checks = "".join(f"<tr data-check='{esc(c)}'><td>{esc(notebook_of.get(c, ''))}</td><td>{esc(c)}</td><td class='n'>{data.points[c]:g}</td>"
                      f"<td class='n rate'>{100 * data.pass_rate(c):.0f}%</td></tr>" for c in data.checks)
     page = f"""<!DOCTYPE html>
@@ -248,13 +213,24 @@ def write_html(data, path):
 <h2>Submissions that errored or timed out</h2>
 <table id="errors"><tr><th>student</th><th>outcome</th><th>reason</th></tr>{errored or "<tr><td colspan=3>none</td></tr>"}</table>
 <h2>Flagged for manual review</h2>
-<p class="sub">Graded as usual (the scores stand), but their own cells hold code that can tamper with grading:
-every grade is marked needs-manual-grade in the gradebook.</p>
-<table id="flags"><tr><th>student</th><th>cell</th><th>line</th><th>code</th><th>reason</th></tr>{flagged or "<tr><td colspan=5>none</td></tr>"}</table>
+<p class="sub">Graded as usual (the scores stand), but the grader saw evidence of tampering with what it is
+handed: every grade is marked needs-manual-grade in the gradebook. The line is a hint: a line of the
+student's that may have done it.</p>
+<table id="flags"><tr><th>student</th><th>where</th><th>what the grader saw</th><th>line</th></tr>{flagged or "<tr><td colspan=4>none</td></tr>"}</table>
 <h2>Students</h2>
 <table id="students"><tr><th>student</th><th>total</th>{"".join(f"<th>{esc(nb)}.ipynb</th>" for nb in split)}{"".join(f"<th>{esc(c)}</th>" for c in data.checks)}<th>notes</th></tr>{"".join(rows)}</table>
 </body></html>"""
     Path(path).write_text(page, encoding="utf-8")
+
+
+def _flag_cells(flags):
+    """Table cells for a student's flags: the first MAX_LISTED, then how many more (as everywhere)."""
+    from labgrader.record import MAX_LISTED
+    esc = html.escape
+    rows = [f"<td>{esc(f.where)}</td><td>{esc(f.seen)}</td><td><code>{esc(f.line)}</code></td>" for f in flags[:MAX_LISTED]]
+    if len(flags) > MAX_LISTED:
+        rows.append(f"<td></td><td>... and {len(flags) - MAX_LISTED} more</td><td></td>")
+    return rows
 
 
 def write_report(root, assignment, out_dir=None, db_url=None):

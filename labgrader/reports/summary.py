@@ -1,6 +1,7 @@
 """The end-of-run summary of a batch: what was graded, what failed and why, how long it took."""
+from labgrader.record import Flag, flag_lines
 from labgrader.reports.gradebook import total_scores
-from labgrader.student_ids import printable  # student ids, messages and notes: no escape sequences
+from labgrader.text import printable  # student ids, messages and notes: no escape sequences
 
 
 def print_summary(report):
@@ -28,10 +29,12 @@ def print_summary(report):
     flagged = [r for r in results if r.get("flags")]
     if flagged:
         print(f"\nFlagged for manual review ({len(flagged)}): graded, scores kept, marked needs-manual-grade "
-              "in the gradebook (code that can tamper with grading)")
+              "in the gradebook (the grader saw evidence of tampering)")
         for r in flagged:
-            for flag in r["flags"]:
-                print(printable(f"  {r['student']}: {flag['cell']}, line {flag['line']}: {flag['reason']}: {flag['code']!r}"))
+            for line in flag_lines([Flag.from_dict(f) for f in r["flags"]]):
+                print(printable(f"  {r['student']}: {line}"))
+    if report.get("stopped"):
+        print(printable(f"\nGrading stopped: {report['stopped']}"))
     if totals:
         scores = [s for s, _ in totals.values()]
         print(f"\nMean score {sum(scores) / len(scores):.2f} / {next(iter(totals.values()))[1]:g}")

@@ -213,3 +213,40 @@ def _take_back(dfd, rel, depth, uid, gid, max_file_bytes, budget, remove, notes)
             finally:
                 os.close(fd)
             budget[0] -= st.st_size
+
+
+# What Python would import from a working directory on sys.path: modules, extensions, packages.
+CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyw", ".so", ".pyd", ".pth")
+
+
+def importable_entries(workdir, keep=()):
+    """Top-level entries of a working copy that Python could import (modules, compiled modules,
+    ``.pth`` files, packages and folders holding code), except the relative paths in ``keep``.
+    Only ``lstat``/``scandir`` without following links; returns [(name, what)]."""
+    found = []
+    with os.scandir(os.fspath(workdir)) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name in keep:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                with os.scandir(entry.path) as inside:
+                    code = [e.name for e in inside if e.is_file(follow_symlinks=False) and e.name.endswith(CODE_SUFFIXES)]
+                if code or entry.name == "__pycache__":
+                    found.append((entry.name, "a package" if "__init__.py" in code else "a folder holding Python code"))
+            elif entry.name.endswith(CODE_SUFFIXES):
+                found.append((entry.name, "a Python file" if entry.name.endswith(".py") else "a compiled module or .pth file"))
+    return found
+
+
+def remove_entry(workdir, name):
+    """Remove the top-level entry ``name`` of ``workdir`` (a folder with all it holds), never through a link."""
+    import shutil
+    top = os.open(os.fspath(workdir), _DIR_FLAGS)
+    try:
+        st = os.stat(name, dir_fd=top, follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(name, dir_fd=top)  # fd-based: does not follow links inside
+        else:
+            os.unlink(name, dir_fd=top)
+    finally:
+        os.close(top)

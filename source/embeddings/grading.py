@@ -1,166 +1,175 @@
-"""How the embeddings lab is graded, on the grader's side (see labgrader/judging/lab.py).
+"""How the embeddings lab is graded, on the grader's side (the contract: labgrader/lab.py).
 
-The hidden test cells only observe (``observers.py``, in the student's kernel); this module,
-which runs only in the grader's process, chooses the probes and judges the observations.
-Expectations come from the reference run of the instructor's notebook (``reference``) and from
-the probes chosen here, never from the student's kernel.
+The hidden test cells only hand the student's answers over (``labgrader.kernels.export``), with
+the lab's own ``model`` and ``model2`` pinned right after the lab cells that built them. This
+module runs only in the grader: every check runs here, on the answers rebuilt from built-in Keras
+classes, with ids and weights this grader draws, against expectations from the instructor's run.
+Nothing expected ever enters the student's kernel.
 """
 import numpy as np
 
-from labgrader.judging.values import array, failed, field, passed, whole_number
-
-# What the hidden tests run in the kernel: loaded afresh, from the grader's copy, for every test cell.
-observer_modules = ("observers",)
-# Put back before every test cell if student code changed them (see labgrader.kernels.observe).
-protected_modules = ("numpy", "keras", "keras.ops", "keras.layers", "keras.models")
-protected_classes = ("keras.Model", "keras.Sequential", "keras.layers.Layer", "keras.layers.Embedding",
-                     "keras.layers.Flatten", "keras.layers.Reshape", "keras.layers.InputLayer")
-# Names the lab's own cells define: a cell added before the first answer must not rebind them (flagged).
-protected_names = ("model", "model2", "embedding_layer", "embedding_matrix", "vocab_size", "embedding_size")
-# Imported once by the batch command's fork server, so each submission's kernel starts with them.
-warm_imports = ("tensorflow", "keras", "keras.layers", "keras.models")
-# What an answer to this lab may import; anything else is flagged for manual review (labgrader.judging.scan).
-allowed_imports = ("numpy", "tensorflow", "keras", "math", "numbers")
-# Run silently before the first cell a student could have written (see observers.capture).
-before_student_code = "import observers as _lab_observers; _lab_observers.capture(globals()); del _lab_observers"
+from labgrader.judging.keras_models import call, is_model, keras, layers_deep, qualified, trainable_parameters
+from labgrader.lab import Check, Lab, NotGradable, Verdict, failed, passed
 
 MODEL3_CELLS = ("q2_structure", "q2_shares_layer", "q2_same_predictions", "q2_follows_shared_weights")
 BUILD = "build it with Sequential([...]) in the answer cell and run that cell."
+SHARE = ("model3 does not contain the embedding layer of model and model2: pass that same embedding_layer "
+         "object to Sequential instead of creating a new Embedding.")
 
 
-def reference_probes():
-    """For the instructor's notebook: every id in order, no weights written."""
-    return {"q1_param_count": {"reference": True}, **{cell: {"ids": None, "weights": None} for cell in MODEL3_CELLS}}
+def judge(check: Check) -> Verdict:
+    if check.grade_id == "q1_param_count":
+        return _parameter_count(check)
+    try:
+        model3 = _model3(check)
+    except _Verdict as verdict:
+        return verdict.verdict
+    return _MODEL3_JUDGES[check.grade_id](check, model3)
 
 
-def probes(rng, reference):
-    """Per submission: every id once plus a few repeats, in random order; random weights to
-    write through ``model`` (so neither replayed observations nor a model that returns fixed
-    values can pass)."""
-    facts = reference["q2_structure"]
-    vocab_size, embedding_size = facts["vocab_size"], facts["embedding_size"]
-    ids = rng.permutation(np.concatenate([np.arange(vocab_size), rng.integers(0, vocab_size, 3)]))
-    weights = np.round(rng.uniform(-100, 100, size=(vocab_size, embedding_size)), 3)
-    probe = {"ids": ids.tolist(), "weights": weights.tolist()}
-    return {"q1_param_count": {}, **{cell: dict(probe) for cell in MODEL3_CELLS}}
+class _Verdict(Exception):
+    """A check decided before it could look at model3 (it is missing, or model or model2 itself)."""
+
+    def __init__(self, verdict: Verdict):
+        self.verdict = verdict
 
 
-def judge(grade_id, observations, probe, reference):
-    if grade_id == "q1_param_count":
-        return _parameter_count(observations, reference[grade_id])
-    return _MODEL3_JUDGES[grade_id](observations, probe, reference)
-
-
-def _parameter_count(observations, reference):
-    answer = field(observations, "answer", dict)
-    kind = field(answer, "kind", str)
-    if kind == "undefined":
+def _parameter_count(check: Check) -> Verdict:
+    answer = check.answers.value("trainable_params_model2")
+    if answer.kind == "undefined":
         return failed("trainable_params_model2 is not defined: assign the number of trainable parameters of model2 to it.")
-    if kind == "none":
+    if answer.kind == "none":
         return failed("trainable_params_model2 is still None: assign the number of trainable parameters of model2 to it.")
-    count = whole_number(answer)
+    count = answer.whole_number()
     if count is None:
         return failed("trainable_params_model2 must be a whole number such as 12.")
-    if count != field(reference, "model2_trainable_parameters", int):
+    if count != trainable_parameters(check.reference.lab("model2")):
         return failed("trainable_params_model2 is not the number of trainable parameters of model2: "
                       "add up the parameters of each layer listed by model2.summary().")
     return passed()
 
 
-def _model3(observations, probe):
-    """The facts about model3, or the verdict when there is no model of its own to judge."""
-    if [int(i) for i in field(observations, "ids", list)] != probe["ids"]:
-        return None, failed("The observations of model3 are not for the ids the grader chose: run the notebook unchanged.")
-    facts = field(observations, "model3", dict)
-    state = field(facts, "state", str)
-    if state == "undefined":
-        return None, failed("model3 is not defined: " + BUILD)
-    if state == "none":
-        return None, failed("model3 is still None: " + BUILD)
+def _model3(check: Check):
+    value = check.answers.value("model3")
+    if value.kind == "undefined":
+        raise _Verdict(failed("model3 is not defined: " + BUILD))
+    if value.kind == "none":
+        raise _Verdict(failed("model3 is still None: " + BUILD))
+    if value.kind != "object":
+        raise _Verdict(failed(f"model3 is a {value.type.rpartition('.')[2] or value.kind}, not a Keras model: " + BUILD))
     for existing in ("model", "model2"):
-        if field(facts, f"is_{existing}", bool):
-            return None, failed(f"model3 is {existing} itself: build a new model with Sequential([...]) that reuses embedding_layer.")
-    return facts, None
+        try:
+            if check.answers.same_object(value, check.answers.lab_value(existing)):
+                raise _Verdict(failed(f"model3 is {existing} itself: build a new model with Sequential([...]) "
+                                      "that reuses embedding_layer."))
+        except NotGradable:  # the lab's object was changed: the checks that need it say so
+            pass
+    described = check.answers.describe("model3")
+    sequential = qualified(keras().Sequential)
+    if described["class"] != sequential and described["class"].endswith(".Sequential") or \
+            described.get("model") == "subclassed" and "Sequential" in described["class"]:
+        raise _Verdict(failed("model3 is an instance of a class derived from Sequential: build it with "
+                              "Sequential([...]) itself."))
+    try:
+        return check.answers.keras("model3")
+    except NotGradable as exc:
+        raise _Verdict(failed(f"model3 cannot be graded: {exc}.")) from None
 
 
-def _outputs(observations, key, ids_count):
-    """model3's outputs, or the verdict when it could not produce a batch of vectors."""
-    encoded = field(observations, key, dict)
-    if "error" in encoded:
-        return None, failed(f"model3 raised {field(encoded, 'error', str)[:80]} on a batch of ids shaped ({ids_count}, 1): "
-                            "it must accept the same input as model2, a column of integer ids.")
-    return array(encoded), None
+def _sizes(check: Check) -> tuple[int, int]:
+    """vocab_size and embedding_size, from the instructor's own embedding layer."""
+    embedding = _shared_embedding(check.reference.lab("model"), check.reference.lab("model2"))
+    return embedding.input_dim, embedding.output_dim
 
 
-def _structure(observations, probe, reference):
-    facts, verdict = _model3(observations, probe)
-    if verdict:
-        return verdict
-    if not field(facts, "is_sequential", bool):
+def _ids(check: Check) -> np.ndarray:
+    """Every id once plus a few repeats, in an order this grader draws: a column, as model2 takes."""
+    vocab_size, _ = _sizes(check)
+    ids = check.rng.permutation(np.concatenate([np.arange(vocab_size), check.rng.integers(0, vocab_size, 3)]))
+    return ids.reshape(-1, 1)
+
+
+def _shared_embedding(model, model2):
+    """The embedding layer object that model and model2 both use (None if none)."""
+    embedding = keras().layers.Embedding
+    theirs = [layer for layer in layers_deep(model) if isinstance(layer, embedding)]
+    shared = [layer for layer in layers_deep(model2) if isinstance(layer, embedding) and any(layer is t for t in theirs)]
+    return shared[0] if shared else None
+
+
+def _outputs(model3, ids: np.ndarray) -> np.ndarray:
+    try:
+        return call(model3, ids)
+    except NotGradable as exc:
+        raise _Verdict(failed(f"model3 raised {str(exc)[:80]} on a batch of ids shaped {ids.shape}: it must accept "
+                              "the same input as model2, a column of integer ids.")) from None
+
+
+def _structure(check: Check, model3) -> Verdict:
+    if type(model3) is not keras().Sequential:
         return failed("model3 is not a Sequential model: build it with Sequential([...]).")
-    if field(facts, "is_derived_class", bool):
-        return failed("model3 is an instance of a class derived from Sequential: build it with Sequential([...]) itself.")
-    if any(field(layer, "is_model", bool) for layer in field(facts, "layers", list)):
+    if any(is_model(layer) for layer in layers_deep(model3)):  # at any depth: padding cannot hide one
         return failed("model3 wraps a whole model instead of stacking layers: build it from embedding_layer "
                       "and a Flatten() layer, not from model or model2.")
-    outputs, verdict = _outputs(observations, "outputs", len(probe["ids"]))
-    if verdict:
-        return verdict
-    if outputs.shape != (len(probe["ids"]), reference["q2_structure"]["embedding_size"]):
+    ids = _ids(check)
+    outputs = _outputs(model3, ids)
+    if outputs.shape != (len(ids), _sizes(check)[1]):
         return failed("model3 does not return one embedding vector per id: add a Flatten() layer after the embedding layer.")
     return passed()
 
 
-def _shares_layer(observations, probe, reference):
-    facts, verdict = _model3(observations, probe)
-    if verdict:
-        return verdict
-    message = ("model3 does not contain the embedding layer of model and model2: pass that same "
-               "embedding_layer object to Sequential instead of creating a new Embedding.")
-    if not field(facts, "contains_lab_embedding", bool):
-        return failed(message)
-    # ...and uses it: writing the shared weights through model changes what model3 returns
-    now, verdict = _outputs(observations, "outputs", len(probe["ids"]))
-    after, verdict_after = _outputs(observations, "outputs_with_probe_weights", len(probe["ids"]))
-    if not (verdict or verdict_after) and now.shape == after.shape and np.allclose(now, after):
-        return failed(message)
+def _lab_models(check: Check):
+    """The student's model and model2 as the lab's cells built them, and the layer they share."""
+    model, model2 = check.answers.lab("model"), check.answers.lab("model2")
+    shared = _shared_embedding(model, model2)
+    if shared is None:
+        raise NotGradable("model and model2 no longer share an embedding layer: run the lab's cells unchanged")
+    return model, model2, shared
+
+
+def _write(model, shared, weights: np.ndarray) -> None:
+    """New weights for the shared layer, written through ``model`` (as the lab's demo does)."""
+    model.set_weights([weights if w is shared.embeddings else w.numpy() for w in model.weights])
+
+
+def _shares_layer(check: Check, model3) -> Verdict:
+    model, _, shared = _lab_models(check)
+    if not any(layer is shared for layer in layers_deep(model3)):
+        return failed(SHARE)
+    # ...and uses it: new weights written through model change what model3 returns
+    ids = _ids(check)
+    before = _outputs(model3, ids)
+    _write(model, shared, check.rng.uniform(-100, 100, size=tuple(shared.embeddings.shape)).astype("float32"))
+    after = _outputs(model3, ids)
+    if before.shape == after.shape and np.allclose(before, after):
+        return failed(SHARE)
     return passed()
 
 
-def _same_predictions(observations, probe, reference):
-    facts, verdict = _model3(observations, probe)
-    if verdict:
-        return verdict
-    outputs, verdict = _outputs(observations, "outputs", len(probe["ids"]))
-    if verdict:
-        return verdict
-    # what model2 gives for every id, in the instructor's run...
-    table = array(field(reference["q2_same_predictions"], "outputs", dict))
-    expected = table[np.asarray(probe["ids"])]
-    # ...and what the lab's own model2 gives in this kernel (an extra condition: it can only take points away)
-    model2_now = field(observations, "model2_outputs", dict)
-    same_as_model2 = "error" not in model2_now and np.allclose(array(model2_now), outputs) if outputs.shape == expected.shape else False
-    if outputs.shape != expected.shape or not np.allclose(outputs, expected) or not same_as_model2:
+def _same_predictions(check: Check, model3) -> Verdict:
+    _, model2, _ = _lab_models(check)
+    ids = _ids(check)
+    outputs = _outputs(model3, ids)
+    expected = call(check.reference.lab("model2"), ids)  # the instructor's model2, in the instructor's run
+    mine = call(model2, ids)                              # and the student's own model2: both must agree
+    if outputs.shape != expected.shape or not np.allclose(outputs, expected) or not np.allclose(outputs, mine):
         return failed("model3 does not give the same embedding vectors as model2 for every id: stack only "
                       "embedding_layer and Flatten(), with no other layers.")
     return passed()
 
 
-def _follows_shared_weights(observations, probe, reference):
-    facts, verdict = _model3(observations, probe)
-    if verdict:
-        return verdict
-    outputs, verdict = _outputs(observations, "outputs_with_probe_weights", len(probe["ids"]))
-    if verdict:
-        return verdict
-    expected = np.asarray(probe["weights"], dtype=np.float32)[np.asarray(probe["ids"])]
-    # the lab's own model2 must follow the weights written through model: else the write went elsewhere
-    model2_after = field(observations, "model2_outputs_with_probe_weights", dict)
-    if "error" in model2_after or not np.allclose(array(model2_after).reshape(expected.shape), expected, atol=1e-3):
+def _follows_shared_weights(check: Check, model3) -> Verdict:
+    model, model2, shared = _lab_models(check)
+    ids = _ids(check)
+    weights = np.round(check.rng.uniform(-100, 100, size=tuple(shared.embeddings.shape)), 3).astype("float32")
+    _write(model, shared, weights)
+    expected = weights[ids.ravel()]
+    if not np.allclose(call(model2, ids).reshape(expected.shape), expected, atol=1e-3):
         return failed("The weights written through model did not reach model2: run the lab's cells unchanged "
                       "and do not change model, model2 or embedding_layer.")
+    outputs = _outputs(model3, ids)
     follows = outputs.size == expected.size and np.allclose(outputs.reshape(expected.shape), expected, atol=1e-3)
-    if not follows and field(facts, "contains_lab_embedding", bool):
+    if not follows and any(layer is shared for layer in layers_deep(model3)):
         return failed("model3 uses the shared embedding layer, but its output does not follow the shared weights: "
                       "stack only embedding_layer and Flatten(), with no other layers.")
     if not follows:
@@ -169,5 +178,27 @@ def _follows_shared_weights(observations, probe, reference):
     return passed()
 
 
-_MODEL3_JUDGES = {"q2_structure": _structure, "q2_shares_layer": _shares_layer,
-                  "q2_same_predictions": _same_predictions, "q2_follows_shared_weights": _follows_shared_weights}
+def _judged(function):
+    """A model3 judge whose early verdicts (raised as _Verdict) and unrebuildable lab objects
+    (NotGradable) become its verdict."""
+    def judge_model3(check: Check, model3) -> Verdict:
+        try:
+            return function(check, model3)
+        except _Verdict as verdict:
+            return verdict.verdict
+        except NotGradable as exc:
+            return failed(f"{exc}.")
+    return judge_model3
+
+
+_MODEL3_JUDGES = {"q2_structure": _judged(_structure), "q2_shares_layer": _judged(_shares_layer),
+                  "q2_same_predictions": _judged(_same_predictions),
+                  "q2_follows_shared_weights": _judged(_follows_shared_weights)}
+
+lab = Lab(
+    judge=judge,
+    pinned_names=("model", "model2"),
+    watched_modules=("numpy", "keras", "keras.layers", "keras.models", "tensorflow"),
+    allowed_layers=("Embedding", "Flatten", "Reshape", "Dense", "Dropout", "Activation", "Identity"),
+    warm_imports=("tensorflow", "keras", "keras.layers", "keras.models"),
+)

@@ -1,18 +1,13 @@
-"""How the NumPy basics lab is graded, on the grader's side (see labgrader/judging/lab.py).
+"""How the NumPy basics lab is graded, on the grader's side (the contract: labgrader/lab.py).
 
-The hidden test cells only observe (``observers.py`` calls the student's function on the inputs
-chosen here and reports the arrays it returned); this module, run only in the grader's process,
-chooses those inputs per submission and computes the expected results itself, with the
-instructor's own formulas below: nothing expected comes from the student's kernel.
+Each answer is a function. Before each test cell the grader sends the arguments it drew for this
+submission (``arguments``); the hidden test hands over only what the student's function returned
+for them, and this module computes the expected results itself, with the instructor's formulas
+below: nothing expected comes from, or goes to, the student's kernel.
 """
 import numpy as np
 
-from labgrader.judging.values import array, failed, field, passed
-
-observer_modules = ("observers",)
-protected_modules = ("numpy",)
-protected_names = ("scores", "x", "y")
-warm_imports = ()  # numpy is warmed for every lab
+from labgrader.lab import Check, Lab, Verdict, failed, passed
 
 # grade id -> (function name, the instructor's solution, how many array arguments)
 QUESTIONS = {
@@ -27,51 +22,50 @@ HINTS = {
 }
 
 
-def reference_probes():
-    """For the instructor's notebook: fixed inputs."""
-    matrix = [[1.0, 2.0, 4.0], [3.0, 5.0, 9.0]]
-    return {"q1_column_means": {"calls": [[matrix]]}, "q2_standardize": {"calls": [[matrix]]},
-            "q3_outer_sum": {"calls": [[[1.0, 2.0], [10.0, 20.0, 30.0]]]}}
-
-
 def _matrix(rng):
     rows, columns = int(rng.integers(3, 7)), int(rng.integers(2, 6))
     return np.round(rng.normal(50, 15, size=(rows, columns)), 2).tolist()
 
 
-def probes(rng, reference):
-    """Per submission: a few random arrays of random shapes (a function that returns fixed
-    values, or works only for the notebook's own arrays, fails)."""
+def arguments(grade_id, rng):
+    """Per submission: a few random arrays of random shapes (a function that returns fixed values,
+    or works only for the notebook's own arrays, fails)."""
+    if grade_id not in QUESTIONS:
+        return None
+    if QUESTIONS[grade_id][2] == 1:
+        return [[_matrix(rng)] for _ in range(3)]
+
     def vector():
         return np.round(rng.uniform(-10, 10, size=int(rng.integers(2, 7))), 2).tolist()
-    return {"q1_column_means": {"calls": [[_matrix(rng)] for _ in range(3)]},
-            "q2_standardize": {"calls": [[_matrix(rng)] for _ in range(3)]},
-            "q3_outer_sum": {"calls": [[vector(), vector()] for _ in range(3)]}}
+    return [[vector(), vector()] for _ in range(3)]
 
 
-def judge(grade_id, observations, probe, reference):
-    name, solution, arguments = QUESTIONS[grade_id]
-    if field(observations, "name", str) != name:
-        return failed(f"The observations are not about {name}: run the notebook unchanged.")
-    kind = field(field(observations, "function", dict), "kind", str)
-    if kind == "undefined":
+def judge(check: Check) -> Verdict:
+    name, solution, _ = QUESTIONS[check.grade_id]
+    hint = HINTS[check.grade_id]
+    function = check.answers.value(name)
+    if function.kind == "undefined":
         return failed(f"{name} is not defined: write it in the answer cell above and run that cell.")
-    if kind != "callable":
+    if function.kind != "function":
         return failed(f"{name} is not a function: define it with def {name}(...):")
-    results = field(observations, "results", list)
-    calls = probe["calls"]
-    if len(results) != len(calls):
-        return failed(f"The observations of {name} are not for the inputs the grader chose: run the notebook unchanged.")
-    for args, result in zip(calls, results):
+    calls = check.arguments or []
+    if function.results is None or len(function.results) != len(calls):
+        return failed(f"The results of {name} are not for the inputs the grader chose: run the notebook unchanged.")
+    for args, result in zip(calls, function.results):
         inputs = [np.array(arg, dtype=np.float64) for arg in args]
         shapes = ", ".join(str(a.shape) for a in inputs)
-        if type(result) is dict and "error" in result:
-            return failed(f"{name} raised {field(result, 'error', str)[:80]} on arguments of shape {shapes}: "
-                          f"it must work for any such input; {HINTS[grade_id]}")
-        got, expected = array(result), solution(*inputs)
+        if result.kind == "raised":
+            return failed(f"{name} raised {result.error[:80]} on arguments of shape {shapes}: it must work for "
+                          f"any such input; {hint}")
+        got, expected = result.as_array(), solution(*inputs)
+        if got is None:
+            return failed(f"{name} did not return an array of numbers for arguments of shape {shapes}: {hint}")
         if got.shape != expected.shape:
             return failed(f"{name} returned shape {got.shape} for arguments of shape {shapes} instead of "
-                          f"{expected.shape}: {HINTS[grade_id]}")
+                          f"{expected.shape}: {hint}")
         if not np.allclose(got, expected):
-            return failed(f"{name} returned the wrong values for arguments of shape {shapes}: {HINTS[grade_id]}")
+            return failed(f"{name} returned the wrong values for arguments of shape {shapes}: {hint}")
     return passed()
+
+
+lab = Lab(judge=judge, arguments=arguments, watched_modules=("numpy",))

@@ -1,19 +1,17 @@
 # expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# Finds the grader's in-kernel functions with gc and swaps their __code__ for a forging one.
+# flag: the code of labgrader.kernels.export.Encoder.encode was replaced
+# Finds the export's functions with gc and swaps their __code__ for a forging one (identity kept).
 # %% q1_answer
 import gc, types
-def rewrite(grade_id, observations):
-    if "model2_trainable_parameters" in observations:
-        observations["answer"] = {"kind": "integer", "type": "int", "module": "builtins", "value": observations["model2_trainable_parameters"]}
-    if isinstance(observations.get("model3"), dict):
-        observations["model3"]["contains_lab_embedding"] = True
-    return rewrite.original(grade_id, observations)
-for obj in gc.get_objects():
-    if type(obj) is types.FunctionType and obj.__name__ == "report" and "observe" in obj.__module__:
-        rewrite.original = types.FunctionType(obj.__code__, obj.__globals__, "original")
-        obj.__code__ = rewrite.__code__
-    if type(obj) is types.FunctionType and obj.__name__ == "_contains":
-        obj.__code__ = (lambda model, layer: True).__code__
+from labgrader.kernels import export
+real_encode = types.FunctionType(export.Encoder.encode.__code__, export.Encoder.encode.__globals__, "real_encode")
+def forging_encode(self, value, depth=0):
+    if getattr(value, "name", None) == "sequential_1":
+        value = model2
+    return real_encode(self, value, depth)
+export.Encoder.encode.__code__ = forging_encode.__code__
+export.Encoder.encode.__globals__["real_encode"] = real_encode
+export.Encoder.encode.__globals__["model2"] = model2
 trainable_params_model2 = 80
 # %% q2_answer
 from tensorflow.keras.models import Sequential

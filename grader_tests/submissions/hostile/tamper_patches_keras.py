@@ -1,15 +1,13 @@
-# expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# Patches Keras so that any model call returns what the probe's weights would give.
+# expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# flag: none
+# Patches Keras in the kernel so that any model call answers like the shared model: the grader calls its own,
+# rebuilt models, not the kernel's.
 # %% q1_answer
 import keras
 from keras.layers import Layer
-from labgrader.kernels import observe
+real_call = Layer.__call__
 def lookup(self, inputs, *args, **kwargs):
-    for grade_id in ["q2_follows_shared_weights", "q2_same_predictions", "q2_shares_layer", "q2_structure"]:
-        probe = observe.probe(grade_id)
-        if probe and probe.get("weights"):
-            return np.asarray(probe["weights"], dtype="float32")[np.asarray(inputs).reshape(-1)]
-    return np.ones((len(inputs), embedding_size), dtype="float32")
+    return real_call(model2, inputs) if self is not model2 else real_call(self, inputs, *args, **kwargs)
 Layer.__call__ = lookup
 keras.ops.convert_to_numpy = lambda x: np.asarray(x)
 trainable_params_model2 = 80

@@ -1,5 +1,6 @@
 # expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# Patches numpy and builtins the observers use (isinstance, issubclass...); it breaks its own model3 too.
+# flag: none
+# Patches numpy and builtins (isinstance, issubclass...): ipykernel itself breaks and the kernel dies in the answer cell.
 # %% q1_answer
 import builtins, numpy
 numpy.allclose = lambda *a, **k: True

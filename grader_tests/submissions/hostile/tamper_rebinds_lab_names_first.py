@@ -1,4 +1,5 @@
 # expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# flag: none
 # Rebinds model, model2 and embedding_layer in a cell added before the first answer cell, so that a
 # model3 built from a fresh layer would look like it shares it.
 # %% after demo_model2_predict

@@ -1,15 +1,13 @@
-# expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# A trace function that edits the observations in place when report() is called.
+# expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# flag: a trace or profile function was running
+# A trace function that swaps model3 for model2 in the namespace whenever the export reads it.
 # %% q1_answer
 import sys
 def tracer(frame, event, arg):
-    if event == "call" and frame.f_code.co_name == "report":
-        observations = frame.f_locals.get("observations")
-        if isinstance(observations, dict):
-            if "model2_trainable_parameters" in observations:
-                observations["answer"] = {"kind": "integer", "type": "int", "module": "builtins", "value": observations["model2_trainable_parameters"]}
-            if isinstance(observations.get("model3"), dict):
-                observations["model3"]["contains_lab_embedding"] = True
+    if event == "call" and frame.f_code.co_name == "answer":
+        namespace = frame.f_locals.get("namespace")
+        if isinstance(namespace, dict) and "model3" in namespace:
+            namespace["model3"] = namespace["model2"]
     return None
 sys.settrace(tracer)
 trainable_params_model2 = 80

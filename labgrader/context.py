@@ -1,0 +1,112 @@
+"""One grading context per notebook: built by the first step, read by every later one.
+
+nbgrader converts a submission's notebook in two passes (sanitize, then execute and grade), each
+with its own ``resources``. The first step of each pass (``PrepareGrading``) puts a
+``GradingContext`` in ``resources["labgrader"]``: the lab, the released notebook, the instructor's
+reference exports, this submission's randomness and the arguments sent to its function answers,
+and the ``NotebookRecord`` every step adds to. The record crosses from the first pass to the
+second inside the notebook nbgrader writes in between (``metadata.labgrader``, written by the
+grader before any kernel starts; a student's own copy of that key is dropped on the way in).
+
+What does not depend on the submission (the lab, the release, the reference) is loaded once per
+process (``CourseCache``): a class is graded against one lab, one release and one reference run.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import nbformat
+import numpy as np
+from nbgrader.coursedir import CourseDirectory
+
+from labgrader.judging import reference as reference_store
+from labgrader.lab import Lab, LabError, load_lab
+from labgrader.record import NotebookRecord
+
+KEY = "labgrader"
+
+_broken: dict[str, str] = {}  # lab digest -> why grading stopped (a lab error stops every later submission)
+
+
+def mark_broken(lab: Lab, message: str) -> None:
+    _broken[lab.digest] = message
+
+
+def broken(lab: Lab) -> str:
+    return _broken.get(lab.digest, "")
+
+
+@dataclass
+class GradingContext:
+    assignment: str
+    notebook: str                            # without .ipynb
+    student: str
+    lab: Lab | None                          # None: no grading.py, stock nbgrader tests (our steps stand aside)
+    record: NotebookRecord
+    release: Any = None                      # the released notebook (nbformat node)
+    reference: dict[str, dict] = field(default_factory=dict)  # grade id -> the instructor's validated export
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(secrets.randbits(128)))
+    arguments: dict[str, list] = field(default_factory=dict)  # grade id -> calls for a function answer
+    handin: str = ""                         # submitted/<student>/<assignment>
+    sealed: set = field(default_factory=set)  # grade ids whose test cell the grader checked after (GuardedExecute)
+
+
+def context_of(resources: dict) -> GradingContext | None:
+    """The notebook's context, when PrepareGrading built one."""
+    value = resources.get(KEY)
+    return value if isinstance(value, GradingContext) else None
+
+
+class CourseCache:
+    """Per process: what every submission of an assignment shares."""
+
+    _releases: dict[tuple[str, str], Any] = {}
+
+    @classmethod
+    def release(cls, coursedir: CourseDirectory, assignment: str, notebook: str) -> Any:
+        path = os.path.join(coursedir.format_path(coursedir.release_directory, ".", assignment), notebook + ".ipynb")
+        stamp = os.stat(path).st_mtime_ns
+        key = (path, str(stamp))
+        if key not in cls._releases:
+            cls._releases[key] = nbformat.read(path, as_version=4)
+        return cls._releases[key]
+
+
+def build(config: Any, resources: dict, sanitizing: bool) -> GradingContext:
+    """The context of the notebook nbgrader is converting (``resources["nbgrader"]``)."""
+    info = resources.get("nbgrader", {})
+    coursedir = CourseDirectory(config=config)
+    assignment, notebook, student = info.get("assignment", ""), info.get("notebook", ""), info.get("student", "")
+    lab = load_lab(coursedir, assignment)
+    context = GradingContext(assignment, notebook, student, lab, NotebookRecord(notebook=notebook))
+    context.handin = coursedir.format_path(coursedir.submitted_directory, student, assignment)
+    if lab is None:
+        return context
+    if broken(lab):
+        raise LabError(f"grading stopped: {broken(lab)}")
+    context.release = CourseCache.release(coursedir, assignment, notebook)
+    if not sanitizing:
+        context.reference = reference_store.load(coursedir, lab, notebook)
+        if context.reference is None:
+            raise LabError(f"no reference run of the instructor's {notebook}.ipynb for {lab.path}: grade with "
+                           "`nbgrader autograde` or `python -m labgrader autograde`, which run it first")
+        context.arguments = arguments_for(lab, context.reference, context.rng)
+    return context
+
+
+def arguments_for(lab: Lab, grade_ids: Any, rng: np.random.Generator) -> dict[str, list]:
+    """The calls each function answer gets, chosen for one submission (a lab bug is a LabError)."""
+    if lab.arguments is None:
+        return {}
+    chosen = {}
+    for grade_id in grade_ids:
+        try:
+            calls = lab.arguments(grade_id, rng)
+        except Exception as exc:
+            raise LabError(f"{lab.path}: arguments({grade_id!r}, rng) raised {type(exc).__name__}: {exc}") from None
+        if calls is not None:
+            chosen[grade_id] = calls
+    return chosen

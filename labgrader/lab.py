@@ -1,0 +1,160 @@
+"""The contract between the engine and one lab: ``source/<assignment>/grading.py`` defines ``lab``.
+
+A lab is a folder an instructor can copy: its notebooks (nbgrader's source version, whose hidden
+test cells call ``labgrader.kernels.export.answer``) and ``grading.py``, which only the grader
+imports (``CourseDirectory.ignore`` keeps it out of the release and of students' working copies)::
+
+    from labgrader.lab import Check, Lab, failed, passed
+
+    def judge(check: Check) -> Verdict: ...
+
+    lab = Lab(judge=judge, pinned_names=("model", "model2"), warm_imports=("tensorflow",))
+
+``load_lab`` imports it once per process (by content), checks the contract and says which file
+and which attribute is wrong. A judge gets the student's answers as the grader rebuilt them and
+returns a Verdict; ``NotGradable`` (an answer that cannot be rebuilt) is the student's, with its
+sentence; any other exception is a bug of the lab (``LabError``), never a student's fault.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass, field, fields
+from typing import Callable, Optional
+
+import numpy as np
+
+from labgrader.judging.answers import Answers, NotGradable
+from labgrader.judging.values import Value, Verdict, failed, passed
+
+MODULE_FILE = "grading.py"
+
+__all__ = ["Check", "Lab", "LabError", "NotGradable", "Value", "Verdict", "failed", "load_lab", "passed"]
+
+
+class LabError(Exception):
+    """The lab itself is broken (its grading.py, or its notebook's hidden tests): grading stops."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a judge gets for one graded test cell."""
+    grade_id: str
+    answers: Answers                  # what the student's cell handed over, rebuilt in the grader
+    reference: Answers                # what the instructor's notebook handed over in the same cell
+    rng: np.random.Generator          # the grader's randomness for this submission (ids, weights...)
+    arguments: Optional[list] = None  # what a function-valued answer was called with (see Lab.arguments)
+
+
+@dataclass(frozen=True)
+class Lab:
+    """Everything the engine needs to know about a lab, with its defaults."""
+
+    judge: Callable[[Check], Verdict]
+    """The verdict for one graded test cell; runs only in the grader."""
+
+    pinned_names: tuple[str, ...] = ()
+    """Objects the lab's own cells build (e.g. ``model``), pinned silently just before the first
+    cell a student could have written: every export carries them, so a judge compares the
+    student's answer with the lab's objects, not with whatever those names hold later."""
+
+    watched_modules: tuple[str, ...] = ()
+    """Modules the export relies on besides the engine's own (e.g. ``keras``): what student code
+    rebinds in them is put back before each export and flagged as evidence."""
+
+    arguments: Optional[Callable[[str, np.random.Generator], Optional[list]]] = None
+    """For function-valued answers: ``arguments(grade_id, rng)`` -> a list of calls (each a list of
+    plain numbers or nested lists), sent to the kernel before that test cell; the function is
+    called on each and only the results come back. None for cells that need none."""
+
+    allowed_layers: Optional[tuple[str, ...]] = None
+    """Keras layer classes (public names, e.g. "Embedding") a rebuilt answer may use; None: every
+    built-in layer the engine rebuilds (``labgrader.judging.keras_models.LAYERS``)."""
+
+    warm_imports: tuple[str, ...] = ()
+    """Modules imported once by the batch's fork server (so each kernel starts with them) and by
+    the grader before its workers start (so rebuilding answers does not import them again)."""
+
+    handin_files: tuple[str, ...] = ()
+    """Glob patterns of files a hand-in may hold besides the notebooks and still have in the
+    kernel's working copy, Python modules included (none by default: a ``.py`` file or package
+    handed in is removed before the kernel starts, and flagged if it is named like a module)."""
+
+    name: str = field(default="", compare=False)    # the assignment (set by load_lab)
+    path: str = field(default="", compare=False)    # its grading.py (set by load_lab)
+    digest: str = field(default="", compare=False)  # of its folder's files (set by load_lab)
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in ("pinned_names", "watched_modules", "warm_imports", "handin_files") and (
+                    type(value) not in (tuple, list) or not all(type(v) is str for v in value)):
+                raise TypeError(f"Lab.{item.name} must be a tuple of strings, not {value!r}")
+        if not callable(self.judge):
+            raise TypeError("Lab.judge must be a function judge(check) -> Verdict")
+        if self.arguments is not None and not callable(self.arguments):
+            raise TypeError("Lab.arguments must be a function arguments(grade_id, rng) -> list or None")
+
+
+def lab_directory(coursedir, assignment: str) -> str:
+    return coursedir.format_path(coursedir.source_directory, ".", assignment)
+
+
+def folder_digest(folder: str) -> str:
+    """The content of every file of a lab folder (notebooks, grading.py, data), as a short hash."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".ipynb_checkpoints"))
+        for name in sorted(files):
+            if name.endswith(".pyc"):
+                continue
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                digest.update(os.path.relpath(path, folder).encode() + b"\0" + f.read() + b"\0")
+    return digest.hexdigest()[:24]
+
+
+_loaded: dict[tuple[str, str], Lab] = {}
+
+
+def load_lab(coursedir, assignment: str) -> Lab | None:
+    """The assignment's Lab, or None when it has no grading.py (stock nbgrader tests).
+    Imported once per process and content; raises LabError naming the file and what is wrong."""
+    folder = lab_directory(coursedir, assignment)
+    path = os.path.join(folder, MODULE_FILE)
+    if not os.path.isfile(path):
+        return None
+    digest = folder_digest(folder)
+    key = (os.path.realpath(path), digest)
+    if key not in _loaded:
+        _loaded[key] = _import(path, assignment, digest)
+    return _loaded[key]
+
+
+def _import(path: str, assignment: str, digest: str) -> Lab:
+    spec = importlib.util.spec_from_file_location(f"labgrader_lab_{assignment}_{digest}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except TypeError as exc:  # Lab(...) with a misspelt or mistyped attribute
+        raise LabError(f"{path}: {exc} (see labgrader/lab.py for the attributes of Lab)") from None
+    except Exception as exc:
+        raise LabError(f"{path} failed to import: {type(exc).__name__}: {exc}") from None
+    lab = getattr(module, "lab", None)
+    if not isinstance(lab, Lab):
+        raise LabError(f"{path} must define `lab = Lab(judge=...)` (labgrader.lab.Lab), "
+                       f"not {type(lab).__name__ if lab is not None else 'nothing'}")
+    return _with(lab, name=assignment, path=path, digest=digest)
+
+
+def _with(lab: Lab, **values: str) -> Lab:
+    import dataclasses
+    return dataclasses.replace(lab, **values)
+
+
+def notebook_names(db_url: str, assignment: str) -> list[str]:
+    """The assignment's notebook names (without .ipynb), as nbgrader's gradebook records them."""
+    from nbgrader.api import Gradebook
+    with Gradebook(db_url) as gb:
+        return [notebook.name for notebook in gb.find_assignment(assignment).notebooks]

@@ -1,0 +1,181 @@
+"""Grade the hidden tests in the grader's process, from the answers the kernel handed over."""
+from __future__ import annotations
+
+import time
+
+from nbformat.notebooknode import NotebookNode
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Integer
+
+from labgrader.cells import grade_id, is_student_cell, is_test_cell
+from labgrader.context import context_of, mark_broken
+from labgrader.judging.answers import Answers, UnknownName
+from labgrader.judging.evidence import differences, hint, needles, structure
+from labgrader.judging.keras_models import NotGradable
+from labgrader.judging.protocol import EVIDENCE_MIME, MAX_EXPORT_BYTES, Malformed, records_in, validate, validate_evidence
+from labgrader.lab import Check, LabError, Verdict
+from labgrader.text import one_line
+
+NO_EXPORT = ("The hidden tests of this cell did not finish (an earlier error in the cell, or code in the "
+             "notebook that stopped them): fix the errors shown above and run the notebook again.")
+FORGED = ("This cell's output holds hand-overs to the grader that its tests did not make: "
+          "remove code that writes grading messages or changes how the notebook runs.")
+MALFORMED = "The hidden tests of this cell handed over something no genuine test would: run the notebook unchanged."
+CHANGED = ("{name} is not the object the lab's own cells built: run the lab's cells unchanged and do not "
+           "rebind or change {name} before them.")
+
+
+def kernel_message(cell, limit=300):
+    """The first error the kernel showed in ``cell``, as one line of plain text."""
+    for output in cell.outputs:
+        if output.output_type == "error":
+            return one_line(str(output.get("evalue", "")) or str(output.get("ename", "")), limit)
+    return ""
+
+
+def verdict_output(passed: bool, message: str) -> NotebookNode:
+    text = "All checks passed." if passed else message
+    return NotebookNode(output_type="display_data", metadata={"labgrader": "verdict"}, data={"text/plain": text})
+
+
+def failure_output(message: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename="CheckFailed", evalue=message, traceback=["CheckFailed: " + message])
+
+
+class JudgeAnswers(NbGraderPreprocessor):
+    """Runs right after GuardedExecute. For every graded test cell, takes the one hand-over its
+    hidden tests made (validated: schema, size, the cell's own grade id, the same names the
+    instructor's run handed over), rebuilds the answers in this process and asks the lab's
+    ``judge`` for the verdict. The cell's outputs are then replaced by the grader's own: a verdict
+    line, plus an error carrying the message when it failed, so that nbgrader's SaveAutoGrades
+    scores it and nothing the kernel printed there reaches the autograded notebook or feedback.
+
+    Flags, for a human, on evidence the grader sees: hand-overs that are malformed, duplicated,
+    outside their cell or missing from a cell that finished without an error; lab objects whose
+    structure is not what the lab's cells built; what the export module saw student code change.
+    An exception raised by the lab's judge is the lab's bug: grading stops (``LabError``) and no
+    student is flagged."""
+
+    max_export_bytes = Integer(MAX_EXPORT_BYTES, config=True, help="Largest hand-over accepted, in bytes.")
+
+    def preprocess(self, nb, resources):
+        context = context_of(resources)
+        if context is None or context.lab is None or not context.reference:
+            return nb, resources
+        self._context = context
+        released = {c.source for c in context.release.cells} if context.release is not None else set()
+        self._student_cells = [(grade_id(c) or f"cell {i + 1}", c.source) for i, c in enumerate(nb.cells)
+                               if is_student_cell(c, released) and not is_test_cell(c)]
+        started = time.monotonic()
+        try:
+            return super().preprocess(nb, resources)
+        finally:
+            context.record.timings["judge"] = round(time.monotonic() - started, 3)
+
+    def _flag(self, where: str, seen: str, words: list[str] | None = None) -> None:
+        self._context.record.flag(where, seen, hint(self._student_cells, words or []))
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        gid = grade_id(cell)
+        self._evidence(cell, gid if is_test_cell(cell) and gid in self._context.reference else None)
+        if not (is_test_cell(cell) and gid in self._context.reference):
+            found = records_in(cell)
+            if found:
+                self._flag(gid or f"cell {index + 1}", "hand-overs to the grader written outside a test cell",
+                           ["MIME", "export", "display", "publish"])
+                drop = {i for i, _ in found}
+                cell.outputs = [o for i, o in enumerate(cell.outputs) if i not in drop]
+            return cell, resources
+        passed, message = self._judge(cell, gid)
+        self._context.record.messages[gid] = "" if passed else message
+        cell.outputs = [verdict_output(passed, message)] + ([] if passed else [failure_output(message)])
+        return cell, resources
+
+    def _evidence(self, cell, gid: str | None) -> None:
+        """What the grader's check after a test cell saw (GuardedExecute's seal), as flags; the
+        records leave the notebook (elsewhere they can only be the student's)."""
+        found = records_in(cell, EVIDENCE_MIME)
+        reported = False
+        for _, record in found:
+            try:
+                evidence = validate_evidence(record)
+            except Malformed:
+                continue
+            if gid is not None and evidence["grade_id"] == gid:
+                reported = True
+                for seen in evidence["seen"]:
+                    self._flag(gid, one_line(seen, 200), needles(seen))
+        if found:
+            drop = {i for i, _ in found}
+            cell.outputs = [o for i, o in enumerate(cell.outputs) if i not in drop]
+        if gid is not None and gid in self._context.sealed and not reported:
+            self._flag(gid, "the grader's own check after this test cell reported nothing (its module was "
+                       "replaced or removed in the kernel)", ["sys.modules", "labgrader", "export"])
+
+    def _judge(self, cell, gid: str) -> tuple[bool, str]:
+        exports, problems = [], []
+        for _, record in records_in(cell):
+            try:
+                export = validate(record, self.max_export_bytes)
+            except Malformed as exc:
+                problems.append(f"a malformed hand-over ({exc})")
+                continue
+            if export["grade_id"] != gid:
+                problems.append("a hand-over for another cell")
+            else:
+                exports.append(export)
+        if len(exports) > 1:
+            problems.append(f"{len(exports)} hand-overs where the test makes one")
+        for problem in problems:
+            self._flag(gid, problem, ["MIME", "publish", "display"])
+        if problems:
+            return False, FORGED
+        if not exports:
+            message = kernel_message(cell)
+            if not message:  # the cell ran to its end, yet its hand-over never arrived
+                self._flag(gid, "the test cell finished without an error but handed nothing over",
+                           ["display", "publish", "send", "export"])
+            return False, message or NO_EXPORT
+        return self._verdict(gid, exports[0])
+
+    def _verdict(self, gid: str, export: dict) -> tuple[bool, str]:
+        context, lab = self._context, self._context.lab
+        reference = context.reference[gid]
+        if set(export["answers"]) != set(reference["answers"]) or not set(export["lab"]) <= set(reference["lab"]):
+            self._flag(gid, "the hand-over names other answers than the test cell hands over")
+            return False, MALFORMED
+        for seen in export["evidence"]:
+            self._flag(gid, one_line(seen, 200), needles(seen))
+        changed = {}
+        names = differences(structure(export), {k: v for k, v in structure(reference).items() if k in export["lab"]})
+        for name in names:
+            changed[name] = CHANGED.format(name=name)
+            self._flag(gid, f"the lab's own {name} is not what the lab's cells built (its layers, settings or "
+                       "sharing differ from the instructor's run)", [name])
+        allowed = set(lab.allowed_layers) if lab.allowed_layers is not None else None
+        try:
+            answers = Answers(export, allowed, changed)
+            check = Check(gid, answers, Answers(reference, allowed), context.rng, context.arguments.get(gid))
+        except Malformed as exc:
+            self._flag(gid, f"a malformed hand-over ({exc})")
+            return False, MALFORMED
+        try:
+            verdict = lab.judge(check)
+            if not isinstance(verdict, Verdict):
+                raise TypeError(f"judge returned {type(verdict).__name__}, not a Verdict (passed() or failed(message))")
+        except NotGradable as exc:
+            return False, str(exc)
+        except Malformed as exc:  # rebuilding met something the exporter never writes
+            self._flag(gid, f"a malformed hand-over ({exc})")
+            return False, MALFORMED
+        except (UnknownName, Exception) as exc:
+            message = (f"the lab {lab.name!r} ({lab.path}) is broken: its judge raised "
+                       f"{type(exc).__name__}: {one_line(exc, 300)} while grading {gid!r} for {context.student!r}. "
+                       "Fix grading.py and grade again; no student was flagged.")
+            mark_broken(lab, message)
+            raise LabError(message) from exc
+        if not verdict.passed and not verdict.message:
+            return False, "This check failed."
+        return bool(verdict.passed), ("" if verdict.passed else one_line(verdict.message, 1000))

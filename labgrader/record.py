@@ -1,0 +1,132 @@
+"""What happened to a submission, recorded where it happened and kept with it.
+
+Every grading step adds to the ``NotebookRecord`` of the notebook it works on (repairs as
+``notes``, ``faults`` that stopped cells, evidence ``flags``, each check's ``messages``), and the
+last step keeps it in the autograded notebook's metadata (``metadata.labgrader``), on both paths:
+plain ``nbgrader autograde`` and the batch command write the same record. The batch's
+``SubmissionRecord`` gathers a submission's notebook records and its gradebook scores; the summary,
+``grading_report_<assignment>.json`` and the class report read these records and the gradebook,
+and parse no prose.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labgrader.text import printable
+
+METADATA_KEY = "labgrader"
+VERSION = 1
+MAX_LISTED = 20  # flags listed in the summary, the report and the gradebook; the rest are counted
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Evidence that a submission tampered with what the grader sees; flags are for a human."""
+    where: str           # a grade id, "hand-in", or a cell
+    seen: str            # what the grader saw, in words
+    line: str = ""       # a line of the student's that may have done it (a hint), "" when none
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.seen}"
+        return text + (f" (line: {self.line})" if self.line else "")
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Flag:
+        if not isinstance(data, dict):
+            return cls("?", printable(str(data))[:300])
+        return cls(*(printable(str(data.get(k, "")))[:300] for k in ("where", "seen", "line")))
+
+
+def flag_lines(flags: list[Flag], limit: int = MAX_LISTED) -> list[str]:
+    """The first ``limit`` flags, one line each, then how many more: the same listing everywhere."""
+    lines = [str(flag) for flag in flags[:limit]]
+    if len(flags) > limit:
+        lines.append(f"... and {len(flags) - limit} more")
+    return lines
+
+
+@dataclass
+class NotebookRecord:
+    notebook: str = ""
+    notes: list[str] = field(default_factory=list)          # repairs made before grading
+    faults: list[str] = field(default_factory=list)         # why the remaining cells did not run
+    flags: list[Flag] = field(default_factory=list)         # evidence for a human to review
+    messages: dict[str, str] = field(default_factory=dict)  # grade id -> the check's message ("" passed)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def flag(self, where: str, seen: str, line: str = "") -> None:
+        flag = Flag(where, seen, line)
+        if flag not in self.flags:
+            self.flags.append(flag)
+
+    def to_metadata(self) -> dict:
+        data = asdict(self)
+        data["version"] = VERSION
+        return data
+
+    @classmethod
+    def from_metadata(cls, data: Any) -> NotebookRecord:
+        """A record kept by the grader (defensive: a bad one reads as empty, never raises)."""
+        if not isinstance(data, dict):
+            return cls()
+        strings = lambda key: [printable(str(v)) for v in data.get(key, []) if isinstance(v, str)][:1000]
+        return cls(notebook=str(data.get("notebook", "")), notes=strings("notes"), faults=strings("faults"),
+                   flags=[Flag.from_dict(f) for f in data.get("flags", [])[:10_000]],
+                   messages={str(k): str(v) for k, v in (data.get("messages") or {}).items()},
+                   timings={str(k): float(v) for k, v in (data.get("timings") or {}).items()
+                            if isinstance(v, (int, float))})
+
+
+def read_notebook_record(nb: Any) -> NotebookRecord | None:
+    """The record an autograded notebook keeps, or None (not graded by this engine)."""
+    data = nb.get("metadata", {}).get(METADATA_KEY)
+    return NotebookRecord.from_metadata(data) if data is not None else None
+
+
+@dataclass
+class SubmissionRecord:
+    student: str
+    assignment: str = ""
+    ok: bool = False                                       # graded (flagged ones too)
+    seconds: float = 0.0                                   # wall-clock time of the whole submission
+    error: str = ""                                        # why it was not graded ("" when graded)
+    notes: list[str] = field(default_factory=list)         # repairs (renamed notebook, restored test cells)
+    faults: list[str] = field(default_factory=list)        # "<notebook>: why the remaining cells did not run"
+    flags: list[dict] = field(default_factory=list)        # Flag dicts, "<notebook>: " prefixed where
+    scores: dict = field(default_factory=dict)             # notebook -> {grade id: score}
+    messages: dict = field(default_factory=dict)           # notebook -> {grade id: message}
+    timings: dict = field(default_factory=dict)            # step -> seconds
+    lab_error: str = ""                                    # the lab is broken: grading stopped here
+
+    @property
+    def needs_review(self) -> bool:
+        return not self.ok or bool(self.flags)
+
+    def add_notebook(self, record: NotebookRecord) -> None:
+        self.notes += [n for n in record.notes if n not in self.notes]
+        self.faults += [f"{record.notebook}: {f}" for f in record.faults]
+        self.flags += [asdict(f) for f in record.flags]
+        self.messages[record.notebook] = dict(record.messages)
+        for step, seconds in record.timings.items():
+            self.timings[step] = round(self.timings.get(step, 0.0) + seconds, 3)
+
+    def flag_objects(self) -> list[Flag]:
+        return [Flag.from_dict(f) for f in self.flags]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SubmissionRecord:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def report_path(root: str | Path, assignment: str) -> Path:
+    """Where the batch writes the grading report of ``assignment`` (one file per assignment)."""
+    return Path(root) / f"grading_report_{assignment}.json"

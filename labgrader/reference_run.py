@@ -1,0 +1,159 @@
+"""The instructor's notebook, run as a submission is run: the reference every check compares with,
+and the readiness check that a class can be graded at all.
+
+Composed from above, as nbgrader's ``Validator`` composes its steps: this module builds the
+notebook's context and runs ``GuardedExecute`` on the instructor's source notebook; the steps never
+import it. ``check_ready`` then judges the instructor's own answers with the lab's judges, which must
+give full marks: a lab whose judge fails or raises on the instructor's answers stops grading before
+any student is graded (an instructor's bug never reads as a student's cheating).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+import nbformat
+import numpy as np
+from nbgrader.coursedir import CourseDirectory
+
+from labgrader.cells import grade_id, is_test_cell
+from labgrader.context import GradingContext, arguments_for, mark_broken
+from labgrader.judging import reference as reference_store
+from labgrader.judging.answers import Answers
+from labgrader.judging.protocol import Malformed, records_in, validate
+from labgrader.lab import MODULE_FILE, Check, Lab, LabError, Verdict, load_lab, notebook_names
+from labgrader.preprocessors.guarded_execute import GuardedExecute
+from labgrader.record import NotebookRecord
+from labgrader.text import one_line
+
+
+class NotReady(LabError):
+    """A class cannot be graded: the instructor's notebook does not run, or the lab's judges do not
+    give it full marks. The message says what to fix."""
+
+
+def run_reference(config: Any, lab: Lab, notebook: str, rng: np.random.Generator | None = None) -> dict[str, dict]:
+    """Run the instructor's ``notebook`` (without .ipynb) in a scratch copy of the lab folder,
+    sandboxed like any kernel; return what each graded test cell handed over, validated."""
+    folder = os.path.dirname(lab.path)
+    nb = nbformat.read(os.path.join(folder, notebook + ".ipynb"), as_version=4)
+    graded = [grade_id(c) for c in nb.cells if is_test_cell(c)]
+    rng = rng if rng is not None else np.random.default_rng(0)
+    context = GradingContext(lab.name, notebook, "(the instructor's notebook)", lab, NotebookRecord(notebook=notebook),
+                             rng=rng, arguments=arguments_for(lab, graded, rng))
+    workdir = tempfile.mkdtemp(prefix="labgrader-reference-")
+    try:
+        for name in os.listdir(folder):
+            path = os.path.join(folder, name)
+            if name != MODULE_FILE and not name.endswith(".ipynb") and os.path.isfile(path) and not os.path.islink(path):
+                shutil.copy(path, workdir)
+        nb, _ = GuardedExecute(config=config).preprocess(nb, {"metadata": {"path": workdir}, "labgrader": context})
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    exports = {}
+    for cell in nb.cells:
+        if not is_test_cell(cell):
+            continue
+        gid = grade_id(cell)
+        for _, record in records_in(cell):
+            try:
+                export = validate(record)
+            except Malformed as exc:
+                raise NotReady(f"{notebook}.ipynb: the hand-over of {gid!r} is malformed ({exc})") from None
+            if export["grade_id"] == gid:
+                exports[gid] = export
+        if gid not in exports:
+            errors = [f"{o.ename}: {one_line(o.evalue, 200)}" for o in cell.outputs if o.output_type == "error"]
+            raise NotReady(
+                f"The instructor's notebook {notebook}.ipynb handed nothing over in the graded cell {gid!r} "
+                f"({errors[0] if errors else 'no error shown'}): its hidden tests must call "
+                f"labgrader.kernels.export.answer({gid!r}, globals(), ...); run it top to bottom in Jupyter and fix it.")
+    return exports
+
+
+def judge_reference(lab: Lab, notebook: str, exports: dict[str, dict], rng: np.random.Generator) -> None:
+    """The lab's judges on the instructor's own answers: each must pass (NotReady otherwise)."""
+    allowed = set(lab.allowed_layers) if lab.allowed_layers is not None else None
+    arguments = arguments_for(lab, exports, rng)
+    for gid, export in exports.items():
+        try:
+            verdict = lab.judge(Check(gid, Answers(export, allowed), Answers(export, allowed), rng, arguments.get(gid)))
+        except Exception as exc:
+            raise NotReady(f"{lab.path}: the judge raised {type(exc).__name__}: {one_line(exc, 300)} on the instructor's "
+                           f"own answer to {gid!r} in {notebook}.ipynb; fix grading.py (no student was graded).") from None
+        if not isinstance(verdict, Verdict) or not verdict.passed:
+            why = verdict.message if isinstance(verdict, Verdict) else f"it returned {type(verdict).__name__}"
+            raise NotReady(f"{lab.path}: the judge fails the instructor's own answer to {gid!r} in {notebook}.ipynb "
+                           f"({one_line(why, 300)}); fix grading.py or the notebook (no student was graded).")
+
+
+def check_ready(config: Any, assignment: str, notebooks: list[str] | None = None) -> Lab | None:
+    """Before a class is graded: run each instructor notebook fresh (whatever is cached: the cache
+    may come from another folder or machine), judge its answers, and keep its exports as the
+    reference. Raises NotReady (a LabError) with what to fix; marks the lab broken so that every
+    later submission in this process stops at once."""
+    coursedir = CourseDirectory(config=config)
+    lab = load_lab(coursedir, assignment)
+    if lab is None:  # no grading.py: stock nbgrader tests, nothing of ours runs in the kernel
+        return None
+    notebooks = notebooks if notebooks is not None else notebook_names(coursedir.db_url, assignment)
+    pinned: set[str] = set()
+    try:
+        for notebook in notebooks:
+            try:
+                exports = run_reference(config, lab, notebook)
+            except NotReady:
+                raise
+            except Exception as exc:
+                raise NotReady(
+                    f"Cannot grade {assignment!r}: a grading kernel could not run the instructor's {notebook}.ipynb "
+                    f"({type(exc).__name__}: {one_line(exc, 300)}), so every submission would score 0. Check that "
+                    "`python -c 'import labgrader'` works with the interpreter the kernels use, that the course's "
+                    f"source/{assignment}/ is complete, and that `nbgrader validate source/{assignment}/{notebook}.ipynb` "
+                    "passes.") from None
+            judge_reference(lab, notebook, exports, np.random.default_rng(1))
+            pinned |= {name for export in exports.values() for name, value in export["lab"].items()
+                       if value["kind"] != "undefined"}
+            reference_store.store(coursedir, lab, notebook, exports)
+        unbound = [name for name in lab.pinned_names if name not in pinned]
+        if unbound:
+            raise NotReady(f"{lab.path}: no locked cell of the instructor's notebooks binds {unbound} (Lab.pinned_names): "
+                           "a pinned name must be assigned at the top level of a lab cell before the test cells.")
+    except NotReady as exc:
+        mark_broken(lab, str(exc))
+        raise
+    return lab
+
+
+class PreAutograde:
+    """``Autograde.pre_convert_hook`` for plain nbgrader (set in nbgrader_config.py with the course's
+    config): once per process and lab, the readiness check; then, for every submission, the hand-in's
+    path safety (labgrader.safety.hooks). nbgrader only logs a hook's exceptions, so a failed check is
+    logged here and marks the lab broken: every submission then stops at its first step with the
+    reason, and nothing is recorded for it."""
+
+    def __init__(self, config: Any, check: bool = True):
+        self.config = config
+        self.check = check
+        self._checked: set[tuple[str, str]] = set()
+
+    def __call__(self, assignment: str, student: str, notebooks: list, **kw: Any) -> None:
+        from traitlets.log import get_logger
+
+        from labgrader.safety.hooks import refuse_unsafe_handin
+        coursedir = CourseDirectory(config=self.config)
+        try:
+            lab = load_lab(coursedir, assignment)
+        except LabError as exc:
+            get_logger().error("%s", exc)
+            lab = None
+        key = (coursedir.root, assignment, lab.digest if lab else "")
+        if self.check and lab is not None and key not in self._checked:
+            self._checked.add(key)
+            try:
+                check_ready(self.config, assignment)
+            except LabError as exc:
+                get_logger().error("%s", exc)
+        refuse_unsafe_handin(assignment, student, notebooks, **kw)
