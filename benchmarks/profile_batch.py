@@ -123,10 +123,11 @@ def run_batch(course, interval):
 def empty_kernels(course, count):
     """Start a kernel from a fork server and shut it down, ``count`` times: its CPU each time."""
     from labgrader.batch import task
-    from labgrader.judging.lab import load_lab
+    from labgrader.config import load_course_config
     from labgrader.kernels import forkserver
     from labgrader.kernels.manager import GradingKernelManager
-    config = task.load_config(course)
+    from labgrader.lab import load_lab
+    config = load_course_config(course)
     lab = load_lab(task.course_directory(config), ASSIGNMENT)
     costs, walls = [], []
 
@@ -139,7 +140,7 @@ def empty_kernels(course, count):
         client.stop_channels()
         await km.shutdown_kernel(now=False)
 
-    with forkserver.Running(imports=getattr(lab, "warm_imports", ())) as server:
+    with forkserver.Running(imports=lab.warm_imports) as server:
         fs = psutil.Process(server.process.pid)
         for _ in range(count):
             before = children_cpu(fs.cpu_times())
@@ -180,18 +181,18 @@ def profile_worker(course, count, top):
     """Grade ``count`` submissions in this process as a batch worker does, under cProfile."""
     from nbconvert.preprocessors import Preprocessor
     from labgrader.batch import runner, task
-    from labgrader.judging.lab import load_lab
+    from labgrader.config import load_course_config
     from labgrader.kernels import forkserver
+    from labgrader.lab import load_lab
 
     steps = StepTimer()
     steps.wrap(Preprocessor, "__call__", lambda p: f"step {type(p).__name__}")
-    config = task.load_config(course)
+    config = load_course_config(course)
     db_url = runner.sqlite_with_busy_timeout(config.CourseDirectory.db_url)
     lab = load_lab(task.course_directory(config), ASSIGNMENT)
     students = runner.submissions(course, ASSIGNMENT)
-    with forkserver.Running(imports=getattr(lab, "warm_imports", ())) as server:
-        os.environ["LABGRADER_FORKSERVER"] = server.socket
-        task.init_worker(course, db_url)
+    with forkserver.Running(imports=lab.warm_imports) as server:
+        task.init_worker(course, db_url, {"GradingKernelManager": {"fork_server": server.socket}})
         task.grade_submission(ASSIGNMENT, students[-1])  # first one pays this process's imports
         steps.cpu.clear()
         steps.wall.clear()
@@ -208,7 +209,7 @@ def profile_worker(course, count, top):
         for student in students[:count]:
             task.grade_submission(ASSIGNMENT, student)
         profiler.disable()
-        os.environ.pop("LABGRADER_FORKSERVER")
+
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
     return total_cpu, total_wall, measured, out.getvalue()

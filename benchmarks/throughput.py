@@ -8,7 +8,7 @@ Grades N submissions (half solved, half blank) twice, in two copies of the cours
          nbgrader_config.py (the same preprocessors and judge, one cold sandboxed kernel per
          submission, one submission at a time); --stock: under a minimal config instead (stock
          preprocessors and kernels; its scores are not comparable since the hidden tests only
-         observe: the grader's judge is not run, so they are not compared);
+         hand answers over: the grader's judge is not run, so they are not compared);
   batch: `python -m labgrader autograde embeddings` (sandboxed, warm fork server, all cores).
 Checks that every cell's score is identical, then prints for each: wall time, CPU seconds
 (user+sys) per submission summed over every process of the run (this script's RUSAGE_CHILDREN,

@@ -39,6 +39,8 @@ EXPECT = re.compile(r"^# expect: (.*)$")
 # (one line per flag expected); "# flag: none": it must not be flagged. Correct and wrong
 # submissions are never flagged.
 FLAG = re.compile(r"^# flag: (.*)$")
+# "# twin: <name>": the honest submission this one must not score above, cell by cell (hostile ones)
+TWIN = re.compile(r"^# twin: (\S+)$")
 NOTEBOOK = "embeddings.ipynb"
 
 
@@ -54,6 +56,7 @@ class Snippet:
     skipped: list = field(default_factory=list)    # notebooks (file names) not handed in
     raw: bool = False                              # handed in as it is
     flags: list | None = None                      # words each expected flag contains; [] = not flagged
+    twin: str = ""                                 # the honest submission it must not beat
 
     @property
     def name(self):
@@ -108,6 +111,8 @@ def load(path):
         expect, section, flag = EXPECT.match(line), SECTION.match(line), FLAG.match(line)
         if expect and current is None:
             snippet.expected.update(parse_expectation(expect.group(1)))
+        elif TWIN.match(line) and current is None:
+            snippet.twin = TWIN.match(line).group(1)
         elif flag and current is None:
             words = flag.group(1).strip()
             snippet.flags = (snippet.flags or []) + ([] if words == "none" else [words])

@@ -89,10 +89,11 @@ def build(config: Any, resources: dict, sanitizing: bool) -> GradingContext:
         raise LabError(f"grading stopped: {broken(lab)}")
     context.release = CourseCache.release(coursedir, assignment, notebook)
     if not sanitizing:
-        context.reference = reference_store.load(coursedir, lab, notebook)
-        if context.reference is None:
+        reference = reference_store.load(coursedir, lab, notebook)
+        if reference is None:
             raise LabError(f"no reference run of the instructor's {notebook}.ipynb for {lab.path}: grade with "
                            "`nbgrader autograde` or `python -m labgrader autograde`, which run it first")
+        context.reference = reference
         context.arguments = arguments_for(lab, context.reference, context.rng)
     return context
 

@@ -17,6 +17,7 @@ sentence; any other exception is a bug of the lab (``LabError``), never a studen
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import os
@@ -134,6 +135,8 @@ def load_lab(coursedir, assignment: str) -> Lab | None:
 
 def _import(path: str, assignment: str, digest: str) -> Lab:
     spec = importlib.util.spec_from_file_location(f"labgrader_lab_{assignment}_{digest}", path)
+    if spec is None or spec.loader is None:
+        raise LabError(f"{path} cannot be imported")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
@@ -145,12 +148,7 @@ def _import(path: str, assignment: str, digest: str) -> Lab:
     if not isinstance(lab, Lab):
         raise LabError(f"{path} must define `lab = Lab(judge=...)` (labgrader.lab.Lab), "
                        f"not {type(lab).__name__ if lab is not None else 'nothing'}")
-    return _with(lab, name=assignment, path=path, digest=digest)
-
-
-def _with(lab: Lab, **values: str) -> Lab:
-    import dataclasses
-    return dataclasses.replace(lab, **values)
+    return dataclasses.replace(lab, name=assignment, path=path, digest=digest)
 
 
 def notebook_names(db_url: str, assignment: str) -> list[str]:

@@ -19,6 +19,7 @@ from labgrader.text import printable
 METADATA_KEY = "labgrader"
 VERSION = 1
 MAX_LISTED = 20  # flags listed in the summary, the report and the gradebook; the rest are counted
+MAX_KEPT = 200   # flags kept per notebook; beyond that only counted (a student can make thousands)
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,13 @@ class Flag:
         return cls(*(printable(str(data.get(k, "")))[:300] for k in ("where", "seen", "line")))
 
 
-def flag_lines(flags: list[Flag], limit: int = MAX_LISTED) -> list[str]:
-    """The first ``limit`` flags, one line each, then how many more: the same listing everywhere."""
+def flag_lines(flags: list[Flag], limit: int = MAX_LISTED, dropped: int = 0) -> list[str]:
+    """The first ``limit`` flags, one line each, then how many more (``dropped``: flags counted but
+    not kept): the same listing everywhere."""
     lines = [str(flag) for flag in flags[:limit]]
-    if len(flags) > limit:
-        lines.append(f"... and {len(flags) - limit} more")
+    more = max(0, len(flags) - limit) + dropped
+    if more:
+        lines.append(f"... and {more} more")
     return lines
 
 
@@ -55,6 +58,7 @@ class NotebookRecord:
     flags: list[Flag] = field(default_factory=list)         # evidence for a human to review
     messages: dict[str, str] = field(default_factory=dict)  # grade id -> the check's message ("" passed)
     timings: dict[str, float] = field(default_factory=dict)
+    dropped_flags: int = 0                                   # flags beyond MAX_KEPT, counted only
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -62,7 +66,11 @@ class NotebookRecord:
 
     def flag(self, where: str, seen: str, line: str = "") -> None:
         flag = Flag(where, seen, line)
-        if flag not in self.flags:
+        if flag in self.flags:
+            return
+        if len(self.flags) >= MAX_KEPT:
+            self.dropped_flags += 1
+        else:
             self.flags.append(flag)
 
     def to_metadata(self) -> dict:
@@ -80,7 +88,8 @@ class NotebookRecord:
                    flags=[Flag.from_dict(f) for f in data.get("flags", [])[:10_000]],
                    messages={str(k): str(v) for k, v in (data.get("messages") or {}).items()},
                    timings={str(k): float(v) for k, v in (data.get("timings") or {}).items()
-                            if isinstance(v, (int, float))})
+                            if isinstance(v, (int, float))},
+                   dropped_flags=int(data["dropped_flags"]) if isinstance(data.get("dropped_flags"), int) else 0)
 
 
 def read_notebook_record(nb: Any) -> NotebookRecord | None:
@@ -103,6 +112,7 @@ class SubmissionRecord:
     messages: dict = field(default_factory=dict)           # notebook -> {grade id: message}
     timings: dict = field(default_factory=dict)            # step -> seconds
     lab_error: str = ""                                    # the lab is broken: grading stopped here
+    dropped_flags: int = 0                                 # flags counted but not kept
 
     @property
     def needs_review(self) -> bool:
@@ -112,6 +122,7 @@ class SubmissionRecord:
         self.notes += [n for n in record.notes if n not in self.notes]
         self.faults += [f"{record.notebook}: {f}" for f in record.faults]
         self.flags += [asdict(f) for f in record.flags]
+        self.dropped_flags += record.dropped_flags
         self.messages[record.notebook] = dict(record.messages)
         for step, seconds in record.timings.items():
             self.timings[step] = round(self.timings.get(step, 0.0) + seconds, 3)

@@ -134,16 +134,23 @@ class PreAutograde:
     logged here and marks the lab broken: every submission then stops at its first step with the
     reason, and nothing is recorded for it."""
 
-    def __init__(self, config: Any, check: bool = True):
+    def __init__(self, config: Any, check: bool = True, announce: bool = True):
         self.config = config
-        self.check = check
-        self._checked: set[tuple[str, str]] = set()
+        self.check = check          # the batch checked before dispatching: False in its workers
+        self.announce = announce    # say which hand-ins nbgrader_config.py told nbgrader to skip
+        self._checked: set[tuple[str, str, str]] = set()
+        self._announced: set[str] = set()
 
     def __call__(self, assignment: str, student: str, notebooks: list, **kw: Any) -> None:
         from traitlets.log import get_logger
 
         from labgrader.safety.hooks import refuse_unsafe_handin
         coursedir = CourseDirectory(config=self.config)
+        if self.announce and coursedir.root not in self._announced:
+            from labgrader.student_ids import excluded
+            self._announced.add(coursedir.root)
+            for reason in excluded.get(os.path.realpath(coursedir.root), {}).values():
+                get_logger().warning("[labgrader] %s", reason)
         try:
             lab = load_lab(coursedir, assignment)
         except LabError as exc:

@@ -6,15 +6,16 @@ in the batch), and a folder ``[ab]x`` matches ``ax`` but not itself (it is dropp
 in its place). Control characters in a folder name would reach the grader's terminal and logs.
 Such ids are not graded: the batch (runner.py) records them as not graded, with the reason, and
 plain nbgrader skips them through ``CourseDirectory.student_id_exclude`` (set by
-``exclude_unsafe`` from nbgrader_config.py), printing the reason.
+``exclude_unsafe`` from nbgrader_config.py); its pre-convert hook says why.
 """
 import os
-import sys
 
 from labgrader.text import printable
 
 GLOB = set("*?[]")
-_reported = set()  # nbgrader reads its config more than once per command
+# course root -> {student: why nbgrader was told to skip it}: announced by the plain path's
+# pre-convert hook (labgrader.reference_run.PreAutograde); the batch reports them itself.
+excluded: dict[str, dict[str, str]] = {}
 
 
 def refusal(student_id):
@@ -47,8 +48,5 @@ def exclude_unsafe(c, root):
     current = c.CourseDirectory.get("student_id_exclude", "")
     skipped = [name for name in unsafe if "," not in name]
     c.CourseDirectory.student_id_exclude = ",".join(filter(None, [current] + skipped))
-    if os.path.basename(sys.argv[0]).startswith("nbgrader"):  # the batch reports them itself
-        for name, reason in unsafe.items():
-            if name not in _reported:
-                _reported.add(name)
-                print(f"[labgrader] not graded: {reason}", file=sys.stderr)
+    for name in skipped:
+        excluded.setdefault(os.path.realpath(root), {})[name] = f"not graded: {unsafe[name]}"

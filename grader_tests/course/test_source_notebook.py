@@ -28,13 +28,16 @@ def test_no_cell_writes_to_stderr(executed):
     assert stderr == []
 
 
-def test_the_hidden_tests_observe_every_graded_cell_in_plain_jupyter(executed):
-    """Run by the instructor outside the grader, each graded cell's hidden tests still report
-    their observations (one record each; the grader is what judges them)."""
-    records = [o.data["application/vnd.labgrader.observation+json"] for c in executed.cells if c.cell_type == "code"
-               for o in c.outputs if "application/vnd.labgrader.observation+json" in o.get("data", {})]
+def test_the_hidden_tests_hand_over_every_graded_answer_in_plain_jupyter(executed):
+    """Run by the instructor outside the grader, each graded cell's hidden tests still hand the
+    answer over as data (one record each, valid; the grader is what rebuilds and judges it)."""
+    from labgrader.judging.protocol import MIME, validate
+    records = [validate(o.data[MIME]) for c in executed.cells if c.cell_type == "code"
+               for o in c.outputs if MIME in o.get("data", {})]
     assert [r["grade_id"] for r in records] == ["q1_param_count", "q2_structure", "q2_shares_layer",
                                                  "q2_same_predictions", "q2_follows_shared_weights"]
+    assert records[0]["answers"]["trainable_params_model2"]["value"] == 40
+    assert all(set(r["answers"]) == {"model3"} for r in records[1:])
 
 
 def test_every_demo_cell_is_locked_and_every_answer_cell_is_graded():

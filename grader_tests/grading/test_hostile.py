@@ -4,8 +4,9 @@ import sqlite3
 
 import nbformat
 import psutil
+import pytest
 
-from conftest import ASSIGNMENT, tree_digest
+from conftest import ASSIGNMENT, corpus, tree_digest
 
 
 def outputs_of(course, student, grade_id):
@@ -78,39 +79,40 @@ def test_forged_messages_and_hidden_exceptions_earn_nothing(graded_corpus):
         assert sum(graded_corpus["scores"][student].values()) == 0, student
 
 
-TWIN = "counts_both_models_fresh_layer"  # the wrong answers every tamper_* submission gives, without the cheat
+TWIN = "counts_both_models_fresh_layer"  # the wrong answers most tamper_* submissions give, without the cheat
+TAMPERING = [s for s in corpus("hostile") if s.name.startswith("tamper_")]
 
 
-def test_every_tampering_submission_gains_nothing_over_its_honest_twin_and_is_flagged(graded_corpus):
-    """Each tamper_* submission gives the twin's wrong answers plus a cheat read from this repository."""
-    scores, results = graded_corpus["scores"], report(graded_corpus)
-    tampering = sorted(s for s in scores if s.startswith("tamper_"))
-    assert len(tampering) >= 12
-    for student in tampering:
-        assert all(scores[student][cell] <= scores[TWIN][cell] for cell in scores[TWIN]), (student, scores[student])
-        assert results[student].get("flags"), f"{student} was not flagged"
-    assert not results[TWIN].get("flags")
+def twin_of(snippet):
+    return snippet.twin or TWIN
 
 
-def test_tampering_gains_nothing_and_is_flagged_on_plain_nbgrader_too(plain_graded):
-    scores = plain_graded["scores"]
-    tampering = sorted(s for s in scores if s.startswith("tamper_"))
-    assert len(tampering) >= 12
-    db = sqlite3.connect(plain_graded["course"] / "gradebook.db")
-    flagged = {row[0] for row in db.execute("""SELECT DISTINCT student.id FROM grade
-        JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id
-        JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id
-        JOIN student ON submitted_assignment.student_id = student.id
-        WHERE grade.needs_manual_grade = 1""")}
-    for student in tampering:
-        assert all(scores[student][cell] <= scores[TWIN][cell] for cell in scores[TWIN]), (student, scores[student])
-        assert student in flagged, f"{student} was not flagged"
-    assert TWIN not in flagged
+@pytest.mark.parametrize("path", ["batch", "plain"])
+def test_no_tampering_submission_scores_above_its_honest_twin(graded_corpus, plain_graded, path):
+    """Each tamper_* submission gives its twin's wrong answers plus an attack read from this
+    repository (what each attack must be flagged with: test_flags.py)."""
+    scores = (graded_corpus if path == "batch" else plain_graded)["scores"]
+    assert len(TAMPERING) >= 20
+    for snippet in TAMPERING:
+        twin = scores[twin_of(snippet)]
+        assert all(scores[snippet.name][cell] <= twin[cell] for cell in twin), (snippet.name, scores[snippet.name])
 
 
-def test_observations_from_outside_their_test_cell_are_not_accepted(graded_corpus):
-    text = outputs_of(graded_corpus["course"], "tamper_raw_display_observations", "q1_answer")
-    assert "application/vnd.labgrader.observation" not in text
+def test_hand_overs_from_outside_their_test_cell_are_not_accepted(graded_corpus):
+    text = outputs_of(graded_corpus["course"], "tamper_raw_display_handovers", "q1_answer")
+    assert "application/vnd.labgrader.export" not in text
+
+
+def test_the_input_history_never_holds_a_hidden_test_line(graded_corpus):
+    """A cell after the tests prints the kernel's input history: the test cells (and the grader's
+    own silent cells) ran outside it."""
+    nb = nbformat.read(graded_corpus["course"] / "autograded" / "prints_input_history" / ASSIGNMENT / "embeddings.ipynb",
+                       as_version=4)
+    [cell] = [c for c in nb.cells if "history read" in c.source]
+    text = "".join(o.get("text", "") for o in cell.outputs)
+    assert "prints_input_history: history read" in text and "trainable_params_model2 = 40" in text
+    for secret in ("_export.answer", "BEGIN HIDDEN", "seal(", "pin(", "watch("):
+        assert secret not in text
 
 
 def test_ungradable_submissions_are_reported_and_scored_zero(graded_corpus):

@@ -71,17 +71,60 @@ def test_a_course_copied_elsewhere_grades_the_same_with_plain_nbgrader(tmp_path)
     assert scores["instructor_solution"] == correct[0].expected
 
 
+BROKEN_AT_LOAD = """
+def judge(check):
+    return JUDGE(check) if check.answers.value(QUESTIONS[check.grade_id][0]).kind != "function" else \\
+        {"q1_column_means": 1}[check.grade_id.replace("q1", "q")]  # a typo: KeyError for every answer
+"""
+BROKEN_MIDWAY = """
+def judge(check):
+    function = check.answers.value(QUESTIONS[check.grade_id][0])
+    if check.grade_id == "q1_column_means" and function.kind == "function" and function.results \\
+            and function.results[0].kind == "array" and function.results[0].array.ndim == 2:  # keepdims_means only
+        raise KeyError("axis")
+    return JUDGE(check)
+"""
+
+
+def break_judge(course, body):
+    """The lab's grading.py with its judge replaced by ``body`` (which may call the real one, JUDGE)."""
+    grading = course / "source" / NUMPY_ASSIGNMENT / "grading.py"
+    text = grading.read_text().replace("lab = Lab(judge=judge,", "JUDGE = judge\n" + body + "\nlab = Lab(judge=judge,")
+    grading.write_text(text)
+
+
 @pytest.mark.parametrize("path", ["plain", "batch"])
-def test_a_broken_setup_stops_grading_with_one_message_and_records_nothing(tmp_path, path):
-    """The kernels cannot run the hidden tests (here: the lab's observer module is broken): one
-    clear message, a non-zero exit, and no student recorded with a zero."""
-    course = numpy_class_course(tmp_path / "course", [s for s in numpy_corpus("correct")])
-    (course / "source" / NUMPY_ASSIGNMENT / "observers.py").write_text("raise ImportError('broken on purpose')\n")
-    if path == "plain":
-        result = nbgrader(course, "autograde", NUMPY_ASSIGNMENT, check=False)
-    else:
-        result = batch(course, "autograde")
+def test_a_lab_whose_judge_fails_the_instructor_stops_before_any_student(tmp_path, path):
+    """A bug in grading.py reads as the lab's, never as a student's cheating: the readiness check
+    judges the instructor's own answers, stops with the lab's name, the grade id and the exception,
+    records no score and flags no one."""
+    course = numpy_class_course(tmp_path / "course", numpy_corpus("correct"))
+    break_judge(course, BROKEN_AT_LOAD)
+    result = nbgrader(course, "autograde", NUMPY_ASSIGNMENT, check=False) if path == "plain" else batch(course, "autograde")
     out = result.stdout + result.stderr
     assert result.returncode != 0
-    assert f"Cannot grade {NUMPY_ASSIGNMENT!r}" in out and "broken on purpose" in out
+    assert "grading.py" in out and "KeyError" in out and "q1_column_means" in out and "no student" in out
     assert cell_scores(f"sqlite:///{course}/gradebook.db", NUMPY_ASSIGNMENT) == {}
+    assert not list((course / "autograded").glob("*/*/*.ipynb"))
+
+
+def test_a_judge_that_breaks_on_one_answer_stops_grading_and_flags_no_one(tmp_path):
+    """The same bug met only by one student's answer, in the middle of a class: grading stops there
+    (exit status 2, the lab, the grade id and the exception named), the student is neither flagged
+    nor scored, and no later submission is recorded with a zero."""
+    snippets = numpy_corpus()
+    course = numpy_class_course(tmp_path / "course", snippets)
+    break_judge(course, BROKEN_MIDWAY)
+    result = batch(course, "autograde", "--workers", "1")
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out
+    assert "is broken" in out and "KeyError" in out and "q1_column_means" in out and "no student was flagged" in out
+    report = json.loads((course / f"grading_report_{NUMPY_ASSIGNMENT}.json").read_text())
+    assert report["stopped"] and all(not r["flags"] for r in report["results"])
+    broken = [r for r in report["results"] if r["lab_error"]]
+    assert [r["student"] for r in broken] == ["keepdims_means"]
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
+        for submission in gb.assignment_submissions(NUMPY_ASSIGNMENT):
+            for notebook in submission.notebooks:
+                assert not any("Flagged" in (c.auto_comment or "") for c in notebook.comments)

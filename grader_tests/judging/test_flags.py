@@ -1,26 +1,27 @@
-"""Tampering is flagged from the grader's side, on both grading paths: plain `nbgrader autograde`
-and the batch command. A flagged submission is graded as usual and marked needs-manual-grade with
-the reason and the line; an honest one is not flagged and keeps its points."""
+"""Flags report evidence, never imports, on both grading paths (plain `nbgrader autograde` and the
+batch command): a flagged submission is graded as usual and marked needs-manual-grade with what
+the grader saw and the line that likely did it; every hidden tampering attempt of the corpus says
+what was seen; no honest submission (correct, wrong, or exploring: os, sys, time, warnings,
+matplotlib, help, %timeit, compile...) is ever flagged."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
+import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import ASSIGNMENT, CORPUS, batch_exit_status, class_course, nbgrader
-import snippets as submissions
+from conftest import ASSIGNMENT, corpus
+from labgrader.record import MAX_LISTED, read_notebook_record
 from labgrader.reports.class_report import collect, write_report
-from labgrader.reports.gradebook import cell_scores
 
-HONEST, CHEAT = "list_and_flatten", "monkeypatches_helpers"
-PATCH_LINE = "numpy.allclose = lambda *a, **k: True"
+HONEST, CHEAT = "list_and_flatten", "tamper_stdlib_encoder_hook"
+SEEN, LINE = "json.dumps was rebound", "q1_answer, line 10: json.dumps = forging_dumps"
+FLAGGABLE = [s for s in corpus() if s.expected_flags is not None]
 
 
-def snippets():
-    return [submissions.load(CORPUS / "correct" / f"{HONEST}.py"), submissions.load(CORPUS / "hostile" / f"{CHEAT}.py")]
+def notebook_flags(course, student):
+    path = course / "autograded" / student / ASSIGNMENT / "embeddings.ipynb"
+    record = read_notebook_record(nbformat.read(path, as_version=4)) if path.exists() else None
+    return [str(flag) for flag in record.flags] if record else []
 
 
 def gradebook_state(course):
@@ -34,53 +35,64 @@ def gradebook_state(course):
     return state
 
 
-def check_gradebook(course):
+def check_flagged(course):
     state = gradebook_state(course)
     flags, comments = state[CHEAT]
     assert flags and all(flags)
-    assert comments and all(PATCH_LINE in c and "monkeypatching" in c for c in comments)
+    assert comments and all(SEEN in c and LINE in c for c in comments)
     for student in (HONEST, "instructor_solution"):
         flags, comments = state[student]
         assert not any(flags) and not any("Flagged" in c for c in comments)
-    scores = cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT)
-    assert sum(scores[HONEST].values()) == 8 and sum(scores["instructor_solution"].values()) == 8
-    # The class report lists it (from the gradebook), as graded, not as an error.
-    data = collect(course, ASSIGNMENT)
-    assert set(data.flags) == {CHEAT} and CHEAT not in data.errors
-    assert any(f["code"] == PATCH_LINE and f["cell"] == "q1_answer" and f["line"] == 4 for f in data.flags[CHEAT])
+    data = collect(course, ASSIGNMENT)  # the class report reads the records: graded, not an error
+    assert CHEAT in data.flags and CHEAT not in data.errors and HONEST not in data.flags
+    assert any(f.seen == SEEN and f.line == LINE for f in data.flags[CHEAT])
     page = write_report(course, ASSIGNMENT)[0].read_text()
     section = page[page.index('<table id="flags">'):]
     section = section[:section.index("</table>")]
-    assert CHEAT in section and HONEST not in section and "numpy.allclose = lambda *a, **k: True" in section
+    assert CHEAT in section and HONEST not in section and "json.dumps = forging_dumps" in section
 
 
-@pytest.fixture(scope="module")
-def plain(tmp_path_factory):
-    course = class_course(tmp_path_factory.mktemp("flags_plain") / "course", snippets())
-    nbgrader(course, "autograde", ASSIGNMENT)
-    return course
+@pytest.mark.parametrize("snippet", FLAGGABLE, ids=lambda s: s.name)
+def test_each_submission_is_flagged_with_what_was_seen_or_not_at_all(graded_corpus, snippet):
+    flags = notebook_flags(graded_corpus["course"], snippet.name)
+    if not snippet.expected_flags:
+        assert flags == [], flags[:3]
+    for words in snippet.expected_flags:
+        assert any(words in flag for flag in flags), (words, flags[:5])
 
 
-@pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    course = class_course(tmp_path_factory.mktemp("flags_batch") / "course", snippets())
-    result = subprocess.run([sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT], cwd=course,
-                            capture_output=True, text=True, timeout=1200,
-                            env=dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"))
-    assert result.returncode == batch_exit_status(course, ASSIGNMENT), result.stdout[-3000:] + result.stderr[-3000:]
-    return course, result.stdout
+PLAIN = [s for s in FLAGGABLE if s.kind in ("correct", "wrong") or s.name.startswith("tamper_")]
 
 
-def test_plain_nbgrader_flags_the_tampering_submission_only(plain):
-    check_gradebook(plain)
+@pytest.mark.parametrize("snippet", PLAIN, ids=lambda s: s.name)
+def test_plain_nbgrader_flags_the_same_way(plain_graded, snippet):
+    flags = notebook_flags(plain_graded["course"], snippet.name)
+    if not snippet.expected_flags:
+        assert flags == [], flags[:3]
+    for words in snippet.expected_flags:
+        assert any(words in flag for flag in flags), (words, flags[:5])
 
 
-def test_the_batch_command_flags_it_in_the_gradebook_summary_and_report(batch):
-    course, stdout = batch
-    check_gradebook(course)
-    summary = stdout[stdout.index("Flagged for manual review (1)"):]
-    assert f"{CHEAT}: q1_answer, line 4:" in summary and PATCH_LINE in summary and HONEST not in summary
+def test_plain_nbgrader_marks_the_flagged_submission_for_manual_grading(plain_graded):
+    check_flagged(plain_graded["course"])
+
+
+def test_the_batch_command_flags_it_in_the_gradebook_summary_and_report(graded_corpus):
+    course, stdout = graded_corpus["course"], graded_corpus["stdout"]
+    check_flagged(course)
+    summary = stdout[stdout.index("Flagged for manual review ("):]
+    assert f"{CHEAT}: q1_param_count: {SEEN} (line: {LINE})" in summary and f"  {HONEST}:" not in summary
     results = {r["student"]: r for r in json.loads((course / f"grading_report_{ASSIGNMENT}.json").read_text())["results"]}
     assert results[HONEST]["flags"] == [] and results["instructor_solution"]["flags"] == []
-    assert {"cell": "q1_answer", "line": 4, "code": PATCH_LINE} .items() <= next(
-        f for f in results[CHEAT]["flags"] if f["line"] == 4).items()
+    assert {"where": "q1_param_count", "seen": SEEN, "line": LINE} in results[CHEAT]["flags"]
+
+
+def test_a_flood_of_findings_is_listed_the_same_capped_way_everywhere(graded_corpus):
+    """Many flags (one per test cell and more): the summary, the grading report's gradebook comment
+    and the class report list the first MAX_LISTED and count the rest, the same way."""
+    course = graded_corpus["course"]
+    flooded = max(FLAGGABLE, key=lambda s: len(notebook_flags(course, s.name)))
+    count = len(notebook_flags(course, flooded.name))
+    comments = gradebook_state(course)[flooded.name][1]
+    lines = [line for line in comments[0].splitlines() if line.startswith("- ")]
+    assert len(lines) == min(count, MAX_LISTED) + (count > MAX_LISTED)

@@ -35,7 +35,7 @@ def init_worker(root: str | Path, db_url: str, settings: dict[str, dict[str, Any
     readiness check is not repeated here: the batch ran it once before dispatching."""
     global _config
     config = load_course_config(root, db_url, settings)
-    config.Autograde.pre_convert_hook = PreAutograde(config, check=False)
+    config.Autograde.pre_convert_hook = PreAutograde(config, check=False, announce=False)
     require_sandboxed(config)
     _config = config
     quiet_nbgrader_warnings()

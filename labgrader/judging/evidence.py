@@ -138,11 +138,15 @@ def needles(seen: str) -> list[str]:
 
 
 def hint(cells: list[tuple[str, str]], words: list[str]) -> str:
-    """The first student-written line (``cells``: (label, source)) that mentions one of ``words``,
-    as "label, line N: text", or ""."""
-    for word in words:
-        for label, source in cells:
-            for number, line in enumerate(source_lines(source), start=1):
-                if word in line:
-                    return f"{label}, line {number}: {one_line(line.strip(), 160)}"
+    """The student-written line (``cells``: (label, source)) most likely to have done it: the first
+    that assigns to something mentioning one of ``words``, else the first that mentions one, as
+    "label, line N: text", or ""."""
+    for assigns in (True, False):
+        for word in words:
+            store = re.compile(r"(?<!\w)" + re.escape(word) + r"(?!\w)[^=\n]*(?<![=!<>])=(?!=)")
+            for label, source in cells:
+                for number, line in enumerate(source_lines(source), start=1):
+                    code = line.split("#", 1)[0]
+                    if (store.search(code) if assigns else word in code):
+                        return f"{label}, line {number}: {one_line(line.strip(), 160)}"
     return ""

@@ -107,8 +107,8 @@ class Rebuildable:
     public_name: str                       # e.g. "Embedding", looked up in keras.layers
     settings: dict[str, Callable[[Any], Any]]
 
-    def kwargs(self, config: dict) -> dict:
-        kwargs = {"name": _name(config.get("name", self.public_name.lower()))}
+    def kwargs(self, config: dict) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"name": _name(config.get("name", self.public_name.lower()))}
         if "trainable" in config:
             kwargs["trainable"] = _bool(config["trainable"])
         if "dtype" in config and config["dtype"] is not None:

@@ -60,7 +60,7 @@ class Value:
     def as_array(self) -> np.ndarray | None:
         """The numbers this stands for as a float64 array (an array, a number, or a list of
         numbers, nested), or None when it is anything else."""
-        if self.kind == "array":
+        if self.kind == "array" and self.array is not None:
             return self.array.astype(np.float64)
         if self.kind in ("int", "float") and self.value is not None and self.type in GENUINE_NUMBERS:
             return np.asarray(float(self.value))

@@ -15,7 +15,7 @@ from nbgrader.nbgraderformat import MetadataValidator, ValidationError
 from nbgrader.nbgraderformat.common import BaseMetadataValidator, SchemaTooNewError, SchemaTooOldError
 from nbgrader.preprocessors import CheckCellMetadata as NbgraderCheckCellMetadata
 
-_compiled = {}  # schema version -> validator whose schema was checked once
+_compiled: dict = {}  # schema version -> validator whose schema was checked once
 
 
 class _CompiledSchema(BaseMetadataValidator):

@@ -21,7 +21,8 @@ class FlagEvidence(NbGraderPreprocessor):
         if context is None or not context.record.flags:
             return nb, resources
         info = resources["nbgrader"]
-        text = "\n".join([HEADER] + [f"- {line}" for line in flag_lines(context.record.flags)])
+        text = "\n".join([HEADER] + [f"- {line}" for line in flag_lines(context.record.flags,
+                                                                          dropped=context.record.dropped_flags)])
         with Gradebook(info["db_url"]) as gb:
             notebook = gb.find_submission_notebook(info["notebook"], info["assignment"], info["student"])
             for grade in notebook.grades:

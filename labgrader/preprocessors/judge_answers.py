@@ -153,7 +153,7 @@ class JudgeAnswers(NbGraderPreprocessor):
         for name in names:
             changed[name] = CHANGED.format(name=name)
             self._flag(gid, f"the lab's own {name} is not what the lab's cells built (its layers, settings or "
-                       "sharing differ from the instructor's run)", [name])
+                       "sharing differ from the instructor's run)", ["_pinned", name])
         allowed = set(lab.allowed_layers) if lab.allowed_layers is not None else None
         try:
             answers = Answers(export, allowed, changed)

@@ -33,6 +33,7 @@ class ClassData:
     failures: dict = field(default_factory=dict)     # student -> {grade id: message}
     faults: dict = field(default_factory=dict)       # student -> what went wrong while running
     flags: dict = field(default_factory=dict)        # student -> [Flag]: graded, to be reviewed
+    dropped_flags: dict = field(default_factory=dict)  # student -> flags counted, not kept
     notebooks: dict = field(default_factory=dict)    # notebook -> its grade ids, in order (the gradebook's notebooks)
 
     def notebook_total(self, student, notebook):
@@ -85,6 +86,7 @@ def collect(root, assignment, db_url=None):
             data.faults[student] = record.faults[0] if len(notebooks) > 1 else record.faults[0].partition(": ")[2]
         if record.flags:
             data.flags[student] = record.flag_objects()
+            data.dropped_flags[student] = record.dropped_flags
         if record.notes:
             data.notes[student] = list(dict.fromkeys(data.notes.get(student, []) + record.notes))
     for student in flagged_students(db_url, assignment):
@@ -190,7 +192,8 @@ def write_html(data, path):
     errored += "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td><td>graded up to the fault</td><td>{esc(reason)}</td></tr>"
                        for s, reason in sorted(data.faults.items()))
     flagged = "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td>{cells}</tr>"
-                      for s, found in sorted(data.flags.items()) for cells in _flag_cells(found))
+                      for s, found in sorted(data.flags.items())
+                      for cells in _flag_cells(found, data.dropped_flags.get(s, 0)))
     checks = "".join(f"<tr data-check='{esc(c)}'><td>{esc(notebook_of.get(c, ''))}</td><td>{esc(c)}</td><td class='n'>{data.points[c]:g}</td>"
                      f"<td class='n rate'>{100 * data.pass_rate(c):.0f}%</td></tr>" for c in data.checks)
     page = f"""<!DOCTYPE html>
@@ -223,13 +226,14 @@ student's that may have done it.</p>
     Path(path).write_text(page, encoding="utf-8")
 
 
-def _flag_cells(flags):
+def _flag_cells(flags, dropped=0):
     """Table cells for a student's flags: the first MAX_LISTED, then how many more (as everywhere)."""
     from labgrader.record import MAX_LISTED
     esc = html.escape
     rows = [f"<td>{esc(f.where)}</td><td>{esc(f.seen)}</td><td><code>{esc(f.line)}</code></td>" for f in flags[:MAX_LISTED]]
-    if len(flags) > MAX_LISTED:
-        rows.append(f"<td></td><td>... and {len(flags) - MAX_LISTED} more</td><td></td>")
+    more = max(0, len(flags) - MAX_LISTED) + dropped
+    if more:
+        rows.append(f"<td></td><td>... and {more} more</td><td></td>")
     return rows
 
 

@@ -31,7 +31,7 @@ def print_summary(report):
         print(f"\nFlagged for manual review ({len(flagged)}): graded, scores kept, marked needs-manual-grade "
               "in the gradebook (the grader saw evidence of tampering)")
         for r in flagged:
-            for line in flag_lines([Flag.from_dict(f) for f in r["flags"]]):
+            for line in flag_lines([Flag.from_dict(f) for f in r["flags"]], dropped=r.get("dropped_flags", 0)):
                 print(printable(f"  {r['student']}: {line}"))
     if report.get("stopped"):
         print(printable(f"\nGrading stopped: {report['stopped']}"))

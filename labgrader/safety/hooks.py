@@ -15,9 +15,9 @@ import os
 
 from traitlets.log import get_logger
 
-from . import paths
+from labgrader.student_ids import excluded
 
-_reported = set()
+from . import paths
 
 
 def _log():
@@ -71,7 +71,6 @@ def exclude_unsafe_handins(c, root):
     ``labgrader.student_ids`` does), printing why, so that nbgrader's ``init_assignment`` never
     copies their files either (the pre-convert hook cannot stop that copy). The batch command's
     pre-flight refuses the same hand-ins and records them in the gradebook."""
-    import sys
     submitted = os.path.join(root, "submitted")
     if not os.path.isdir(submitted):
         return
@@ -94,9 +93,5 @@ def exclude_unsafe_handins(c, root):
         return
     current = c.CourseDirectory.get("student_id_exclude", "")
     c.CourseDirectory.student_id_exclude = ",".join(filter(None, [current] + skipped))
-    if os.path.basename(sys.argv[0]).startswith("nbgrader"):  # the batch reports them itself
-        for name in skipped:
-            if name in _reported:  # nbgrader reads its config more than once
-                continue
-            _reported.add(name)
-            print(f"[labgrader] {name}: not graded: {unsafe[name]}", file=sys.stderr)
+    for name in skipped:  # announced by the plain path's pre-convert hook; the batch reports them itself
+        excluded.setdefault(os.path.realpath(root), {})[name] = f"{name}: not graded: {unsafe[name]}"

@@ -65,9 +65,7 @@ def _model3(check: Check):
         except NotGradable:  # the lab's object was changed: the checks that need it say so
             pass
     described = check.answers.describe("model3")
-    sequential = qualified(keras().Sequential)
-    if described["class"] != sequential and described["class"].endswith(".Sequential") or \
-            described.get("model") == "subclassed" and "Sequential" in described["class"]:
+    if described["model"] == "sequential" and described["class"] != qualified(keras().Sequential):
         raise _Verdict(failed("model3 is an instance of a class derived from Sequential: build it with "
                               "Sequential([...]) itself."))
     try:

@@ -1,4 +1,5 @@
 # expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# flag: none
 # Fills its working copy (once unlimited, and left behind on the grader's disk) with files.
 # %% q1_answer
 trainable_params_model2 = 12

@@ -1,4 +1,5 @@
 # expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# flag: none
 # Makes assertion helpers and comparisons always succeed.
 # %% q1_answer
 import builtins, numpy, numpy.testing

@@ -1,4 +1,5 @@
 # expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# flag: none
 # Rebinds the names the tests use so that "model2" is the student's own (wrong) model.
 # %% q1_answer
 from tensorflow.keras.models import Sequential

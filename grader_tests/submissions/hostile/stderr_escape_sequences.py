@@ -1,4 +1,5 @@
 # expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# flag: none
 # Escape sequences written straight to the kernel's fd 2 (beside the kernel protocol): they would
 # retitle and clear the grader's terminal. The grader shows kernel stderr as printable text only.
 # %% after demo_indexing

@@ -1,4 +1,5 @@
 # expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# flag: none
 # Starts 1000 threads and holds them for a few seconds: when every kernel ran as the same user,
 # this used up the process cap they all shared, and students graded beside it scored 0-2/8.
 # %% q1_answer

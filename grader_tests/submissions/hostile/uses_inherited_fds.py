@@ -1,4 +1,5 @@
 # expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# flag: none
 # Looks for descriptors inherited from the fork server (its listening socket, its connection to
 # the grader) and sends them requests: signal every process, launch a kernel.
 # %% q1_answer

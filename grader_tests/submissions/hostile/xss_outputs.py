@@ -1,4 +1,5 @@
 # expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# flag: none
 # Outputs that would run script in the feedback page (the student's and the instructor's browser):
 # HTML, SVG, JavaScript, Markdown with HTML, a forged verdict marker, HTML in a stream and in an error.
 # Each payload sets window.pwned; feedback must show them as text (grader_tests/reports/test_outputs_hostile.py).
