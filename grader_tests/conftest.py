@@ -134,5 +134,6 @@ def plain_graded(tmp_path_factory):
     from the course root."""
     tampering = [s for s in corpus("hostile") if s.name.startswith("tamper_")]
     course = class_course(tmp_path_factory.mktemp("plain") / "course", corpus("correct") + corpus("wrong") + tampering)
-    nbgrader(course, "autograde", ASSIGNMENT)
-    return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT)}
+    result = nbgrader(course, "autograde", ASSIGNMENT)
+    return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT),
+            "stdout": result.stdout, "stderr": result.stderr}

@@ -103,6 +103,28 @@ def test_hand_overs_from_outside_their_test_cell_are_not_accepted(graded_corpus)
     assert "application/vnd.labgrader.export" not in text
 
 
+def test_the_notebooks_output_budget_bounds_the_autograded_notebook(graded_corpus):
+    """60 cells printing 1 MB each: the per-cell cap alone would keep 60 MB; the notebook's budget
+    (GuardedExecute.max_notebook_output_bytes, 5 MB) keeps it small, the answers keep their points."""
+    path = graded_corpus["course"] / "autograded" / "many_megabyte_cells" / ASSIGNMENT / "embeddings.ipynb"
+    assert path.stat().st_size < 8 * 1024 ** 2
+    assert "over the notebook's output limit" in path.read_text()
+    assert sum(graded_corpus["scores"]["many_megabyte_cells"].values()) == 8
+
+
+@pytest.mark.parametrize("path", ["batch", "plain"])
+def test_a_quoted_line_reaches_the_terminal_as_printable_text(graded_corpus, plain_graded, path):
+    """The tampering line holds escape sequences (after a U+2028): the flag quotes the line Python
+    numbers 3, as printable text, in the record, the summary and nbgrader's log."""
+    graded = graded_corpus if path == "batch" else plain_graded
+    nb = nbformat.read(graded["course"] / "autograded" / "tamper_escape_sequences_in_line" / ASSIGNMENT /
+                       "embeddings.ipynb", as_version=4)
+    [line] = {flag["line"] for flag in nb.metadata["labgrader"]["flags"]}
+    assert line.startswith("q1_answer, line 3: json.dumps = lambda") and "\x1b" not in line and "\x07" not in line
+    for stream in ("stdout", "stderr") if path == "plain" else ("stdout",):
+        assert "\x1b]0;pwned" not in graded[stream] and "\x1b[2J" not in graded[stream]
+
+
 def test_the_input_history_never_holds_a_hidden_test_line(graded_corpus):
     """A cell after the tests prints the kernel's input history: the test cells (and the grader's
     own silent cells) ran outside it."""
