@@ -61,9 +61,28 @@ def course(tmp_path):
     return copy_course(tmp_path / "course")
 
 
+_template = {}
+
+
+def generated_course():
+    """A copy of the course whose assignments nbgrader generated (release/ and gradebook.db), made
+    once per test run: every class course starts as a copy of it (generate_assignment costs seconds)."""
+    if "path" not in _template:
+        import atexit
+        import tempfile
+        base = Path(tempfile.mkdtemp(prefix="labgrader-template-"))
+        atexit.register(shutil.rmtree, base, True)
+        course = copy_course(base / "course")
+        for assignment in (ASSIGNMENT, NUMPY_ASSIGNMENT):
+            nbgrader(course, "generate_assignment", assignment, "--force")
+        _template["path"] = course
+    return _template["path"]
+
+
 def class_course(dest, snippets, extra_config=""):
     """A course copy with ``snippets`` handed in, plus the instructor's own solution."""
-    course = copy_course(dest)
+    course = Path(dest)
+    shutil.copytree(generated_course(), course)
     with open(course / "nbgrader_config.py", "a") as config:
         config.write(extra_config)
     release = course / "release" / ASSIGNMENT / submissions.NOTEBOOK
@@ -72,7 +91,6 @@ def class_course(dest, snippets, extra_config=""):
     solved = course / "submitted" / "instructor_solution" / ASSIGNMENT
     solved.mkdir(parents=True)
     shutil.copy(course / "source" / ASSIGNMENT / submissions.NOTEBOOK, solved)
-    nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     return course
 
 
@@ -88,7 +106,8 @@ def numpy_corpus(kind=None):
 def numpy_class_course(dest, snippets):
     """A course copy with ``snippets`` of the numpy_basics lab handed in (every notebook), plus
     the instructor's own notebooks."""
-    course = copy_course(dest)
+    course = Path(dest)
+    shutil.copytree(generated_course(), course)
     release = course / "release" / NUMPY_ASSIGNMENT
     for snippet in snippets:
         submissions.write_assignment(snippet, release, course / "submitted" / snippet.name / NUMPY_ASSIGNMENT)
@@ -96,7 +115,6 @@ def numpy_class_course(dest, snippets):
     solved.mkdir(parents=True)
     for notebook in sorted((course / "source" / NUMPY_ASSIGNMENT).glob("*.ipynb")):
         shutil.copy(notebook, solved)
-    nbgrader(course, "generate_assignment", NUMPY_ASSIGNMENT, "--force")
     return course
 
 

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from labgrader.batch import task
-from labgrader.judging.lab import load_lab
+from labgrader.config import load_course_config
+from labgrader.lab import load_lab
 from labgrader.kernels import forkserver
 from labgrader.kernels.manager import GradingKernelManager
 
@@ -69,9 +70,9 @@ async def run_one(config, socket, workdir):
 
 
 def test_kernels_forked_in_a_row_start_finish_and_start_fresh(tmp_path):
-    config = task.load_config(REPO)
+    config = load_course_config(REPO)
     lab = load_lab(task.course_directory(config), "embeddings")
-    imports = getattr(lab, "warm_imports", ())
+    imports = lab.warm_imports
     assert "tensorflow" in imports  # the template this test is about
     with forkserver.Running(imports=imports) as server:
         for i in range(KERNELS):
