@@ -99,8 +99,11 @@ def validate(page):
 
 def alice_hands_in(page, hub_url, room, timings, shots):
     alice = room.users["alice"]
+    timings["loadavg_1min_at_start"] = os.getloadavg()[0]
+    started = time.monotonic()
     login(page, hub_url, "alice", alice.password)
     page.wait_for_selector("#jp-main-dock-panel", timeout=240_000)
+    timings["login_to_lab"] = time.monotonic() - started
     response = page.request.get(f"{hub_url}/user/alice/lab")
     timings["csp"] = response.headers.get("content-security-policy", "")
     open_assignments(page)
@@ -180,6 +183,7 @@ def term(classroom, hub, tmp_path_factory):
     except BaseException:
         dump = REPO / "grader_tests" / "artifacts" / "hub-round-trip-failure.txt"
         dump.parent.mkdir(exist_ok=True)
+        (dump.parent / ".gitignore").write_text("*\n")
         with open(dump, "w") as fh:  # what each step said, to see where the term broke
             for key, value in seen.items():
                 text = f"{value.stdout}\n{value.stderr}" if isinstance(value, subprocess.CompletedProcess) else repr(value)
@@ -243,14 +247,19 @@ def run_term(classroom, hub, tmp_path_factory, seen):
         seen["forged"] = forge_times(room, seen)
 
         # 5. collect, grade, feedback
+        started = time.monotonic()
         seen["collect"] = room.nbgrader("instructor", "collect", ASSIGNMENT, check=True)
-        seen["collected_at"] = {p.parent.name: p.read_text() for p in room.course.glob(f"submitted/*/{ASSIGNMENT}/timestamp.txt")}
+        timings["collect_command"] = time.monotonic() - started
+        seen["collected_at"] = {p.parent.parent.name: p.read_text()
+                                for p in room.course.glob(f"submitted/*/{ASSIGNMENT}/timestamp.txt")}
         seen["autograde"] = room.run("instructor", [sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT,
                                                     "--workers", "2"], timeout=1800)
+        timings["autograde_command"] = time.monotonic() - started - timings["collect_command"]
         seen["scores"] = cell_scores(f"sqlite:///{room.course}/gradebook.db", ASSIGNMENT)
         seen["late"] = lateness(room)
         room.nbgrader("instructor", "generate_feedback", ASSIGNMENT, check=True)
         seen["release_feedback"] = room.nbgrader("instructor", "release_feedback", ASSIGNMENT, check=True)
+        timings["loadavg_1min_at_feedback"] = os.getloadavg()[0]
         try:
             alice_fetches_feedback(page, hub, timings, shots)
         except BaseException:
@@ -260,14 +269,15 @@ def run_term(classroom, hub, tmp_path_factory, seen):
             raise
         fetched = sorted((room.users["alice"].home / ASSIGNMENT / "feedback").glob("*/*.html"))
         assert len(fetched) == 1, fetched
-        feedback = page.context.new_page()
-        feedback.goto(f"{hub}/user/alice/files/{fetched[0].relative_to(room.users['alice'].home)}")
-        seen["alice_feedback"] = feedback.content()
-        feedback.screenshot(path=str(shots / "alice-feedback.png"), full_page=True)
+        page.goto(f"{hub}/user/alice/files/{fetched[0].relative_to(room.users['alice'].home)}")
+        seen["alice_feedback"] = page.content()
+        page.screenshot(path=str(shots / "alice-feedback.png"), full_page=True)
     del seen["page"]
     for shot in shots.iterdir():
         keep(shot, f"hub-{shot.name}")
 
+    room.nbgrader("instructor", "export", "--to", "grades.csv", check=True)
+    seen["export"] = (room.course / "grades.csv").read_text()
     room.nbgrader("bob", "fetch_feedback", ASSIGNMENT, check=True)
     seen["bob_feedback"] = [p.read_text() for p in (room.users["bob"].home / ASSIGNMENT / "feedback").rglob("*.html")]
     seen["mallory_reads_feedback"] = mallory_reads_alice_feedback(room)
@@ -373,7 +383,8 @@ def forge_times(room, seen):
 def lateness(room):
     from nbgrader.api import Gradebook
     with Gradebook(f"sqlite:///{room.course}/gradebook.db") as gb:
-        return {s.student_id: (s.total_seconds_late, s.late_submission_penalty, s.score)
+        # (seconds late, penalty, the grade nbgrader exports: score - penalty, at least 0)
+        return {s.student_id: (s.total_seconds_late, s.late_submission_penalty, max(0.0, s.score - s.late_submission_penalty))
                 for s in gb.assignment_submissions(ASSIGNMENT)}
 
 
@@ -426,7 +437,7 @@ def test_alice_fetches_validates_and_submits_in_the_assignments_tab(term):
     assert "Success! Your notebook passes all the tests." in seen["timings"]["validate_text"]
     alice = room.course_exchange / "inbound" / seen["alice_entry"]
     st = alice.stat()
-    assert st.st_uid == room.users["alice"].uid and oct(st.st_mode & 0o7777) == "0o2750"  # PrivateSubmit
+    assert st.st_uid == room.users["alice"].uid and oct(st.st_mode & 0o7777) == "0o750"  # PrivateSubmit
     assert alice.stat().st_gid == room.users["instructor"].gid  # inbound is setgid: the instructor reads it
 
 
@@ -521,6 +532,9 @@ def test_forged_times_change_nothing(term):
         assert parse_utc(times[name]) > due, (label, times[name])
     late, penalty, score = seen["late"]["mallory"]
     assert late > 0 and penalty == total(ALICE_ANSWER) and score == 0, seen["late"]["mallory"]
+    import csv
+    exported = {row["student_id"]: row for row in csv.DictReader(seen["export"].splitlines())}
+    assert float(exported["mallory"]["score"]) == 0 and float(exported["mallory"]["late_submission_penalty"]) == 8
     for student in ("alice", "bob", "carol"):
         assert seen["late"][student][:2] == (0, 0), (student, seen["late"][student])
 

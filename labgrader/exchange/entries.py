@@ -83,7 +83,7 @@ def name_problem(name: str) -> str:
     if DANGEROUS_NAME_CHARS & set(name):
         return f"the name {printable(name)!r} holds {''.join(sorted(DANGEROUS_NAME_CHARS & set(name)))!r} (glob or path characters)"
     if printable(name) != name or any(ch in name for ch in "\n\t\r"):
-        return f"the name {printable(name)!r} holds control characters"
+        return f"the name {ascii(name)} holds control characters"
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
@@ -96,7 +96,7 @@ def claimed_id_problem(student_id: str) -> str:
     if student_id in ("", ".", "..") or "/" in student_id or student_id.startswith("-") or "," in student_id:
         return f"the entry claims the id {printable(student_id)!r}, which is not a student id"
     if printable(student_id) != student_id or any(ch in student_id for ch in "\n\t\r"):
-        return f"the entry claims an id with control characters ({printable(student_id)!r})"
+        return f"the entry claims an id with control characters ({ascii(student_id)})"
     return id_refusal(student_id)
 
 
@@ -269,7 +269,10 @@ def _copy_one(top, rel, staging, entry, caps):
         try:
             st = paths.copy_regular(parts[-1], os.path.join(out_dir, parts[-1]), caps.max_file_bytes, src_dir_fd=fds[-1])
         except (paths.UnsafePath, OSError) as exc:
-            if isinstance(exc, OSError) and exc.errno not in (errno.ENOENT, errno.ELOOP, errno.EACCES):
+            if isinstance(exc, OSError) and exc.errno == errno.EACCES:
+                raise Changed(f"{printable(rel)} cannot be read by the instructor (its mode or group was changed): "
+                              "ask the student to submit again") from None
+            if isinstance(exc, OSError) and exc.errno not in (errno.ENOENT, errno.ELOOP):
                 raise
             raise Changed(f"{printable(rel)} changed while it was being collected ({exc}): collect again") from None
         _check_same(st, entry, printable(rel))
