@@ -54,6 +54,17 @@ def test_clean_entry_is_collected_as_its_owner_with_the_kernels_time(tmp_path):
 
 
 @as_root
+def test_a_newer_entry_replaces_the_copy_an_older_one_does_not(tmp_path):
+    inbound = tmp_path / "inbound"
+    make_entry(inbound, "nobody+embeddings+old+r", files={"embeddings.ipynb": "old"})
+    time.sleep(0.02)
+    make_entry(inbound, "nobody+embeddings+new+r", files={"embeddings.ipynb": "new"})
+    assert collect(inbound, "nobody+embeddings+new+r", tmp_path).status == "collected"
+    assert collect(inbound, "nobody+embeddings+old+r", tmp_path).status == "superseded"
+    assert (tmp_path / "submitted" / "nobody" / ASSIGNMENT / "embeddings.ipynb").read_text() == "new"
+
+
+@as_root
 def test_an_edit_after_submitting_moves_the_time(tmp_path):
     inbound = tmp_path / "inbound"
     path = make_entry(inbound, "nobody+embeddings+t+r")

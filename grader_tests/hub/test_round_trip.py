@@ -588,7 +588,7 @@ def test_released_feedback_is_private_to_its_student(term):
 def test_the_lead_can_list_what_was_refused(term):
     room, seen = term
     found = refusals(str(room.course), ASSIGNMENT)
-    assert {r["who"] for r in found} == {"mallory", "carol"} or {r["who"] for r in found} >= {"mallory"}
+    assert {r["who"] for r in found} == {"mallory", "carol"}  # carol: her entry mallory tampered with
     assert all(r["reasons"] for r in found)
     assert len(found) >= len(EXPECTED) + 2
 

@@ -301,11 +301,21 @@ def entry_names(inbound_fd: int) -> list[str]:
     return sorted(os.listdir(inbound_fd))
 
 
+def collected_time(dest: str) -> _dt.datetime | None:
+    """The trusted time of the copy at ``dest`` (the ``timestamp.txt`` the collector wrote)."""
+    from .times import parse_time
+    try:
+        return parse_time(paths.read_regular(os.path.join(dest, "timestamp.txt"), 256).decode().strip())
+    except (OSError, ValueError, paths.UnsafePath):
+        return None
+
+
 def collect_entry(inbound: str, name: str, assignment: str, submitted: str, caps: Caps = Caps(), ignore=()) -> Entry:
-    """Collect ONE entry into ``submitted/<student>/<assignment>/`` (replacing an earlier copy),
-    or refuse it: the building block of ``nbgrader collect`` (``TrustedCollect``) and of a service
-    that collects on submit. The result names the student (its owner), the trusted time and the
-    reasons it was refused; it never raises for what a student put in the entry."""
+    """Collect ONE entry into ``submitted/<student>/<assignment>/``, replacing a copy of an older
+    entry (status ``superseded`` when the copy there is as new or newer), or refuse it: the building
+    block of ``nbgrader collect`` (``TrustedCollect``) and of a service that collects on submit.
+    The result names the student (its owner), the trusted time and the reasons it was refused; it
+    never raises for what a student put in the entry."""
     now = _dt.datetime.now(_dt.timezone.utc)
     fd = open_inbound(inbound)
     try:
@@ -313,7 +323,12 @@ def collect_entry(inbound: str, name: str, assignment: str, submitted: str, caps
         if entry.refusals:
             entry.status = "quarantined"
             return entry
-        entry.dest = os.path.join(submitted, entry.owner, assignment)
+        dest = os.path.join(submitted, entry.owner, assignment)
+        existing = collected_time(dest) if os.path.isdir(dest) else None
+        if existing is not None and existing >= entry.time:
+            entry.status = "superseded"
+            return entry
+        entry.dest = dest
         try:
             copy(fd, entry, entry.dest, caps)
             entry.status = "collected"
