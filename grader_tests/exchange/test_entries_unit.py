@@ -207,3 +207,40 @@ def _check_private_page(page):
     read = lambda who: subprocess.run(["runuser", "-u", who, "--", "cat", str(page)], capture_output=True)
     assert read("nobody").stdout == b"feedback"
     assert read("daemon").returncode != 0 and b"Permission denied" in read("daemon").stderr
+
+
+@as_root
+def test_feedback_page_names_stay_their_students():
+    """A hand-in carrying another student's submission_secret.txt would release its page over theirs."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+    from labgrader.exchange.release_feedback import reader_of
+    folder = Path(tempfile.mkdtemp(prefix="labgrader-acl-"))
+    try:
+        page = folder / "page.html"
+        fd = os.open(page, os.O_WRONLY | os.O_CREAT, 0o600)
+        readable_only_by(fd, _user("nobody")[0])
+        os.close(fd)
+        assert reader_of(str(page)) == _user("nobody")[0]
+        assert reader_of(str(folder / "missing.html")) is None
+    finally:
+        shutil.rmtree(folder)
+
+
+@as_root
+def test_setup_makes_the_layout_and_refuses_a_squatted_course(tmp_path):
+    from labgrader.exchange.layout import inbound_problems, make_exchange
+    root = tmp_path / "exchange"
+    make_exchange(str(root), "course", "nobody", log=lambda *_: None)
+    modes = {p.name: oct(p.stat().st_mode & 0o7777) for p in [root, *(root / "course").iterdir(), root / "course"]}
+    assert modes == {"exchange": "0o1777", "course": "0o755", "inbound": "0o3733", "outbound": "0o755",
+                     "feedback": "0o711"}
+    assert (root / "course").stat().st_uid == _user("nobody")[0] and root.stat().st_uid == 0
+    assert inbound_problems(str(root), "course", uid=_user("nobody")[0]) == []
+    assert "belongs to uid" in inbound_problems(str(root), "course", uid=_user("daemon")[0])[0]
+    squatted = root / "other"
+    squatted.mkdir()
+    os.chown(squatted, *_user("daemon"))
+    with pytest.raises(SystemExit, match="someone made it first"):
+        make_exchange(str(root), "other", "nobody", log=lambda *_: None)

@@ -221,8 +221,10 @@ def run_term(classroom, hub, tmp_path_factory, seen):
         room.nbgrader("bob", "submit", ASSIGNMENT, check=True)
         room.nbgrader("carol", "fetch_assignment", ASSIGNMENT, check=True)
         write_as(room, "carol", room.users["carol"].home / ASSIGNMENT / snippets.NOTEBOOK, answer(CAROL_ANSWER)[1])
+        before = set(inbound_entries(room))
         room.nbgrader("carol", "submit", ASSIGNMENT, STOCK_SUBMIT, check=True)
         carol_first = set(inbound_entries(room))
+        seen["carol_first"] = (carol_first - before).pop()
         time.sleep(0.05)
         room.nbgrader("carol", "submit", ASSIGNMENT, STOCK_SUBMIT, check=True)
         seen["carol_second"] = (set(inbound_entries(room)) - carol_first).pop()
@@ -374,8 +376,11 @@ def forge_times(room, seen):
     forged["future_name"] = mallory_makes_entry(room, "future", {"embeddings.ipynb": notebook},
                                                 stamp="2099-01-01 00:00:00.000000 UTC")
     on_time = inbound / seen["mallory_on_time"]
+    # ...and carol's feedback key, read from her stock (0777, 0644) entry, in place of her own
     room.run("mallory", ["sh", "-c", f"echo 'edited after the deadline' > {sh_quote(on_time / 'timestamp.txt')} && "
-                                     f"echo ' ' >> {sh_quote(on_time / snippets.NOTEBOOK)}"], check=True)
+                                     f"echo ' ' >> {sh_quote(on_time / snippets.NOTEBOOK)} && "
+                                     f"cat {sh_quote(inbound / seen['carol_first'] / 'submission_secret.txt')} "
+                                     f"> {sh_quote(on_time / 'submission_secret.txt')}"], check=True)
     forged["edited_on_time"] = seen["mallory_on_time"]
     return forged
 
@@ -583,6 +588,15 @@ def test_released_feedback_is_private_to_its_student(term):
     assert denied(reads["mallory"]), reads["mallory"].stderr
     assert reads["mode"] == "0o640"  # owner rw, the ACL's mask r for alice alone, others nothing
     assert "readable by alice only" in seen["release_feedback"].stdout + seen["release_feedback"].stderr
+
+
+def test_a_stolen_feedback_key_releases_neither_page(term):
+    room, seen = term
+    said = seen["release_feedback"].stdout + seen["release_feedback"].stderr
+    assert "Not released for carol" in said and "Not released for mallory" in said, said
+    from nbgrader.utils import notebook_hash
+    secret = (room.course / "submitted" / "carol" / ASSIGNMENT / "submission_secret.txt").read_text().strip()
+    assert not (room.course_exchange / "feedback" / f"{notebook_hash(secret=secret, notebook_id='embeddings')}.html").exists()
 
 
 def test_the_lead_can_list_what_was_refused(term):

@@ -170,6 +170,8 @@ def _walk(dfd, rel, depth, entry, caps, ignore, total) -> int:
     """Check everything below ``dfd``; returns the latest ctime (ns) seen."""
     latest = 0
     for item in sorted(os.scandir(dfd), key=lambda e: e.name):
+        if len(entry.files) > caps.max_files:
+            break  # refused already; do not walk millions of files
         path = os.path.join(rel, item.name)
         st = item.stat(follow_symlinks=False)
         latest = max(latest, st.st_ctime_ns)

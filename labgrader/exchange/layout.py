@@ -31,6 +31,9 @@ def _ensure_dir(path, uid, gid, mode, log):
     if not stat.S_ISDIR(st.st_mode):
         raise SystemExit(f"{path} exists and is not a folder (it is {'a link' if stat.S_ISLNK(st.st_mode) else 'a file'}): "
                          "remove it and run again")
+    if st.st_uid not in (0, uid):  # squatted before the set-up: its contents cannot be trusted
+        raise SystemExit(f"{path} belongs to uid {st.st_uid}, neither root nor its owner-to-be: someone made it "
+                         "first; inspect it, remove it and run again")
     if (st.st_uid, st.st_gid) != (uid, gid):
         os.chown(path, uid, gid, follow_symlinks=False)
     if stat.S_IMODE(st.st_mode) != mode:

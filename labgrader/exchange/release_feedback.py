@@ -27,6 +27,19 @@ _USER_OBJ, _USER, _GROUP_OBJ, _MASK, _OTHER = 0x01, 0x02, 0x04, 0x10, 0x20
 _UNDEFINED = 0xFFFFFFFF
 
 
+def reader_of(path: str) -> int | None:
+    """The one named user the ACL of ``path`` lets read it (None: no such file, or no named user)."""
+    try:
+        data = os.getxattr(path, _ACL_XATTR, follow_symlinks=False)
+    except OSError:
+        return None
+    for offset in range(4, len(data) - 7, 8):
+        tag, _perm, ident = struct.unpack_from("<HHI", data, offset)
+        if tag == _USER:
+            return ident
+    return None
+
+
 def readable_only_by(fd: int, uid: int) -> None:
     """Owner read-write, user ``uid`` read, nobody else anything (mode 0640 with the group bits
     standing for the ACL mask), set on an open file."""
@@ -47,42 +60,54 @@ class PrivateReleaseFeedback(ExchangeReleaseFeedback):
         except FileNotFoundError:
             self.log.warning("No feedback to release (%s does not exist)", feedback_root)
             return
+        pages = []
         for student in students:
             if student in excluded or not fnmatch.fnmatchcase(student, wanted):
                 continue
             folder = os.path.join(feedback_root, student, self.coursedir.assignment_id)
             if os.path.isdir(folder) and not os.path.islink(folder):
-                self._release_student(student, folder)
+                pages += self._pages_of(student, folder)
+        # Another student's secret in a hand-in would put its page in the place of theirs (and
+        # lock them out): a page name two students share is released to neither.
+        by_name = {}
+        for page in pages:
+            by_name.setdefault(page[3], set()).add(page[0])
+        for who, uid, folder, checksum, name in pages:
+            if len(by_name[checksum]) > 1 or reader_of(self._final(checksum)) not in (None, uid):
+                self.log.error("Not released for %s: %s has the page name of another student's feedback "
+                               "(the same submission_secret.txt in two hand-ins)", who, printable(name))
+                continue
+            self._release_page(who, uid, folder, name, checksum)
 
-    def _release_student(self, student, folder):
+    def _final(self, checksum):
+        return os.path.join(self.dest_path, f"{checksum}.html")
+
+    def _pages_of(self, student, folder):
+        """(who, uid, folder, page name, file name) of each page of one student's feedback."""
         who = printable(student)
         try:
             uid = pwd.getpwnam(student).pw_uid
         except KeyError:
             self.log.error("Not released for %s: no unix user of that name, so the page could not be made "
                            "private to them", who)
-            return
+            return []
         try:
             secret = paths.read_regular(os.path.join(folder, "submission_secret.txt"), 4096).decode().strip()
         except (OSError, paths.UnsafePath, UnicodeDecodeError) as exc:
             self.log.error("Not released for %s: no usable submission_secret.txt (%s)", who, exc)
-            return
+            return []
         if not re.fullmatch(r"[0-9a-f]{16,256}", secret):
             self.log.error("Not released for %s: submission_secret.txt is not a secret nbgrader wrote", who)
-            return
-        for name in sorted(os.listdir(folder)):
-            if name.endswith(".html"):
-                self._release_page(who, uid, secret, folder, name)
+            return []
+        return [(who, uid, folder, notebook_hash(secret=secret, notebook_id=name[:-len(".html")]), name)
+                for name in sorted(os.listdir(folder)) if name.endswith(".html")]
 
-    def _release_page(self, who, uid, secret, folder, name):
-        notebook_id = name[:-len(".html")]
+    def _release_page(self, who, uid, folder, name, checksum):
         try:
             data = paths.read_regular(os.path.join(folder, name), MAX_FEEDBACK_BYTES)
         except (OSError, paths.UnsafePath) as exc:
             self.log.error("Not released for %s: %s", who, exc)
             return
-        checksum = notebook_hash(secret=secret, notebook_id=notebook_id)
-        final = os.path.join(self.dest_path, f"{checksum}.html")
         tmp = os.path.join(self.dest_path, f".{checksum}-{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
@@ -95,6 +120,6 @@ class PrivateReleaseFeedback(ExchangeReleaseFeedback):
             os.unlink(tmp)
             raise
         os.close(fd)
-        os.replace(tmp, final)
+        os.replace(tmp, self._final(checksum))
         self.log.info("Released feedback for %s on %s/%s (readable by %s only)", who,
-                      self.coursedir.assignment_id, printable(notebook_id), who)
+                      self.coursedir.assignment_id, printable(name[:-len(".html")]), who)
