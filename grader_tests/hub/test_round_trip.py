@@ -280,6 +280,7 @@ def run_term(classroom, hub, tmp_path_factory, seen):
 
     room.nbgrader("instructor", "export", "--to", "grades.csv", check=True)
     seen["export"] = (room.course / "grades.csv").read_text()
+    seen["bob_messages"] = failure_messages(room.course / "autograded" / "bob" / ASSIGNMENT / snippets.NOTEBOOK)
     room.nbgrader("bob", "fetch_feedback", ASSIGNMENT, check=True)
     seen["bob_feedback"] = [p.read_text() for p in (room.users["bob"].home / ASSIGNMENT / "feedback").rglob("*.html")]
     seen["mallory_reads_feedback"] = mallory_reads_alice_feedback(room)
@@ -326,6 +327,8 @@ def attacks(room, seen):
         "glob_file": mallory_makes_entry(room, "globfile", {"*.ipynb": notebook}),
         "control_file": mallory_makes_entry(room, "ctlfile", {"\x07embeddings.ipynb": notebook}),
         "device": mallory_makes_entry(room, "dev", {"embeddings.ipynb": notebook}),
+        "unreadable": mallory_makes_entry(room, "shut", {"embeddings.ipynb": notebook},
+                                          script="mkdir {entry}/private && chmod 000 {entry}/private"),
     }
     link_name = f"mallory+{ASSIGNMENT}+2026-01-01 00:00:00.000000 UTC+entrylink"
     room.run("mallory", ["ln", "-s", course / "source" / ASSIGNMENT, inbound / link_name], check=True)
@@ -400,6 +403,13 @@ def mallory_reads_alice_feedback(room):
     assert page.exists()
     return {"exists": page.exists(), "mallory": room.run("mallory", ["cat", page]),
             "alice": room.run("alice", ["cat", page]), "mode": oct(page.stat().st_mode & 0o777)}
+
+
+def failure_messages(autograded):
+    """What the grader told the student in each graded cell that failed (the errors' values)."""
+    nb = nbformat.read(autograded, as_version=4)
+    return [output.get("evalue", "") for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("grade")
+            for output in cell.get("outputs", []) if output.get("output_type") == "error" and output.get("evalue")]
 
 
 def hidden_test_lines():
@@ -487,6 +497,7 @@ EXPECTED = {
     "glob_file": "glob or path characters",
     "control_file": "control characters",
     "device": "character device",
+    "unreadable": "cannot be read whole (Permission denied",
 }
 
 
@@ -577,7 +588,10 @@ def test_bob_sees_his_messages_and_his_score(term):
     assert len(seen["bob_feedback"]) == 1
     text = page_text(seen["bob_feedback"][0])
     assert f"Score: {total(BOB_ANSWER):.1f} / 8.0" in text, text[:2000]
-    assert "model3" in text and "(0 / 2 points)" in text
+    assert seen["bob_messages"], "bob's wrong answer failed no check?"
+    flat = " ".join(text.split())
+    for message in seen["bob_messages"]:
+        assert " ".join(message.split()) in flat, message
     assert [line for line in hidden_test_lines() if line in text] == []
 
 

@@ -114,7 +114,7 @@ class TrustedCollect(ExchangeCollect):
                 break
             try:
                 entries.copy(fd, entry, dest, self._caps())
-            except entries.Changed as exc:
+            except (entries.Changed, OSError) as exc:  # one entry never stops the class
                 entry.refusals.append(str(exc))
                 entry.status = "quarantined"
                 self.log.error("Quarantined %s: %s", printable(entry.name), exc)

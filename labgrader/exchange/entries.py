@@ -57,6 +57,7 @@ class Entry:
     owner: str = ""                # the owner of the entry, from its uid
     uid: int = -1
     time: _dt.datetime | None = None   # trusted: latest ctime of the entry and everything in it
+    ctime_ns: int = 0                  # the same, exact (what a later look is compared with)
     files: list = field(default_factory=list)      # relative paths of the regular files to copy
     refusals: list = field(default_factory=list)   # why it cannot be collected
     status: str = "pending"        # collected | superseded | quarantined | unchanged
@@ -141,7 +142,7 @@ def survey(inbound_fd: int, name: str, assignment: str, caps: Caps = Caps(), ign
     if not stat.S_ISDIR(st.st_mode):
         entry.refusals.append(f"the entry is {paths.kind(st.st_mode)}, not a folder"
                               + (" (links are never followed)" if stat.S_ISLNK(st.st_mode) else ""))
-        entry.time = from_epoch(st.st_ctime)
+        entry.ctime_ns, entry.time = st.st_ctime_ns, from_epoch(st.st_ctime_ns / 1e9)
         return entry
     if not entry.owner:
         entry.refusals.append(f"the entry is owned by uid {st.st_uid}, which is no user of this machine")
@@ -159,8 +160,11 @@ def survey(inbound_fd: int, name: str, assignment: str, caps: Caps = Caps(), ign
     else:
         try:
             latest = max(latest, _walk(fd, "", 0, entry, caps, ignore, [0]))
+        except OSError as exc:  # a folder inside made unreadable, or the entry changing under us
+            entry.refusals.append(f"the entry cannot be read whole ({exc.strerror}{': ' + printable(exc.filename) if isinstance(exc.filename, str) else ''})")
         finally:
             os.close(fd)
+    entry.ctime_ns = latest
     moment = from_epoch(latest / 1e9)
     entry.time = min(moment, now) if now else moment
     return entry
@@ -256,7 +260,7 @@ def copy(inbound_fd: int, entry: Entry, dest: str, caps: Caps = Caps()) -> None:
 def _check_same(st, entry, what):
     if st.st_uid != entry.uid:
         raise Changed(f"{what} changed owner while it was being collected")
-    if from_epoch(st.st_ctime) > entry.time:
+    if st.st_ctime_ns > entry.ctime_ns:
         raise Changed(f"{what} changed while it was being collected: collect again")
 
 
@@ -265,7 +269,11 @@ def _copy_one(top, rel, staging, entry, caps):
     fds = [top]
     try:
         for part in parts[:-1]:  # descend without following links
-            fds.append(os.open(part, _DIR_FLAGS, dir_fd=fds[-1]))
+            try:
+                fds.append(os.open(part, _DIR_FLAGS, dir_fd=fds[-1]))
+            except OSError as exc:
+                raise Changed(f"{printable(rel)}: a folder above it changed while it was being collected "
+                              f"({exc.strerror}): collect again") from None
         out_dir = os.path.join(staging, *parts[:-1])
         os.makedirs(out_dir, exist_ok=True)
         try:
