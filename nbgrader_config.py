@@ -92,3 +92,19 @@ c.GenerateFeedback.preprocessors = [
 # `nbgrader export`: the same CSV, with cells a spreadsheet will not run as formulas.
 c.ExportApp.plugin_class = "labgrader.reports.export.SafeCsvExportPlugin"
 
+# ---- Exchange, late hand-ins, LMS downloads (labgrader/exchange/; README "Run the course on a JupyterHub") ----
+# Who submitted = the owner of the inbound entry; when = its latest ctime; never the name or timestamp.txt.
+c.ExchangeFactory.collect = "labgrader.exchange.collect.TrustedCollect"
+# Released feedback readable by its student only (POSIX ACL), not by whoever learns its name.
+c.ExchangeFactory.release_feedback = "labgrader.exchange.release_feedback.PrivateReleaseFeedback"
+c.ExchangeFactory.submit = "labgrader.exchange.submit.PrivateSubmit"
+c.Exchange.timezone = "UTC"
+c.NbGraderAPI.timezone = "UTC"
+# A hand-in later than the due date (plus the student's extension) scores 0; re-grading after the
+# due date moved clears it (AssignLatePenalties resets the penalty first).
+c.LateSubmissionPlugin.penalty_method = "zero"
+# LMS archives are extracted within caps (zip bombs, zip-slip, links refused).
+c.ZipCollectApp.extractor_plugin = "labgrader.exchange.zipcollect.SafeExtractor"
+# nbgrader misreads numeric offsets (+0200) and abbreviations (CEST) in --duedate: refuse them.
+from labgrader.exchange.times import refuse_ambiguous_duedate  # noqa: E402
+refuse_ambiguous_duedate()

@@ -131,10 +131,12 @@ def read_regular(path, max_bytes=MAX_FILE_BYTES):
     return data
 
 
-def copy_regular(src, dst, max_bytes=MAX_FILE_BYTES):
+def copy_regular(src, dst, max_bytes=MAX_FILE_BYTES, src_dir_fd=None):
     """Copy a regular file to a new ``dst`` (which must not exist: never written through a link),
-    keeping its times; raises UnsafePath for anything but a regular file within the cap."""
-    fd, st = _open_regular(src, max_bytes)
+    keeping its times; raises UnsafePath for anything but a regular file within the cap. ``src``
+    may be relative to the directory descriptor ``src_dir_fd``. Returns the source's ``fstat``
+    taken after the copy (its owner and ctime say whether it changed meanwhile)."""
+    fd, st = _open_regular(src, max_bytes, dir_fd=src_dir_fd)
     with os.fdopen(fd, "rb") as fsrc:
         out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:
@@ -146,6 +148,7 @@ def copy_regular(src, dst, max_bytes=MAX_FILE_BYTES):
                         raise UnsafePath(f"{src} is more than {max_bytes} bytes")
                     fdst.write(chunk)
                 os.utime(fdst.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
+            return os.fstat(fsrc.fileno())
         except BaseException:
             os.unlink(dst)
             raise

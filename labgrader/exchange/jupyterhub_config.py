@@ -1,0 +1,56 @@
+"""JupyterHub for one course on one machine: PAM login with each student's unix account,
+``LocalProcessSpawner`` (each server runs as its user), the project's own configurable-http-proxy.
+
+Run as root from the course root (README "Run the course on a JupyterHub")::
+
+    .venv/bin/jupyterhub -f labgrader/exchange/jupyterhub_config.py
+
+Settings come from the environment so that the test suite runs this very file:
+``LABGRADER_HUB_URL`` (default ``http://:8000``: every interface; put TLS in front or bind
+127.0.0.1 and use ``ssh -L``), ``LABGRADER_HUB_STATE`` (database, cookie secret, pid files; default
+``/srv/jupyterhub``), ``LABGRADER_HUB_GROUP`` (the unix group whose members may log in; default
+``jupyterhub-users``), ``LABGRADER_HUB_PORTS`` (``hub,proxy-api`` on 127.0.0.1; default
+``8081,8001``), ``LABGRADER_JUPYTER_CONFIG`` (where the machine-wide nbgrader and server config
+is; default ``/etc/jupyter``, which Jupyter reads anyway).
+"""
+import os
+import sys
+
+c = get_config()  # noqa: F821
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV_BIN = os.path.dirname(sys.executable)
+STATE = os.environ.get("LABGRADER_HUB_STATE", "/srv/jupyterhub")
+HUB_PORT, API_PORT = os.environ.get("LABGRADER_HUB_PORTS", "8081,8001").split(",")
+JUPYTER_CONFIG = os.environ.get("LABGRADER_JUPYTER_CONFIG", "/etc/jupyter")
+os.makedirs(STATE, mode=0o700, exist_ok=True)
+
+c.JupyterHub.bind_url = os.environ.get("LABGRADER_HUB_URL", "http://:8000")
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{HUB_PORT}"
+c.JupyterHub.db_url = "sqlite:///" + os.path.join(STATE, "jupyterhub.sqlite")
+c.JupyterHub.cookie_secret_file = os.path.join(STATE, "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = os.path.join(STATE, "jupyterhub.pid")
+c.JupyterHub.cleanup_servers = True  # stopping the hub stops every student's server
+
+# The proxy from npm, installed inside the project by ./course (no global install).
+c.ConfigurableHTTPProxy.command = [os.path.join(ROOT, ".venv", "chp", "node_modules", ".bin", "configurable-http-proxy")]
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{API_PORT}"
+c.ConfigurableHTTPProxy.pid_file = os.path.join(STATE, "jupyterhub-proxy.pid")
+
+# Log in with the unix password (PAM service "login"); only members of one group.
+c.JupyterHub.authenticator_class = "pam"
+c.PAMAuthenticator.allowed_groups = {os.environ.get("LABGRADER_HUB_GROUP", "jupyterhub-users")}
+c.PAMAuthenticator.open_sessions = False
+
+# Each user's JupyterLab runs as that user, in their home, from the course's environment.
+c.JupyterHub.spawner_class = "localprocess"
+c.Spawner.cmd = [os.path.join(VENV_BIN, "jupyterhub-singleuser")]
+c.Spawner.default_url = "/lab"
+c.Spawner.notebook_dir = "~"
+c.Spawner.environment = {
+    "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
+    "TZ": "UTC",
+    "JUPYTER_CONFIG_PATH": JUPYTER_CONFIG,  # the exchange's root and course (python -m labgrader.exchange setup)
+}
+c.Spawner.start_timeout = 180  # TensorFlow's environment is large and the machine may be busy
+c.Spawner.http_timeout = 180

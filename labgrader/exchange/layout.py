@@ -1,0 +1,118 @@
+"""The exchange's folders, their owners and modes, made by root once per course and checked by the
+instructor's commands before they trust what is in them.
+
+| path | owner | mode | why |
+| --- | --- | --- | --- |
+| ``<root>`` | root | 1777 | nbgrader's student commands demand a writable root; the sticky bit stops a student from renaming or replacing a course folder (#1225) |
+| ``<root>/<course>`` | instructor | 0755 | made before any student can squat the name |
+| ``.../inbound`` | instructor, the instructor's group | 3733 | students create entries but cannot list them (setgid: entries get the instructor's group); sticky: nobody renames or deletes another's entry |
+| ``.../outbound`` | instructor | 0755 | released assignments, read-only for students |
+| ``.../feedback`` | instructor | 0711 | not listable; each released file is readable only by its student (``release_feedback``) |
+"""
+import grp
+import os
+import pwd
+import stat
+
+ROOT_MODE = 0o1777
+COURSE_MODE = 0o755
+INBOUND_MODE = 0o3733
+OUTBOUND_MODE = 0o755
+FEEDBACK_MODE = 0o711
+
+
+def _ensure_dir(path, uid, gid, mode, log):
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        os.mkdir(path, 0o700)
+        log(f"created {path}")
+        st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise SystemExit(f"{path} exists and is not a folder (it is {'a link' if stat.S_ISLNK(st.st_mode) else 'a file'}): "
+                         "remove it and run again")
+    if st.st_uid not in (0, uid):  # squatted before the set-up: its contents cannot be trusted
+        raise SystemExit(f"{path} belongs to uid {st.st_uid}, neither root nor its owner-to-be: someone made it "
+                         "first; inspect it, remove it and run again")
+    if (st.st_uid, st.st_gid) != (uid, gid):
+        os.chown(path, uid, gid, follow_symlinks=False)
+    if stat.S_IMODE(st.st_mode) != mode:
+        os.chmod(path, mode)
+
+
+def make_exchange(root: str, course: str, instructor: str, log=print) -> None:
+    """Create or repair the exchange root and one course's folders (as root)."""
+    if os.geteuid() != 0:
+        raise SystemExit("setting up the exchange needs root (the root folder is root's, the course folder the instructor's)")
+    user = pwd.getpwnam(instructor)
+    os.makedirs(os.path.dirname(os.path.abspath(root)), exist_ok=True)
+    _ensure_dir(root, 0, 0, ROOT_MODE, log)
+    course_path = os.path.join(root, course)
+    _ensure_dir(course_path, user.pw_uid, user.pw_gid, COURSE_MODE, log)
+    for name, mode in (("inbound", INBOUND_MODE), ("outbound", OUTBOUND_MODE), ("feedback", FEEDBACK_MODE)):
+        _ensure_dir(os.path.join(course_path, name), user.pw_uid, user.pw_gid, mode, log)
+    members = [m for m in grp.getgrgid(user.pw_gid).gr_mem if m != instructor]
+    if members:
+        log(f"warning: the instructor's group {grp.getgrgid(user.pw_gid).gr_name} has other members ({', '.join(members)}): "
+            "they can read every submission in inbound; give the instructor a group of their own")
+    log(f"exchange ready: {root} (root, 1777), {course_path} ({instructor}, 0755), inbound 3733, outbound 0755, feedback 0711")
+
+
+def inbound_problems(root: str, course: str, uid: int | None = None) -> list[str]:
+    """Why the instructor (``uid``, default: us) should not trust this course's folders."""
+    uid = os.geteuid() if uid is None else uid
+    problems = []
+    checks = [(root, {0, uid}, "the exchange root"), (os.path.join(root, course), {uid}, "the course folder"),
+              (os.path.join(root, course, "inbound"), {uid}, "inbound")]
+    for path, owners, what in checks:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            problems.append(f"{what} {path} does not exist (run: python -m labgrader.exchange setup)")
+            break
+        if not stat.S_ISDIR(st.st_mode):
+            problems.append(f"{what} {path} is not a folder (a link or a file put there by someone)")
+            break
+        if st.st_uid not in owners:
+            problems.append(f"{what} {path} belongs to uid {st.st_uid}, not to you or root: someone may have renamed "
+                            "or squatted it")
+        elif st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+            problems.append(f"{what} {path} is writable by everyone without the sticky bit: anyone can rename what is in it "
+                            "(python -m labgrader.exchange setup fixes it)")
+    return problems
+
+
+GLOBAL_NBGRADER_CONFIG = '''\
+# Written by `python -m labgrader.exchange setup`: read by every nbgrader command and Jupyter server
+# on this machine (students' and the instructor's). Students can override it in their own config:
+# nothing the instructor trusts depends on it (see labgrader/exchange/).
+c = get_config()  # noqa: F821
+c.Exchange.root = {root!r}
+c.CourseDirectory.course_id = {course!r}
+c.Exchange.timezone = "UTC"        # timestamps written in UTC (other zones are misread by nbgrader)
+c.NbGraderAPI.timezone = "UTC"
+# entries private to the student and the instructor (stock nbgrader makes them 0777)
+c.ExchangeFactory.submit = "labgrader.exchange.submit.PrivateSubmit"
+'''
+
+GLOBAL_SERVER_CONFIG = '''\
+# Written by `python -m labgrader.exchange setup`. JupyterHub >= 4.1 forbids framing single-user
+# servers; the formgrader is a frame of the instructor's own JupyterLab, so allow the same origin only.
+c = get_config()  # noqa: F821
+c.ServerApp.tornado_settings = {"headers": {"Content-Security-Policy": "frame-ancestors 'self'"}}
+'''
+
+
+def write_global_config(config_dir: str, root: str, course: str, log=print) -> list[str]:
+    """``nbgrader_config.py`` and ``jupyter_server_config.py`` in ``config_dir`` (e.g. /etc/jupyter)."""
+    os.makedirs(config_dir, mode=0o755, exist_ok=True)
+    written = []
+    for name, text in (("nbgrader_config.py", GLOBAL_NBGRADER_CONFIG.format(root=root, course=course)),
+                       ("jupyter_server_config.py", GLOBAL_SERVER_CONFIG)):
+        path = os.path.join(config_dir, name)
+        with open(path, "w") as fh:
+            fh.write(text)
+        os.chmod(path, 0o644)
+        written.append(path)
+        log(f"wrote {path}")
+    return written
