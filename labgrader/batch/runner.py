@@ -14,6 +14,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
 
 from labgrader.config import load_course_config
+from labgrader.exchange.report import refusals
 from labgrader.kernels import forkserver
 from labgrader.lab import LabError, load_lab, notebook_names
 from labgrader.record import SubmissionRecord, report_path
@@ -71,7 +72,7 @@ def grade_class(root: str | Path, assignment: str, students: list[str] | None = 
     notebooks = [f"{name}.ipynb" for name in names]
     started = time.monotonic()
     report: dict[str, Any] = {"assignment": assignment, "notebooks": notebooks, "db_url": config.CourseDirectory.db_url,
-                              "results": [], "stopped": ""}
+                              "results": [], "stopped": "", "refused": refusals(root, assignment)}
 
     gradable = []
     for student in submissions(root, assignment, students):

@@ -19,7 +19,8 @@ import nbformat
 from labgrader.lab import notebook_names
 from labgrader.record import Flag, SubmissionRecord, read_notebook_record, report_path
 from labgrader.reports.csv_safe import Writer
-from labgrader.reports.gradebook import cell_scores, flagged_students, max_points
+from labgrader.exchange.report import refusals
+from labgrader.reports.gradebook import cell_scores, flagged_students, late_penalties, max_points
 
 
 @dataclass
@@ -35,6 +36,8 @@ class ClassData:
     flags: dict = field(default_factory=dict)        # student -> [Flag]: graded, to be reviewed
     dropped_flags: dict = field(default_factory=dict)  # student -> flags counted, not kept
     notebooks: dict = field(default_factory=dict)    # notebook -> its grade ids, in order (the gradebook's notebooks)
+    refused: list = field(default_factory=list)      # what the collectors refused: [{"who", "entry", "reasons"...}]
+    penalties: dict = field(default_factory=dict)    # student -> points taken for lateness
 
     def notebook_total(self, student, notebook):
         return sum(self.scores[student].get(c, 0) for c in self.notebooks.get(notebook, []))
@@ -44,7 +47,7 @@ class ClassData:
         return sum(self.points.values())
 
     def total(self, student):
-        return sum(self.scores[student].values())
+        return max(0.0, sum(self.scores[student].values()) - self.penalties.get(student, 0.0))
 
     def pass_rate(self, check):
         graded = [s for s in self.scores if s not in self.errors]
@@ -68,7 +71,8 @@ def collect(root, assignment, db_url=None):
         notebooks[name] = [c.metadata.nbgrader["grade_id"] for c in release.cells
                            if c.metadata.get("nbgrader", {}).get("grade_id") in points]
     order = [grade_id for ids in notebooks.values() for grade_id in ids]
-    data = ClassData(assignment, order, points, scores, notebooks=notebooks)
+    data = ClassData(assignment, order, points, scores, notebooks=notebooks,
+                     refused=refusals(root, assignment), penalties=late_penalties(db_url, assignment))
     path = report_path(root, assignment)
     batch = [SubmissionRecord.from_dict(r) for r in json.loads(path.read_text())["results"]] if path.exists() else []
     for record in batch:  # what the batch could not grade has no autograded notebook
@@ -194,6 +198,9 @@ def write_html(data, path):
     flagged = "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td>{cells}</tr>"
                       for s, found in sorted(data.flags.items())
                       for cells in _flag_cells(found, data.dropped_flags.get(s, 0)))
+    refused = "".join(f"<tr data-student='{esc(str(r.get('who', '')))}'><td>{esc(str(r.get('who', '')))}</td>"
+                      f"<td>{esc(str(r.get('entry', '')))}</td><td>{esc('; '.join(map(str, r.get('reasons', []))))}</td></tr>"
+                      for r in data.refused)
     checks = "".join(f"<tr data-check='{esc(c)}'><td>{esc(notebook_of.get(c, ''))}</td><td>{esc(c)}</td><td class='n'>{data.points[c]:g}</td>"
                      f"<td class='n rate'>{100 * data.pass_rate(c):.0f}%</td></tr>" for c in data.checks)
     page = f"""<!DOCTYPE html>
@@ -220,6 +227,10 @@ def write_html(data, path):
 handed: every grade is marked needs-manual-grade in the gradebook. The line is a hint: a line of the
 student's that may have done it.</p>
 <table id="flags"><tr><th>student</th><th>where</th><th>what the grader saw</th><th>line</th></tr>{flagged or "<tr><td colspan=4>none</td></tr>"}</table>
+<h2>Refused when collected</h2>
+<p class="sub">Hand-ins the collectors did not take (another student's id, links, forged entries...): never
+graded; kept where they were, with the reasons (collect_report_{esc(data.assignment)}.json).</p>
+<table id="refused"><tr><th>student</th><th>entry or file</th><th>reasons</th></tr>{refused or "<tr><td colspan=3>none</td></tr>"}</table>
 <h2>Students</h2>
 <table id="students"><tr><th>student</th><th>total</th>{"".join(f"<th>{esc(nb)}.ipynb</th>" for nb in split)}{"".join(f"<th>{esc(c)}</th>" for c in data.checks)}<th>notes</th></tr>{"".join(rows)}</table>
 </body></html>"""

@@ -15,7 +15,7 @@ def cell_scores(db_url, assignment):
 
 
 def total_scores(db_url, assignment):
-    """{student: (score, max_score)}."""
+    """{student: (score, max_score)}, the score after the late penalty (as `nbgrader export` gives it)."""
     totals = {}
     with Gradebook(db_url) as gb:
         try:
@@ -23,8 +23,19 @@ def total_scores(db_url, assignment):
         except MissingEntry:
             return totals
         for submission in submissions:
-            totals[submission.student_id] = (submission.score, submission.max_score)
+            penalty = submission.late_submission_penalty or 0.0
+            totals[submission.student_id] = (max(0.0, submission.score - penalty), submission.max_score)
     return totals
+
+
+def late_penalties(db_url, assignment):
+    """{student: points taken for lateness} of the late submissions."""
+    with Gradebook(db_url) as gb:
+        try:
+            submissions = gb.assignment_submissions(assignment)
+        except MissingEntry:
+            return {}
+        return {s.student_id: s.late_submission_penalty for s in submissions if s.late_submission_penalty}
 
 
 def max_points(db_url, assignment):

@@ -33,6 +33,12 @@ def print_summary(report):
         for r in flagged:
             for line in flag_lines([Flag.from_dict(f) for f in r["flags"]], dropped=r.get("dropped_flags", 0)):
                 print(printable(f"  {r['student']}: {line}"))
+    refused = report.get("refused") or []
+    if refused:
+        print(f"\nRefused when collected ({len(refused)}): never graded, kept in the exchange; reasons in "
+              f"collect_report_{report['assignment']}.json")
+        for entry in refused:
+            print(printable(f"  {entry.get('who') or '?'}: {entry.get('entry', '')}: {'; '.join(entry.get('reasons', []))}"))
     if report.get("stopped"):
         print(printable(f"\nGrading stopped: {report['stopped']}"))
     if totals:
