@@ -72,7 +72,7 @@ def grade_class(root: str | Path, assignment: str, students: list[str] | None = 
     notebooks = [f"{name}.ipynb" for name in names]
     started = time.monotonic()
     report: dict[str, Any] = {"assignment": assignment, "notebooks": notebooks, "db_url": config.CourseDirectory.db_url,
-                              "results": [], "stopped": "", "refused": refusals(root, assignment)}
+                              "results": [], "stopped": "", "refused": refusals(str(root), assignment)}
 
     gradable = []
     for student in submissions(root, assignment, students):
