@@ -16,6 +16,7 @@ from labgrader.preprocessors import (  # noqa: E402
 from labgrader.student_ids import exclude_unsafe  # noqa: E402
 from labgrader.preprocessors.flag_tampering import FlagTampering  # noqa: E402
 from labgrader.preprocessors.reclaim_working_copy import ReclaimWorkingCopy  # noqa: E402
+from labgrader.preprocessors.sanitize_autograded import SanitizeAutograded  # noqa: E402
 # nbgrader's CheckCellMetadata, its JSON schema checked once per process instead of once per cell
 from labgrader.preprocessors.check_cell_metadata import CheckCellMetadata  # noqa: E402
 
@@ -61,6 +62,7 @@ c.Autograde.autograde_preprocessors = [
     GuardedExecute,
     ReclaimWorkingCopy,  # the kernel is gone: nothing it left is written, chmod'ed or copied through
     JudgeObservations,
+    SanitizeAutograded,  # student output inert in the autograded notebook (formgrader renders it as the instructor)
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
