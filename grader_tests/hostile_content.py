@@ -8,9 +8,9 @@ from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_markdown_cell, new_output, new_raw_cell
 
 # What a script would do as the instructor (the corpus' hostile/formgrader_xss.py does the same).
-ATTACK = ('window.top.__pwned = 1; document.title = "PWNED"; '
+ATTACK = ('try { window.top.__pwned = 1 } catch (e) {} try { document.title = "PWN" + "ED" } catch (e) {} '
           'fetch("/api/contents/source/embeddings/embeddings.ipynb").then(r => r.text())'
-          '.then(t => document.body.prepend("LEAKED " + t.slice(0, 300))); '
+          '.then(t => document.body.prepend("LEAK" + "ED " + t.slice(0, 300))); '
           'window.parent.postMessage(JSON.stringify({command: "terminal:create-new", arguments: {}}), "*")')
 SCRIPT = f"<script>{ATTACK}</script>"
 IMG = f"<img src=x onerror='{ATTACK}'>"

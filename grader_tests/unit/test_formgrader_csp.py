@@ -105,8 +105,8 @@ def test_a_page_runs_only_what_nbgrader_ships():
 @pytest.mark.parametrize("path, expected", [
     ("/formgrader/api/students", LOCKED),
     ("/formgrader/static/js/utils.js", LOCKED),
-    ("/formgrader/submissions/abc/evil.html", LOCKED),  # a file handed in beside the notebook
-    ("/formgrader/submissions/abc/sub/evil.svg", LOCKED),
+    ("/formgrader/submissions/abc/evil.html", STUDENT_FILE),  # a file handed in beside the notebook
+    ("/formgrader/submissions/abc/sub/evil.svg", STUDENT_FILE),
     ("/files/autograded/bob/embeddings/evil.html", STUDENT_FILE),
     ("/files/course/submitted/bob/embeddings/evil.html", STUDENT_FILE),
     ("/files/%61utograded/bob/embeddings/evil.html", STUDENT_FILE),  # jupyter_server opens it decoded
@@ -125,6 +125,7 @@ def test_formgrader_pages_get_the_page_policy(templates, path):
     assert "script-src h:1/formgrader/static/" in policy_for(path, "h:1", "/", templates, "<html></html>")
 
 
-def test_a_host_csp_cannot_name_runs_no_script(templates):
-    policy = policy_for("/formgrader/manage_students", "[::1]:8888", "/", templates, render("manage_students.tpl"))
-    assert "script-src" not in policy and "default-src 'none'" in policy
+def test_a_host_csp_cannot_name_or_an_unseen_page_runs_no_script(templates):
+    for host, html in (("[::1]:8888", render("manage_students.tpl")), ("h:1", None)):
+        policy = policy_for("/formgrader/manage_students", host, "/", templates, html)
+        assert "script-src" not in policy and "default-src 'none'" in policy and "sandbox" in policy

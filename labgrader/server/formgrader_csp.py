@@ -20,8 +20,9 @@ response) sets the header of every response under ``<base_url>formgrader/``:
   out of ``"..."`` gets no hash); event-handler attributes only those of the templates
   (``'unsafe-hashes'``); no ``eval``, frames, plugins, forms or ``<base>``; requests only to
   ``/formgrader/api/``; framed only by the server's own pages (JupyterLab);
-- everything else there (the JSON API, static files, files of a submission): nothing may run
-  or load, and the page is sandboxed in a unique origin (what jupyter_server does for ``/files/``).
+- the JSON API and static files: nothing may run or load, the page is sandboxed in a unique
+  origin (what jupyter_server does for ``/files/``) and may not be framed;
+- the files of a submission: shown (styles, embedded images), sandboxed, no script.
 
 Files under a ``submitted/``, ``autograded/`` or ``feedback/`` folder served by jupyter_server
 (``/files/...``, ``/nbconvert/<format>/...``) get a sandbox *without* scripts: jupyter_server allows
@@ -62,6 +63,8 @@ JS_TYPES = {"", "text/javascript", "application/javascript", "module"}
 # A value interpolated into a template's script: no way out of its string, no end of the script.
 UNSAFE_IN_STRING = "\\\\<>&\x00-\x1f\x7f\u2028\u2029"
 LOCKED = "default-src 'none'; sandbox; frame-ancestors 'none'"
+# a formgrader page whose body this cannot see (a 304, a streamed reply): inert, still shown in its frame
+UNSEEN_PAGE = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; frame-ancestors 'self'"
 # a student's file shown by jupyter_server: styles and embedded images, never a script
 STUDENT_FILE = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; frame-ancestors 'self'"
 STUDENT_FOLDER = re.compile(r"(?:files|nbconvert/[^/]+)/(?:.*/)?(?:submitted|autograded|feedback)/")
@@ -165,11 +168,12 @@ def policy_for(path: str, host: str, base_url: str, templates: Templates, html: 
     if not (path == prefix or path.startswith(prefix + "/")):
         return None
     inner = path[len(base_url):]
-    if (html is None or inner.startswith(API_PATH) or inner.startswith(STATIC_PATHS)
-            or SUBMISSION_FILE.fullmatch(inner)):
+    if SUBMISSION_FILE.fullmatch(inner):
+        return STUDENT_FILE
+    if inner.startswith(API_PATH) or inner.startswith(STATIC_PATHS):
         return LOCKED
-    if not CSP_HOST.fullmatch(host):  # not expressible in a CSP source (an IPv6 literal...)
-        return "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+    if html is None or not CSP_HOST.fullmatch(host):  # unseen, or a host no CSP source can name (IPv6)
+        return UNSEEN_PAGE
     handler_hashes = [sha256_source(h) for h in templates.handlers]
     return page_policy(host, base_url, templates.allowed_hashes(html), handler_hashes,
                        folder_source(mathjax_url, host))
@@ -192,6 +196,11 @@ def formgrader_transform(base_url: str, templates: Templates, settings: dict) ->
             policy = policy_for(self._request.path, self._request.host, base_url, templates, page, mathjax_url)
             if policy is not None:
                 headers["Content-Security-Policy"] = policy
+            if policy not in (None, LOCKED, STUDENT_FILE):
+                # A page's policy holds the hashes of its own scripts: a cached copy revalidated by a
+                # 304 (which carries no body to hash) would get another. Never cached, no validator.
+                headers["Cache-Control"] = "no-store"
+                headers.pop("Etag", None)
             return status_code, headers, chunk
 
     return FormgraderPolicy

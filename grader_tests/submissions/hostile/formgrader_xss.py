@@ -7,12 +7,12 @@
 # The answers are right: the payloads must change no score (flagged for their imports, graded all
 # the same). grader_tests/jupyterlab/test_instructor_lab.py adds what the snippet format cannot
 # carry (a markdown cell and a raw cell with raw HTML, widget state) and opens it in Chromium.
-# %% after demo_indexing
+# %% after q1_param_count
 from IPython.display import HTML, SVG, Javascript, display
 
-ATTACK = ('window.top.__pwned = 1; document.title = "PWNED"; '
+ATTACK = ('try { window.top.__pwned = 1 } catch (e) {} try { document.title = "PWN" + "ED" } catch (e) {} '
           'fetch("/api/contents/source/embeddings/embeddings.ipynb").then(r => r.text())'
-          '.then(t => document.body.prepend("LEAKED " + t.slice(0, 300))); '
+          '.then(t => document.body.prepend("LEAK" + "ED " + t.slice(0, 300))); '
           'window.parent.postMessage(JSON.stringify({command: "terminal:create-new", arguments: {}}), "*")')
 
 
