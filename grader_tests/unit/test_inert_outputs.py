@@ -109,9 +109,20 @@ def test_the_score_nbgrader_reads_is_that_of_the_raw_outputs(count):
         assert grade(nb.cells[0]) == before, outputs
 
 
-def test_sanitizing_twice_changes_nothing_more():
-    once = sanitized(SanitizeAutograded(), notebook_with(hostile_content.raw_outputs()))
-    assert sanitized(SanitizeAutograded(), copy.deepcopy(once)) == once
+@pytest.mark.parametrize("then", [SanitizeAutograded, SanitizeOutputs])
+def test_sanitizing_again_changes_nothing_more(then):
+    """Feedback sanitizes what autograde already made inert: no second fence around a student's cell."""
+    nb = notebook_with(hostile_content.raw_outputs())
+    nb.cells += fresh_ids([new_markdown_cell(hostile_content.MARKDOWN_CELL), new_raw_cell("~~~\n" + hostile_content.RAW_CELL)])
+    once = sanitized(SanitizeAutograded(), nb)
+    assert sanitized(then(), copy.deepcopy(once)).cells[1:] == once.cells[1:]
+
+
+@pytest.mark.parametrize("source", ["~~~\nx\n~~~~\n<script>x</script>\n~~~", "~~~\n~~~\n<b>x</b>\n~~~", "~~~ js\nx\n~~~",
+                                    "~~~\nx\n~~~\n<img src=x onerror=alert(1)>"])
+def test_a_cell_that_only_looks_fenced_is_fenced_again(source):
+    nb = sanitized(SanitizeAutograded(), new_notebook(cells=[new_markdown_cell(source)]))
+    assert nb.cells[0].source != source and source in nb.cells[0].source
 
 
 # ------------------------------------------------------------------ text cells

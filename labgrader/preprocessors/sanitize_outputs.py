@@ -93,11 +93,21 @@ def inert_markdown(text):
     return re.sub(r"([\\\[\]()<>&!])", r"\\\1", text)
 
 
+def _longest_fence_run(text):
+    return max((len(m) for m in re.findall(r"`+|~+", text)), default=0)
+
+
 def fenced(text):
     """Markdown that shows ``text`` verbatim: a code fence longer than any run of ` or ~ in it."""
-    longest = max((len(m) for m in re.findall(r"`+|~+", text)), default=0)
-    fence = "~" * max(3, longest + 1)
+    fence = "~" * max(3, _longest_fence_run(text) + 1)
     return f"{fence}\n{text}\n{fence}"
+
+
+def is_fenced(text) -> bool:
+    """``text`` is what :func:`fenced` makes (one code block nothing inside can close): inert already,
+    so feedback does not fence again what autograde fenced."""
+    m = re.fullmatch(r"(~{3,})\n(.*)\n\1", text, re.DOTALL)
+    return bool(m) and _longest_fence_run(m.group(2)) < len(m.group(1))
 
 
 def is_verdict(output) -> bool:
@@ -173,7 +183,8 @@ class InertStudentContent(NbGraderPreprocessor):
         if cell.cell_type == "code":
             cell.outputs = self.inert_outputs(cell.get("outputs", []))
         elif cell.cell_type in ("markdown", "raw") and not self._is_instructors(cell):
-            cell = NotebookNode(cell_type="markdown", id=cell.get("id", f"cell-{index}"), source=fenced(cell.source),
+            source = cell.source if is_fenced(cell.source) else fenced(cell.source)
+            cell = NotebookNode(cell_type="markdown", id=cell.get("id", f"cell-{index}"), source=source,
                                 metadata=NotebookNode({k: v for k, v in cell.metadata.items() if k == "nbgrader"}))
         return cell, resources
 
