@@ -17,17 +17,18 @@ released one (and then its checksum differed already).
 """
 from nbformat.notebooknode import NotebookNode
 
-from labgrader.preprocessors.sanitize_outputs import (
-    InertStudentContent, image_metadata, inert_data, is_verdict, says_nothing)
+from labgrader.preprocessors.sanitize_outputs import InertStudentContent, image_metadata, inert_data, says_nothing
 
 
 class SanitizeAutograded(InertStudentContent):
     """Student content in the autograded notebook made inert (see the module's docstring)."""
 
+    verdict_html = False  # JudgeObservations writes plain text: any verdict HTML here is forged
+
     def inert_outputs(self, outputs):
         inert = []
         for output in outputs:
-            if output.get("output_type") == "execute_result" and not is_verdict(output):
+            if output.get("output_type") == "execute_result":  # even one marked as a verdict (forged)
                 inert += self._inert_result(output)
             elif (kept := self.sanitize_output(output)) is not None:
                 inert.append(kept)

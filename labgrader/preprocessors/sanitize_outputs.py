@@ -31,9 +31,10 @@ So :class:`InertStudentContent` (shared by :class:`SanitizeOutputs`, for feedbac
 - the notebook's widget state (``metadata.widgets``) goes.
 
 Outputs the grader writes itself carry ``metadata={"labgrader": "verdict"}``. One in the notebook
-(the grader's, or forged by a student) keeps its plain text, and its HTML only through a strict
-allow-list (a few inline tags, class/style/data-* attributes, CSS without URLs), so a forged
-marker gains nothing.
+(the grader's, or forged by a student) keeps its plain text, and in feedback its HTML only through
+a strict allow-list (a few inline tags, class/style/data-* attributes, CSS without URLs), so a
+forged marker gains nothing; the autograded notebook keeps no verdict HTML at all (the grader's
+verdicts there are plain text).
 """
 import base64
 import binascii
@@ -114,11 +115,12 @@ def is_verdict(output) -> bool:
     return output.get("metadata", {}).get("labgrader") == "verdict"
 
 
-def inert_verdict(output: NotebookNode) -> NotebookNode:
-    """A verdict line (the grader's, or a forgery): its plain text, and its HTML through the allow-list."""
+def inert_verdict(output: NotebookNode, keep_html: bool = True) -> NotebookNode:
+    """A verdict line (the grader's, or a forgery): its plain text, and its HTML (if kept) through
+    the allow-list."""
     data = output.get("data", {})
     kept = {"text/plain": _text(data.get("text/plain", ""))}
-    if "text/html" in data:
+    if keep_html and "text/html" in data:
         kept["text/html"] = _verdict_html(_text(data["text/html"]))
     output.data = NotebookNode(kept)
     output.metadata = NotebookNode(labgrader="verdict")
@@ -158,6 +160,7 @@ class InertStudentContent(NbGraderPreprocessor):
 
     safe_types = Set(SAFE_TYPES, config=True, help="Output mimetypes rendered as they are (nbconvert "
                      "escapes text/plain and embeds images as base64 data). Others are shown as text.")
+    verdict_html = True  # a verdict line keeps its (allow-listed) HTML
 
     def preprocess(self, nb, resources):
         nb.metadata.pop("widgets", None)
@@ -205,7 +208,7 @@ class InertStudentContent(NbGraderPreprocessor):
         if kind not in ("display_data", "execute_result"):
             return None
         if is_verdict(output):
-            return inert_verdict(output)
+            return inert_verdict(output, self.verdict_html)
         kept, shown = inert_data(output.get("data", {}), self.safe_types)
         if shown is not None and says_nothing(kept.get("text/plain", "")):
             kept["text/plain"] = shown
