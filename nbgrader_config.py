@@ -14,7 +14,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from labgrader.preprocessors import (  # noqa: E402
     CheckCellMetadata,  # nbgrader's, its JSON schema checked once per process instead of once per cell
     ClearHiddenTests, FlagEvidence, GuardedExecute, JudgeAnswers, KeepRecord, PrepareGrading, ReclaimWorkingCopy,
-    RefuseUnsafeIds, RestoreTestCells, ResumeGrading, SanitizeOutputs, SummarizeChecks)
+    RefuseUnsafeIds, RestoreTestCells, ResumeGrading, SanitizeAutograded, SanitizeOutputs, SummarizeChecks)
 from labgrader.reference_run import PreAutograde  # noqa: E402
 from labgrader.student_ids import exclude_unsafe  # noqa: E402
 
@@ -63,6 +63,7 @@ c.Autograde.autograde_preprocessors = [
     GuardedExecute,
     ReclaimWorkingCopy,  # the kernel is gone: nothing it left is written, chmod'ed or copied through
     JudgeAnswers,
+    SanitizeAutograded,  # student output inert in the autograded notebook (formgrader renders it as the instructor)
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,

@@ -19,6 +19,7 @@ import nbformat
 import pytest
 
 from conftest import ASSIGNMENT, CORPUS, batch_exit_status, class_course, nbgrader
+import hostile_content
 import snippets as submissions
 from labgrader.reports.class_report import write_report
 from labgrader.reports.gradebook import cell_scores
@@ -100,7 +101,7 @@ def open_in_chromium(path, text_of="body"):
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         page.goto(Path(path).as_uri(), wait_until="load")
         page.wait_for_timeout(500)  # let onerror/onload handlers of failed images fire
-        pwned = page.evaluate("() => window.pwned")
+        pwned = page.evaluate("() => window.pwned ?? window.__pwned")
         text = page.inner_text(text_of)
         headings = page.eval_on_selector_all("h1", "hs => hs.map(h => h.innerText)")
         browser.close()
@@ -117,7 +118,8 @@ def feedback_page(course, student):
 def test_feedback_runs_no_student_script_and_shows_it_as_text(plain):
     seen = open_in_chromium(feedback_page(plain["course"], XSS.name))
     assert seen["pwned"] is None and seen["dialogs"] == [], seen
-    for marker in ["XSS-HTML-PAYLOAD", "XSS-MARKDOWN-PAYLOAD", "XSS-FORGED-VERDICT", "XSS-STREAM-PAYLOAD",
+    # (a forged verdict keeps only its plain text: the autograded notebook holds no verdict HTML)
+    for marker in ["XSS-HTML-PAYLOAD", "XSS-MARKDOWN-PAYLOAD", "XSS-STREAM-PAYLOAD",
                    "XSS-ERROR-PAYLOAD", "MARKDOWN-CELL-PAYLOAD", "RAW-CELL-PAYLOAD", "window.pwned = 1"]:
         assert marker in seen["text"], marker
     assert '<script>window.pwned = 1</script>XSS-STREAM-PAYLOAD' in seen["text"]  # the student sees what they printed
@@ -129,15 +131,35 @@ def test_the_instructors_text_is_still_rendered(plain):
     assert any(h.startswith("Categorical Embeddings") for h in seen["h1"])  # the lab's own markdown stays markdown
 
 
-def test_without_the_sanitizer_the_same_feedback_runs_the_payload(plain, tmp_path):
-    """The check above can fail: nbgrader's own feedback, on the same autograded notebook, runs it."""
+def test_feedback_is_inert_on_its_own_and_the_check_can_fail(plain, tmp_path):
+    """An autograded notebook that kept its raw outputs (graded before SanitizeAutograded, or
+    without it): feedback's own step still makes it inert; nbgrader's feedback without it runs it."""
     course = tmp_path / "course"
     shutil.copytree(plain["course"], course)
+    autograded = course / "autograded" / XSS.name / ASSIGNMENT / submissions.NOTEBOOK
+    nb = nbformat.read(autograded, as_version=4)
+    hostile_content.with_raw_outputs(autograded, next(i for i, c in enumerate(nb.cells) if "XSS-HTML-PAYLOAD" in c.source))
+    nbgrader(course, "generate_feedback", ASSIGNMENT, "--force", "--student", XSS.name)
+    seen = open_in_chromium(feedback_page(course, XSS.name))
+    assert seen["pwned"] is None and seen["dialogs"] == [], seen
+    for marker in hostile_content.MARKERS:
+        assert marker in seen["text"], marker
     with open(course / "nbgrader_config.py", "a") as config:
         config.write("\nc.GenerateFeedback.preprocessors = [p for p in c.GenerateFeedback.preprocessors "
                      "if p.__name__ != 'SanitizeOutputs']\n")
     nbgrader(course, "generate_feedback", ASSIGNMENT, "--force", "--student", XSS.name)
     assert open_in_chromium(feedback_page(course, XSS.name))["pwned"] == 1
+
+
+def test_the_autograded_notebook_keeps_no_active_output(plain):
+    """What the formgrader and JupyterLab show the instructor (SanitizeAutograded)."""
+    nb = nbformat.read(plain["course"] / "autograded" / XSS.name / ASSIGNMENT / submissions.NOTEBOOK, as_version=4)
+    kinds = {k for c in nb.cells for o in c.get("outputs", []) for k in o.get("data", {})}
+    assert kinds <= {"text/plain", "image/png", "image/jpeg"}, kinds  # not even a (forged) verdict's HTML
+    shown = json.dumps(nb.cells)
+    for marker in ["XSS-HTML-PAYLOAD", "XSS-MARKDOWN-PAYLOAD", "MARKDOWN-CELL-PAYLOAD", "RAW-CELL-PAYLOAD"]:
+        assert marker in shown, marker
+    assert not any(c.cell_type == "raw" for c in nb.cells)
 
 
 # ------------------------------------------------------------------ class report and CSVs

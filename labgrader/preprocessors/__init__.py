@@ -2,7 +2,7 @@
 
 Autograde, sanitize pass: PrepareGrading, RefuseUnsafeIds, (nbgrader's ClearOutput, DeduplicateIds,
 OverwriteKernelspec), RestoreTestCells, (OverwriteCells), CheckCellMetadata, KeepRecord.
-Autograde, grading pass: ResumeGrading, GuardedExecute, ReclaimWorkingCopy, JudgeAnswers, (nbgrader's
+Autograde, grading pass: ResumeGrading, GuardedExecute, ReclaimWorkingCopy, JudgeAnswers, SanitizeAutograded, (nbgrader's
 IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades), FlagEvidence,
 (AssignLatePenalties), CheckCellMetadata, KeepRecord. Feedback: ClearHiddenTests, SanitizeOutputs,
 SummarizeChecks. The order is set in nbgrader_config.py.
@@ -17,9 +17,10 @@ from .prepare_grading import PrepareGrading, ResumeGrading
 from .reclaim_working_copy import ReclaimWorkingCopy
 from .refuse_unsafe_ids import RefuseUnsafeIds
 from .restore_test_cells import RestoreTestCells
+from .sanitize_autograded import SanitizeAutograded
 from .sanitize_outputs import SanitizeOutputs
 from .summarize_checks import SummarizeChecks
 
 __all__ = ["CheckCellMetadata", "ClearHiddenTests", "FlagEvidence", "GuardedExecute", "JudgeAnswers", "KeepRecord",
            "PrepareGrading", "ReclaimWorkingCopy", "RefuseUnsafeIds", "RestoreTestCells", "ResumeGrading",
-           "SanitizeOutputs", "SummarizeChecks"]
+           "SanitizeAutograded", "SanitizeOutputs", "SummarizeChecks"]
