@@ -1,4 +1,5 @@
 # expect: q1_param_count=2 q2_structure=1 q2_shares_layer=2 q2_same_predictions=1 q2_follows_shared_weights=2
+# flag: none
 # Outputs that attack the instructor who opens this submission in nbgrader's formgrader, which shows
 # it in the Jupyter server's own origin (the instructor's session), inside JupyterLab. Each payload
 # marks window.top.__pwned, reads the solutions through /api/contents and writes them into the page,
