@@ -150,7 +150,7 @@ def graded_corpus(tmp_path_factory):
 def plain_graded(tmp_path_factory):
     """The correct, wrong and tampering (tamper_*) submissions autograded by plain `nbgrader autograde`
     from the course root."""
-    tampering = [s for s in corpus("hostile") if s.name.startswith("tamper_")]
+    tampering = [s for s in corpus("hostile") if s.name.startswith(("tamper_", "redteam_"))]
     course = class_course(tmp_path_factory.mktemp("plain") / "course", corpus("correct") + corpus("wrong") + tampering)
     result = nbgrader(course, "autograde", ASSIGNMENT)
     return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT),

@@ -52,6 +52,8 @@ class GradingContext:
     arguments: dict[str, list] = field(default_factory=dict)  # grade id -> calls for a function answer
     handin: str = ""                         # submitted/<student>/<assignment>
     sealed: set = field(default_factory=set)  # grade ids whose test cell the grader checked after (GuardedExecute)
+    pins: list = field(default_factory=list)  # per silent pin cell, the pin records it put out (one, unless forged)
+    watched: bool = False                     # the export module took its snapshot (GuardedExecute ran watch)
 
 
 def context_of(resources: dict) -> GradingContext | None:

@@ -80,7 +80,7 @@ def test_forged_messages_and_hidden_exceptions_earn_nothing(graded_corpus):
 
 
 TWIN = "counts_both_models_fresh_layer"  # the wrong answers most tamper_* submissions give, without the cheat
-TAMPERING = [s for s in corpus("hostile") if s.name.startswith("tamper_")]
+TAMPERING = [s for s in corpus("hostile") if s.name.startswith(("tamper_", "redteam_"))]
 
 
 def twin_of(snippet):

@@ -61,7 +61,7 @@ def test_each_submission_is_flagged_with_what_was_seen_or_not_at_all(graded_corp
         assert any(words in flag for flag in flags), (words, flags[:5])
 
 
-PLAIN = [s for s in FLAGGABLE if s.kind in ("correct", "wrong") or s.name.startswith("tamper_")]
+PLAIN = [s for s in FLAGGABLE if s.kind in ("correct", "wrong") or s.name.startswith(("tamper_", "redteam_"))]
 
 
 @pytest.mark.parametrize("snippet", PLAIN, ids=lambda s: s.name)

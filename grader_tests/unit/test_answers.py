@@ -42,7 +42,8 @@ def export(grade_id, answers, lab, calls=None):
     """One hand-over, through JSON, as the grader receives it."""
     encoder = Encoder(calls)
     record = {"grade_id": grade_id, "answers": {k: encoder.encode(v) for k, v in answers.items()},
-              "lab": {k: encoder.encode(v) for k, v in lab.items()}, "objects": encoder.objects, "evidence": []}
+              "lab": {k: encoder.encode(v) for k, v in lab.items()}, "objects": encoder.objects, "ids": encoder.ids,
+              "evidence": [], "watched": True}
     return validate(json.loads(json.dumps(record)))
 
 

@@ -36,14 +36,19 @@ def structure(export: dict, section: str = "lab") -> Any:
             return ["sequential", node.get("class"), node.get("input"), [ref(r) for r in node.get("layers", [])]]
         if node.get("model") == "functional":
             graph = node.get("graph", {})
-            layers = [[ref(entry.get("ref", "")), _without_names(entry.get("nodes"))] for entry in graph.get("layers", [])]
-            return ["functional", node.get("class"), layers]
+            entries = [entry for entry in graph.get("layers", []) if isinstance(entry, dict)]
+            position = {entry.get("name"): i for i, entry in enumerate(entries)}
+            layers = [[ref(entry.get("ref", "")), _without_names(entry.get("nodes"))] for entry in entries]
+            ends = [[position.get(h[0]) if isinstance(h, list) and h else None, h[1:] if isinstance(h, list) else None]
+                    for h in _histories(graph.get("inputs")) + [None] + _histories(graph.get("outputs"))]
+            return ["functional", node.get("class"), layers, ends]
         if "input" in node:
             return ["input", node.get("class"), node["input"]]
         if node.get("layer"):
             config = {k: v for k, v in (node.get("config") or {}).items() if k not in COSMETIC_KEYS}
-            shapes = [[w.get("shape"), w.get("dtype"), w.get("trainable")] for w in node.get("weights", [])]
-            return ["layer", node.get("class"), config, node.get("trainable"), shapes]
+            config.pop("trainable", None)  # freezing a layer changes no answer (and honest students try it)
+            shapes = [[w.get("shape"), w.get("dtype")] for w in node.get("weights", [])]
+            return ["layer", node.get("class"), config, shapes]
         return ["other", node.get("class"), node.get("model")]
 
     def value(encoded: dict) -> Any:
@@ -52,6 +57,39 @@ def structure(export: dict, section: str = "lab") -> Any:
         return [encoded.get("kind"), encoded.get("type")]
 
     return {name: value(encoded) for name, encoded in sorted(export.get(section, {}).items())}
+
+
+def _histories(value: Any) -> list:
+    """Keras's input_layers/output_layers: one [name, node, tensor] or a list of them."""
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+        return [value]
+    return list(value) if isinstance(value, list) else []
+
+
+def identities(record: dict, encoded: Any) -> frozenset | None:
+    """The kernel identities (``id()``) of an object and of everything it reaches (layers, nested
+    models, weight variables), from a hand-over or a pin; None when the record does not say."""
+    if not isinstance(encoded, dict) or encoded.get("kind") != "object":
+        return frozenset()
+    objects, ids = record.get("objects", {}), record.get("ids", {})
+    found, stack, seen = set(), [encoded.get("ref")], set()
+    while stack:
+        ref = stack.pop()
+        if ref in seen:
+            continue
+        seen.add(ref)
+        if ref not in ids:
+            return None
+        found.add(ids[ref])
+        if not str(ref).startswith("o"):
+            continue
+        node = objects.get(ref)
+        if not isinstance(node, dict):
+            return None
+        stack += list(node.get("layers") or [])
+        stack += [entry.get("ref") for entry in (node.get("graph") or {}).get("layers", []) if isinstance(entry, dict)]
+        stack += [weight.get("var") for weight in node.get("weights") or [] if isinstance(weight, dict)]
+    return frozenset(found)
 
 
 def _without_names(nodes: Any) -> Any:

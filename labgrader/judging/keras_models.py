@@ -23,7 +23,10 @@ import numpy as np
 from .protocol import Malformed
 from .values import decode_array
 
-MAX_PARAMETERS = 2_000_000
+MAX_PARAMETERS = 2_000_000   # weights the grader will hold for one hand-over (rebuilt layers)
+MAX_CALLS = 2000             # layer calls in the functional models of one hand-over
+MAX_DEPTH = 16               # models nested in models
+MAX_INPUT_SIZE = 100_000     # values per example an input may hold
 ACTIVATIONS = {"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign", "gelu",
                "silu", "swish", "exponential", "relu6", "leaky_relu", "hard_sigmoid", "log_softmax", "mish"}
 DTYPES = {"float16", "float32", "float64", "bfloat16", "mixed_float16", "mixed_bfloat16"}
@@ -32,6 +35,10 @@ INPUT_DTYPES = {"float16", "float32", "float64", "int32", "int64", "uint8", "int
 
 class NotGradable(Exception):
     """An answer the grader cannot rebuild; the message is one sentence for the student."""
+
+
+class TooLarge(NotGradable):
+    """An answer larger than the grader rebuilds or runs (weights, calls, inputs)."""
 
 
 def keras():
@@ -120,10 +127,10 @@ class Rebuildable:
 
 
 LAYERS = [
-    Rebuildable("Embedding", {"input_dim": _int(1, 10 ** 6), "output_dim": _int(1, 10 ** 5), "mask_zero": _bool}),
+    Rebuildable("Embedding", {"input_dim": _int(1, 10 ** 6), "output_dim": _int(1, 4096), "mask_zero": _bool}),
     Rebuildable("Flatten", {"data_format": _optional(_choice({"channels_last", "channels_first"}))}),
     Rebuildable("Reshape", {"target_shape": _target_shape}),
-    Rebuildable("Dense", {"units": _int(1, 10 ** 5), "activation": _optional(_choice(ACTIVATIONS)), "use_bias": _bool}),
+    Rebuildable("Dense", {"units": _int(1, 4096), "activation": _optional(_choice(ACTIVATIONS)), "use_bias": _bool}),
     Rebuildable("Dropout", {"rate": _float(0.0, 1.0), "seed": _optional(_int(0, 2 ** 31))}),
     Rebuildable("Activation", {"activation": _choice(ACTIVATIONS)}),
     Rebuildable("Identity", {}),
@@ -166,11 +173,21 @@ class Rebuilder:
         self._weighted: set[str] = set()
         self._owners: dict[str, str] = {}   # variable ref -> the layer ref that holds it
         self._total = 0
+        self._calls = 0
         self._classes = class_names()
 
     def get(self, ref: str) -> Any:
-        obj = self._object(ref)
-        self._set_new_weights()
+        """The object ``ref`` rebuilt, with its weights; NotGradable (or Malformed) and nothing else
+        when it cannot be: whatever a hand-over holds, rebuilding it never raises anything else."""
+        try:
+            obj = self._object(ref)
+            self._set_new_weights()
+        except (NotGradable, Malformed):
+            raise
+        except RecursionError:
+            raise NotGradable("the model is nested too deeply") from None
+        except Exception as exc:
+            raise NotGradable(f"the model could not be rebuilt ({type(exc).__name__})") from None
         return obj
 
     def _object(self, ref: str) -> Any:
@@ -180,6 +197,8 @@ class Rebuilder:
             raise Malformed(f"reference {ref} names no object")
         if ref in self._building:
             raise NotGradable("a model contains itself")
+        if len(self._building) >= MAX_DEPTH:
+            raise NotGradable("the model is nested too deeply")
         node = self.objects[ref]
         if "error" in node:
             raise NotGradable(f"{described(node)} could not be read in the kernel ({node['error'][:80]})")
@@ -216,12 +235,15 @@ class Rebuilder:
         except Exception as exc:  # the checked values may still not fit together (Keras says why)
             raise NotGradable(f"a {kind.public_name} layer could not be rebuilt ({type(exc).__name__})") from None
 
-    def _input_tensor(self, ref: str, spec: dict, name: str) -> Any:
+    def _input_tensor(self, ref: str, spec: dict, name: str | None) -> Any:
         if ref not in self._inputs:
-            shape, dtype = spec["batch_shape"], spec["dtype"]
-            if dtype not in INPUT_DTYPES:
-                raise NotGradable(f"an input of dtype {dtype!r} is not one the grader can rebuild")
-            self._inputs[ref] = keras().Input(batch_shape=tuple([None] + list(shape[1:])), dtype=dtype, name=_name(name))
+            shape, dtype = _input(spec)
+            try:
+                self._inputs[ref] = keras().Input(batch_shape=shape, dtype=dtype, name=_name(name) if name else None)
+            except NotGradable:
+                raise
+            except Exception as exc:
+                raise NotGradable(f"an input could not be rebuilt ({type(exc).__name__})") from None
         return self._inputs[ref]
 
     def _sequential(self, node: dict) -> Any:
@@ -229,8 +251,9 @@ class Rebuilder:
             raise Malformed("a Sequential model described as something else")
         layers = [self._object(ref) for ref in node["layers"]]
         if node["input"] is not None:
-            shape = node["input"]["batch_shape"]
-            layers = [keras().Input(batch_shape=tuple([None] + list(shape[1:])), dtype=node["input"]["dtype"])] + layers
+            shape, dtype = _input(node["input"])
+            self._budget(layers, shape)  # built as soon as it is made, with an input: count first
+            layers = [keras().Input(batch_shape=shape, dtype=dtype)] + layers
         try:
             return keras().Sequential(layers, name=_name(node["name"]))
         except NotGradable:
@@ -257,22 +280,29 @@ class Rebuilder:
                 tensors[(entry["name"], 0, 0)] = self._input_tensor(entry["ref"], target["input"], entry["name"])
             else:
                 pending += [(entry, index, call) for index, call in enumerate(entry["nodes"])]
-        for _ in range(len(pending) + 1):  # layers are listed in order; a few passes cover the rest
-            waiting = []
-            for entry, index, call in pending:
-                try:
-                    args, kwargs = self._arguments(call, tensors)
-                except KeyError:
-                    waiting.append((entry, index, call))
-                    continue
-                outputs = self._call(self._object(entry["ref"]), args, kwargs)
-                for position, tensor in enumerate(outputs):
-                    tensors[(entry["name"], index, position)] = tensor
-            if not waiting:
-                break
-            if len(waiting) == len(pending):
-                raise NotGradable("a functional model's layers are not connected the way Keras connects them")
-            pending = waiting
+        self._calls += len(pending)
+        if self._calls > MAX_CALLS:
+            raise TooLarge(f"the models call their layers more than {MAX_CALLS} times, too many to grade")
+        # each call once its inputs exist: the calls waiting on a tensor are woken when it appears
+        waiting: dict[tuple, list] = {}
+        ready = []
+        for item in pending:
+            missing = self._missing(item[2], tensors)
+            (waiting.setdefault(missing, []) if missing else ready).append(item)
+        while ready:
+            entry, index, call = ready.pop()
+            args, kwargs = self._arguments(call, tensors)
+            layer = self._object(entry["ref"])
+            self._budget([layer], _shape_of(args[0]) if args else None)
+            outputs = self._call(layer, args, kwargs)
+            for position, tensor in enumerate(outputs):
+                key = (entry["name"], index, position)
+                tensors[key] = tensor
+                for item in waiting.pop(key, []):
+                    missing = self._missing(item[2], tensors)
+                    (waiting.setdefault(missing, []) if missing else ready).append(item)
+        if waiting:
+            raise NotGradable("a functional model's layers are not connected the way Keras connects them")
         try:
             inputs = [tensors[key] for key in _history_list(graph.get("inputs"))]
             outputs = [tensors[key] for key in _history_list(graph.get("outputs"))]
@@ -284,6 +314,29 @@ class Rebuilder:
             raise
         except Exception as exc:
             raise NotGradable(f"a functional model could not be rebuilt ({type(exc).__name__})") from None
+
+    def _missing(self, call: Any, tensors: dict) -> tuple | None:
+        """The first tensor a call needs that does not exist yet (None: it can be made now)."""
+        try:
+            self._arguments(call, tensors)
+        except KeyError as exc:
+            return exc.args[0]
+        return None
+
+    def _budget(self, layers: list, shape: tuple | None) -> None:
+        """Count the weights ``layers`` will make when built on inputs of ``shape`` (walking the
+        shapes without building anything), and refuse before any of it is allocated."""
+        for layer in layers:
+            if layer.built:
+                continue
+            self._total += _parameters(layer, shape)
+            if self._total > MAX_PARAMETERS:
+                raise TooLarge(f"the model has more than {MAX_PARAMETERS} weights, too many to grade")
+            if shape is not None:
+                try:
+                    shape = tuple(layer.compute_output_shape(shape))
+                except Exception:
+                    shape = None
 
     def _arguments(self, call: Any, tensors: dict) -> tuple[list, dict]:
         if type(call) is not dict or type(call.get("args", [])) is not list or type(call.get("kwargs", {})) is not dict:
@@ -313,10 +366,9 @@ class Rebuilder:
             for weight in node["weights"]:
                 if self._owners.setdefault(weight["var"], ref) != ref:
                     raise NotGradable("two different layers share weight variables: reuse the layer itself instead")
-                values.append(decode_array(weight))
-                self._total += values[-1].size
-            if self._total > MAX_PARAMETERS:
-                raise NotGradable(f"the model has more than {MAX_PARAMETERS} weights, too many to grade")
+                values.append(decode_array(weight, max_size=MAX_PARAMETERS))
+            if values and not obj.built and type(obj).__name__ == "Embedding":
+                self._budget([obj], None)  # built here from its settings alone: count it first
             _set_weights(obj, values, node)
 
 
@@ -335,6 +387,39 @@ def _set_weights(layer: Any, values: list, node: dict) -> None:
     for variable, weight in zip(layer.weights, node["weights"]):
         if bool(variable.trainable) != weight["trainable"]:
             variable.trainable = weight["trainable"]
+
+
+def _input(spec: dict) -> tuple[tuple, str]:
+    """An exported input's batch shape (batch dimension left free) and dtype, checked."""
+    shape, dtype = list(spec["batch_shape"][1:]), spec["dtype"]
+    if dtype not in INPUT_DTYPES:
+        raise NotGradable(f"an input of dtype {str(dtype)[:20]!r} is not one the grader can rebuild")
+    size = 1
+    for n in shape:
+        size *= n or 1
+    if size > MAX_INPUT_SIZE:
+        raise NotGradable("an input is larger than the grader rebuilds")
+    return tuple([None] + shape), dtype
+
+
+def _shape_of(value: Any) -> tuple | None:
+    shape = getattr(value, "shape", None)
+    try:
+        return tuple(shape) if shape is not None else None
+    except TypeError:
+        return None
+
+
+def _parameters(layer: Any, shape: tuple | None) -> int:
+    """Weights an allow-listed layer makes when built on ``shape`` (the last dimension for Dense)."""
+    kind = type(layer).__name__
+    if kind == "Embedding":
+        return int(layer.input_dim) * int(layer.output_dim)
+    if kind == "Dense":
+        if not shape or shape[-1] is None:
+            raise NotGradable("a Dense layer's input size is unknown, so the grader cannot rebuild it safely")
+        return int(shape[-1]) * int(layer.units) + int(layer.units)
+    return 0
 
 
 def _history_list(value: Any) -> list[tuple]:
@@ -400,10 +485,21 @@ def trainable_parameters(model: Any) -> int:
 
 
 def call(model: Any, batch: np.ndarray) -> np.ndarray:
-    """model(batch) as a numpy array, evaluated eagerly in inference mode; raises NotGradable
-    with the error's name when the model does not accept the batch."""
+    """model(batch) as one numpy array of floats, evaluated eagerly in inference mode; raises
+    NotGradable with the error's name when the model does not accept the batch or does not return
+    one array of numbers. A model that was never built is counted before it is (MAX_PARAMETERS)."""
+    if not model.built:
+        Rebuilder({})._budget(layers_deep(model), tuple(batch.shape))
     try:
         result = model(batch, training=False)
-        return np.asarray(keras().ops.convert_to_numpy(result))
     except Exception as exc:
         raise NotGradable(type(exc).__name__) from None
+    if isinstance(result, (list, tuple, dict)):
+        raise NotGradable("more than one output")
+    try:
+        array = np.asarray(keras().ops.convert_to_numpy(result))
+    except Exception as exc:
+        raise NotGradable(type(exc).__name__) from None
+    if array.dtype.kind not in "biuf":
+        raise NotGradable("not an array of numbers")
+    return array.astype(np.float64)

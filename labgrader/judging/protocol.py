@@ -17,9 +17,9 @@ import math
 import re
 from typing import Any
 
-from labgrader.kernels.export import EVIDENCE_MIME, MAX_CALLS, MAX_ITEMS, MAX_OBJECTS, MIME
+from labgrader.kernels.export import EVIDENCE_MIME, MAX_CALLS, MAX_ITEMS, MAX_OBJECTS, MIME, PIN_MIME
 
-MAX_EXPORT_BYTES = 16 * 1024 ** 2
+MAX_EXPORT_BYTES = 24 * 1024 ** 2  # the exporter's 16 MiB of arrays, in base64, and the rest
 MAX_DEPTH = 12
 MAX_STRING = 2000
 VALUE_KINDS = {"undefined", "none", "bool", "int", "float", "str", "list", "tuple", "array", "object",
@@ -28,7 +28,7 @@ DTYPES = {f"{k}{b}" for k in ("int", "uint") for b in (8, 16, 32, 64)} | {"float
 REF = re.compile(r"^o\d{1,6}$")
 VAR = re.compile(r"^v\d{1,6}$")
 
-__all__ = ["EVIDENCE_MIME", "MIME", "Malformed", "records_in", "validate", "validate_evidence"]
+__all__ = ["EVIDENCE_MIME", "MIME", "PIN_MIME", "Malformed", "records_in", "validate", "validate_evidence", "validate_pin"]
 
 
 class Malformed(ValueError):
@@ -51,8 +51,10 @@ def validate_evidence(record: Any) -> dict:
         record = json.loads(json.dumps(record, allow_nan=False))
     except (TypeError, ValueError):
         raise Malformed("evidence that is not plain JSON") from None
-    _keys(record, {"grade_id", "seen"}, "evidence")
+    _keys(record, {"grade_id", "seen", "watched"}, "evidence")
     _string(record["grade_id"], "grade_id", 200)
+    if type(record["watched"]) is not bool:
+        raise Malformed("watched must be true or false")
     if type(record["seen"]) is not list or len(record["seen"]) > 50:
         raise Malformed("evidence must be a short list")
     for line in record["seen"]:
@@ -69,23 +71,54 @@ def validate(record: Any, max_bytes: int = MAX_EXPORT_BYTES) -> dict:
     if len(text) > max_bytes:
         raise Malformed(f"an export of {len(text)} bytes is over the limit of {max_bytes}")
     record = json.loads(text)
-    _keys(record, {"grade_id", "answers", "lab", "objects", "evidence"}, "the export")
+    _keys(record, {"grade_id", "answers", "lab", "objects", "ids", "evidence", "watched"}, "the export")
     _string(record["grade_id"], "grade_id", 200)
     for section in ("answers", "lab"):
-        _mapping(record[section], section, 100)
-        for name, value in record[section].items():
-            _string(name, f"a name in {section}", 200)
-            _value(value, 0)
+        _names(record[section], section)
+    _objects(record)
+    return record
+
+
+def validate_pin(record: Any, max_bytes: int = MAX_EXPORT_BYTES) -> dict:
+    """What the grader's silent cell right after a lab cell handed over: the lab's objects it just
+    pinned, with the identity of everything they reach."""
+    try:
+        text = json.dumps(record, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise Malformed(f"not plain JSON ({exc})") from None
+    if len(text) > max_bytes:
+        raise Malformed(f"a pin of {len(text)} bytes is over the limit of {max_bytes}")
+    record = json.loads(text)
+    _keys(record, {"names", "objects", "ids", "evidence", "watched"}, "the pin")
+    _names(record["names"], "names")
+    _objects(record)
+    return record
+
+
+def _names(section: Any, what: str) -> None:
+    _mapping(section, what, 100)
+    for name, value in section.items():
+        _string(name, f"a name in {what}", 200)
+        _value(value, 0)
+
+
+def _objects(record: dict) -> None:
+    """The objects, their identities in the kernel, the evidence and the watch flag of a record."""
     _mapping(record["objects"], "objects", MAX_OBJECTS)
     for ref, node in record["objects"].items():
         if not REF.match(ref):
             raise Malformed(f"bad object reference {ref[:20]!r}")
         _node(node)
+    _mapping(record["ids"], "ids", 4 * MAX_OBJECTS)
+    for ref, identity in record["ids"].items():
+        if not (REF.match(ref) or VAR.match(ref)) or type(identity) is not int or not 0 <= identity < 2 ** 64:
+            raise Malformed("object identities must be numbers keyed by reference")
     if type(record["evidence"]) is not list or len(record["evidence"]) > 50:
         raise Malformed("evidence must be a short list")
     for line in record["evidence"]:
         _string(line, "evidence", 500)
-    return record
+    if type(record["watched"]) is not bool:
+        raise Malformed("watched must be true or false")
 
 
 def _keys(value: Any, allowed: set[str], what: str, required: set[str] | None = None) -> None:

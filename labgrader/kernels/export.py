@@ -38,11 +38,28 @@ _pinned: dict = {}
 _arguments: dict = {}
 _watch: dict = {}
 _watched = False
+PIN_MIME = "application/vnd.labgrader.pin+json"
+MAX_BYTES = 16 * 1024 ** 2  # raw bytes of arrays in one hand-over (base64 makes it a third more)
 
 
-def _display_function():
-    from IPython.display import publish_display_data
-    return publish_display_data
+def _shell():
+    from IPython import get_ipython
+    return get_ipython()
+
+
+def _publish(data):
+    """Through the display publisher the shell had at ``watch`` (student code may install another)."""
+    publisher = _watch.get("display_pub")
+    if publisher is None:
+        from IPython.display import publish_display_data
+        return publish_display_data(data)
+    return type(publisher).publish(publisher, data=data, metadata={})
+
+
+def _evidence():
+    if _watch:
+        return _restore()
+    return ["the export's snapshot of the kernel was cleared"] if _watched else []
 
 
 def watch(modules=()):
@@ -51,7 +68,8 @@ def watch(modules=()):
     global _watched
     _watch.clear()
     _watch.update(_snapshot([__name__, *modules]))
-    _watch["publish"] = _display_function()
+    shell = _shell()
+    _watch["shell"], _watch["display_pub"] = shell, getattr(shell, "display_pub", None)
     _watched = True
 
 
@@ -59,15 +77,19 @@ def seal(grade_id):
     """Run by the grader, silently, right after the test cell ``grade_id``: put back what student
     code changed in the watched modules and report what was seen (the hidden test's own call may
     have been rebound, so this check is the grader's, not the cell's)."""
-    seen = _restore() if _watch else (["the export's snapshot of the kernel was cleared"] if _watched else [])
-    publish = _watch.get("publish") or _display_function()
-    publish({EVIDENCE_MIME: {"grade_id": grade_id, "seen": seen}, "text/plain": ""}, raw=True)
+    _publish({EVIDENCE_MIME: {"grade_id": grade_id, "seen": _evidence(), "watched": bool(_watch)}, "text/plain": ""})
 
 
 def pin(namespace, names=(), failed=False):
     """Run by the grader, silently, right after a lab cell that binds ``names`` ran: keep the
-    objects it built (UNDEFINED when the cell failed), whatever the names hold later."""
+    objects it built (UNDEFINED when the cell failed), whatever the names hold later, and hand the
+    grader what they are now, with the identity (``id``) of every object reached: later hand-overs
+    must carry the very same objects."""
     _pinned.update((name, UNDEFINED if failed else namespace.get(name, UNDEFINED)) for name in names)
+    encoder = Encoder()
+    record = {"names": {name: encoder.encode(_pinned[name]) for name in names}, "objects": encoder.objects,
+              "ids": encoder.ids, "evidence": _evidence(), "watched": bool(_watch)}
+    _publish({PIN_MIME: record, "text/plain": ""})
 
 
 def arguments(grade_id, calls):
@@ -78,16 +100,15 @@ def arguments(grade_id, calls):
 
 def answer(grade_id, namespace, *names):
     """Publish the answers ``names`` of ``namespace`` and the pinned lab objects, as data."""
-    evidence = _restore() if _watch else (["the export's snapshot of the kernel was cleared"] if _watched else [])
+    evidence = _evidence()
     lab = dict(_pinned)
     encoder = Encoder(_arguments.get(grade_id))
     record = {"grade_id": grade_id,
               "answers": {name: encoder.encode(namespace.get(name, UNDEFINED)) for name in names},
               "lab": {name: encoder.encode(value) for name, value in lab.items()},
-              "objects": encoder.objects, "evidence": evidence}
-    publish = _watch.get("publish") or _display_function()
+              "objects": encoder.objects, "ids": encoder.ids, "evidence": evidence, "watched": bool(_watch)}
     summary = ", ".join(f"{name}: {_short(record['answers'][name])}" for name in names)
-    publish({MIME: record, "text/plain": f"Handed to the grader for {grade_id}: {summary or 'nothing'}."}, raw=True)
+    _publish({MIME: record, "text/plain": f"Handed to the grader for {grade_id}: {summary or 'nothing'}."})
 
 
 def _short(encoded):
@@ -107,13 +128,17 @@ class Encoder:
     def __init__(self, calls=None):
         self.calls = calls
         self.objects = {}
+        self.ids = {}        # ref -> id() of the object (or variable) in this kernel
         self._refs = {}
         self._keep = []      # the objects encoded, alive until the export is done (ids stay unique)
         self._numbers = 0
+        self._bytes = 0
 
     def encode(self, value, depth=0):
         try:
             return self._encode(value, depth)
+        except OverflowError as exc:
+            return {"kind": "error", "error": str(exc)}
         except Exception as exc:  # a student's object may raise anything, even from its type's methods
             return {"kind": "error", "error": f"{type(exc).__name__} while reading the value"}
 
@@ -163,15 +188,16 @@ class Encoder:
     def _array(self, numpy, value):
         if value.dtype.kind not in "biuf":
             return {"kind": "other", "type": f"numpy.ndarray of {value.dtype}"}
-        self._count(value.size)
+        self._count(value.size, value.nbytes)
         data = numpy.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
         return {"kind": "array", "dtype": str(value.dtype.newbyteorder("=")), "shape": list(value.shape),
                 "data": _b64encode(data.tobytes()).decode("ascii")}
 
-    def _count(self, numbers):
+    def _count(self, numbers, nbytes=0):
         self._numbers += int(numbers)
-        if self._numbers > MAX_NUMBERS:
-            raise OverflowError("too many numbers")
+        self._bytes += int(nbytes)
+        if self._numbers > MAX_NUMBERS or self._bytes > MAX_BYTES:
+            raise OverflowError("too large to hand over")
 
     def _function(self, function):
         if self.calls is None:
@@ -196,12 +222,18 @@ class Encoder:
             raise OverflowError("too many objects")
         ref = f"o{len(self._refs) + 1}"
         self._refs[key] = ref
+        self.ids[ref] = key
         self._keep.append(obj)
         self.objects[ref] = node = {"class": _qualified(type(obj))}
         try:
             node.update(self._keras_node(obj))
+        except OverflowError as exc:
+            node.clear()
+            node.update({"class": _qualified(type(obj)), "error": str(exc)})
+            raise
         except Exception as exc:
-            node["error"] = f"{type(exc).__name__} while reading it"
+            node.clear()
+            node.update({"class": _qualified(type(obj)), "error": f"{type(exc).__name__} while reading it"})
         return ref
 
     def _keras_node(self, obj):
@@ -223,6 +255,8 @@ class Encoder:
             return {"model": "subclassed", "name": str(obj.name)}
         if issubclass(kind, InputLayer):
             return {"layer": True, "name": str(obj.name), "input": _input_spec(obj)}
+        if type(obj.name) is not str:
+            raise TypeError("a layer name that is not a string")
         numpy = sys.modules["numpy"]
         weights = []
         for variable in kind.weights.__get__(obj):
@@ -236,21 +270,26 @@ class Encoder:
         key = id(variable)
         if key not in self._refs:
             self._refs[key] = f"v{len(self._refs) + 1}"
+            self.ids[self._refs[key]] = key
             self._keep.append(variable)
         return self._refs[key]
 
     def _graph(self, model, config):
-        """A functional model's own graph: its layers (by ref) and how each was called."""
+        """A functional model's own graph: its layers (by ref) and how each was called. Layers are
+        looked up through the model's class (an instance's get_layer may have been replaced)."""
+        own = {}
+        for layer in type(model).layers.fget(model):
+            own.setdefault(str(layer.name), layer)
         layers = []
         for entry in config["layers"]:
-            layer = model.get_layer(entry["name"])
+            layer = own[entry["name"]]
             layers.append({"name": entry["name"], "ref": self._keras(layer),
                            "nodes": [_plain(node) for node in entry.get("inbound_nodes", [])]})
         return {"layers": layers, "inputs": _plain(config["input_layers"]), "outputs": _plain(config["output_layers"])}
 
 
 def _input_spec(input_layer):
-    config = input_layer.get_config()
+    config = type(input_layer).get_config(input_layer)
     return {"batch_shape": _plain(config.get("batch_shape")), "dtype": str(config.get("dtype", "float32"))}
 
 
@@ -292,24 +331,37 @@ def _watched_value(value):
 
 
 def _carriers():
-    """The objects an export travels through (the display publisher, the kernel's session) and
-    their classes: a method patched on either would rewrite what reaches the grader."""
+    """The objects an export travels through (the display publisher, its socket, the kernel's
+    session) and their classes: a method patched on either would rewrite what reaches the grader."""
     try:
-        from IPython import get_ipython
-        shell = get_ipython()
+        shell = _shell()
     except Exception:
         return []
     if shell is None:
         return []
-    objects = [shell.display_pub, getattr(shell.display_pub, "session", None), getattr(shell, "kernel", None),
-               getattr(getattr(shell, "kernel", None), "session", None)]
+    publisher = shell.display_pub
+    objects = [publisher, getattr(publisher, "session", None), getattr(publisher, "pub_socket", None),
+               getattr(shell, "kernel", None), getattr(getattr(shell, "kernel", None), "session", None)]
     found = []
     for obj in objects:
         if obj is None:
             continue
         found.append((f"the {type(obj).__name__} instance", obj))
-        for cls in type(obj).__mro__[:-1]:
-            found.append((cls.__qualname__, cls))
+        found += [(cls.__qualname__, cls) for cls in type(obj).__mro__[:-1]]
+    return found
+
+
+def _classes(modules):
+    """Every class the watched modules offer (defined there or re-exported, as Keras's public
+    modules re-export keras.src's), with the classes they derive from."""
+    seen, found = set(), []
+    for name, module in modules.items():
+        for value in list(vars(module).values()):
+            if isinstance(value, type):
+                for cls in value.__mro__[:-1]:
+                    if id(cls) not in seen:
+                        seen.add(id(cls))
+                        found.append((f"{cls.__module__}.{cls.__qualname__}", cls))
     return found
 
 
@@ -323,8 +375,11 @@ def _same(current, kept):
 
 
 def _methods(obj):
+    """What of an object's or class's own dict can be called or looked up as behaviour: functions,
+    methods, descriptors such as properties (not plain data, which classes may change as they work)."""
     try:
-        return {k: v for k, v in vars(obj).items() if callable(v) and not isinstance(v, types.ModuleType)}
+        return {k: v for k, v in vars(obj).items()
+                if (callable(v) or isinstance(v, (property, classmethod, staticmethod))) and not isinstance(v, types.ModuleType)}
     except TypeError:
         return {}
 
@@ -332,19 +387,25 @@ def _methods(obj):
 def _snapshot(names):
     modules = {name: sys.modules[name] for name in names if name in sys.modules}
     attributes, code = {}, {}
-    classes = []
     for name, module in modules.items():
-        attributes[name] = {k: v for k, v in vars(module).items() if _watched_value(v)}
-        for value in attributes[name].values():
-            if isinstance(value, type) and value.__module__ == name:
-                classes.append((f"{name}.{value.__qualname__}", value))
-        functions = [v for v in attributes[name].values() if type(v) is types.FunctionType and v.__module__ == name]
-        functions += [v for _, cls in classes for v in vars(cls).values() if type(v) is types.FunctionType]
-        for value in functions:
-            code[id(value)] = (value, value.__code__, value.__defaults__)
+        attributes[name] = {k: v for k, v in vars(module).items() if _watched_value(v) or _own_submodule(name, k, v)}
+    classes = _classes(modules)
+    functions = [v for name in modules for v in attributes[name].values()
+                 if type(v) is types.FunctionType and v.__module__ == name]
+    functions += [v for label, cls in classes if cls.__module__ == __name__ for v in vars(cls).values()
+                  if type(v) is types.FunctionType]
+    for value in functions:
+        code[id(value)] = (value, value.__code__, value.__defaults__)
     carriers = [(label, obj, _methods(obj)) for label, obj in _carriers() + classes]
     return {"modules": modules, "attributes": attributes, "code": code, "carriers": carriers,
             "tracing": (sys.gettrace(), sys.getprofile())}
+
+
+def _own_submodule(name, attribute, value):
+    """A package's binding of one of its own submodules (``labgrader.kernels.export``): rebinding
+    it sends every ``from labgrader.kernels import export`` elsewhere."""
+    return name.startswith("labgrader") and isinstance(value, types.ModuleType) \
+        and getattr(value, "__name__", "") == f"{name}.{attribute}"
 
 
 def _restore():
@@ -375,6 +436,10 @@ def _restore():
                         delattr(obj, attribute)
                 except (AttributeError, TypeError):
                     pass
+    shell = _shell() if _watch.get("shell") is not None else None
+    if shell is not None and shell.display_pub is not _watch["display_pub"]:
+        seen.append("the shell's display_pub was replaced (it carries the hand-over to the grader)")
+        shell.display_pub = _watch["display_pub"]
     if (sys.gettrace(), sys.getprofile()) != _watch["tracing"]:
         seen.append("a trace or profile function was running")
         sys.settrace(None)

@@ -14,7 +14,7 @@ from traitlets import Integer, Type
 from labgrader.cells import grade_id, is_student_cell, is_test_cell
 from labgrader.context import GradingContext, context_of
 from labgrader.judging.evidence import assigned_names
-from labgrader.kernels.export import EVIDENCE_MIME, MIME as EXPORT_MIME
+from labgrader.kernels.export import EVIDENCE_MIME, MIME as EXPORT_MIME, PIN_MIME
 
 # The grader's silent cells: names and plain data as Python literals, nothing else.
 WATCH = "import labgrader.kernels.export as _lg; _lg.watch({modules!r}); del _lg"
@@ -126,6 +126,7 @@ class GuardedExecute(Execute):
             if lab is not None and not self._watched and self._writable(cell):
                 self._watched = True
                 self._run_trusted(WATCH.format(modules=list(WATCHED + lab.watched_modules)), index)
+                self._context.watched = True
             test = is_test_cell(cell)
             if lab is not None and test and grade_id(cell) in self._context.arguments:
                 self._run_trusted(ARGUMENTS.format(grade_id=grade_id(cell), calls=self._context.arguments[grade_id(cell)]),
@@ -135,7 +136,8 @@ class GuardedExecute(Execute):
             cell = self.execute_cell(cell, index, store_history=not test)
             if index in self._pins:
                 failed = any(o.output_type == "error" for o in cell.outputs)
-                self._run_trusted(PIN.format(names=list(self._pins[index]), failed=failed), index)
+                pinned = self._run_trusted(PIN.format(names=list(self._pins[index]), failed=failed), index)
+                self._context.pins.append([o["data"][PIN_MIME] for o in pinned if PIN_MIME in (o.get("data") or {})])
             if lab is not None and test and self._watched:
                 # the grader's own look at what student code changed, whatever the cell did
                 self._context.sealed.add(grade_id(cell))
@@ -178,8 +180,8 @@ class GuardedExecute(Execute):
         """Keep at most ``max_output_bytes`` per cell and ``max_notebook_output_bytes`` in all. A test
         cell's hand-over is the grader's (bounded by the protocol): a student's flood never drops it."""
         data = msg.get("content", {}).get("data") or {}
-        if (EXPORT_MIME in data or EVIDENCE_MIME in data) and cell_index in self._test_cells \
-                and self._handovers.get(cell_index, 0) < 4:
+        if (EXPORT_MIME in data or EVIDENCE_MIME in data or PIN_MIME in data) \
+                and (cell_index in self._test_cells or cell_index in self._pins) and self._handovers.get(cell_index, 0) < 4:
             self._handovers[cell_index] = self._handovers.get(cell_index, 0) + 1
             return super().output(outs, msg, display_id, cell_index)
         size = len(str(msg.get("content", "")))

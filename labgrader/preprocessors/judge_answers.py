@@ -10,9 +10,10 @@ from traitlets import Integer
 from labgrader.cells import grade_id, is_student_cell, is_test_cell
 from labgrader.context import context_of, mark_broken
 from labgrader.judging.answers import Answers, UnknownName
-from labgrader.judging.evidence import differences, hint, needles, structure
+from labgrader.judging.evidence import differences, hint, identities, needles, structure
 from labgrader.judging.keras_models import NotGradable
-from labgrader.judging.protocol import EVIDENCE_MIME, MAX_EXPORT_BYTES, Malformed, records_in, validate, validate_evidence
+from labgrader.judging.protocol import (EVIDENCE_MIME, MAX_EXPORT_BYTES, Malformed, records_in, validate,
+                                        validate_evidence, validate_pin)
 from labgrader.lab import Check, LabError, Verdict
 from labgrader.text import one_line
 
@@ -23,6 +24,7 @@ FORGED = ("This cell's output holds hand-overs to the grader that its tests did 
 MALFORMED = "The hidden tests of this cell handed over something no genuine test would: run the notebook unchanged."
 CHANGED = ("{name} is not the object the lab's own cells built: run the lab's cells unchanged and do not "
            "rebind or change {name} before them.")
+SNAPSHOT_GONE = "the export module's snapshot of the kernel is gone (cleared by code in the notebook)"
 
 
 def kernel_message(cell, limit=300):
@@ -66,6 +68,7 @@ class JudgeAnswers(NbGraderPreprocessor):
         released = {c.source for c in context.release.cells} if context.release is not None else set()
         self._student_cells = [(grade_id(c) or f"cell {i + 1}", c.source) for i, c in enumerate(nb.cells)
                                if is_student_cell(c, released) and not is_test_cell(c)]
+        self._pinned = self._pinned_identities()
         started = time.monotonic()
         try:
             return super().preprocess(nb, resources)
@@ -93,6 +96,46 @@ class JudgeAnswers(NbGraderPreprocessor):
         cell.outputs = [verdict_output(passed, message)] + ([] if passed else [failure_output(message)])
         return cell, resources
 
+    def _pinned_identities(self) -> dict[str, frozenset | None]:
+        """{pinned name: the kernel identities of the lab's object and all it reaches}, from what the
+        silent pin cells handed over right after the lab cells ran (None: the pin cannot be trusted)."""
+        pinned: dict[str, frozenset | None] = {}
+        for records in self._context.pins:
+            if len(records) != 1:
+                self._flag("lab cells", f"a silent pin handed over {len(records)} records instead of one",
+                           ["MIME", "publish", "display"])
+            try:
+                record = validate_pin(records[0]) if len(records) == 1 else None
+            except Malformed as exc:
+                self._flag("lab cells", f"a malformed pin ({exc})")
+                record = None
+            if record is None:
+                pinned.update((name, None) for name in self._context.lab.pinned_names)
+                continue
+            for seen in record["evidence"]:
+                self._flag("lab cells", one_line(seen, 200), needles(seen))
+            for name, encoded in record["names"].items():
+                pinned[name] = identities(record, encoded)
+        return pinned
+
+    def _changed(self, gid: str, export: dict, reference: dict) -> dict[str, str]:
+        """Pinned names whose objects in this hand-over are not the lab's: not the very objects
+        pinned after the lab's cells (kernel identities), or not the structure the instructor's run
+        gave them. Each is flagged; the judge then cannot use them."""
+        changed = {}
+        for name in export["lab"]:
+            if name in self._pinned and identities(export, export["lab"][name]) != self._pinned[name]:
+                changed[name] = CHANGED.format(name=name)
+                self._flag(gid, f"the lab's own {name} is not the object the lab's cells built (it is not the "
+                           "object pinned right after them, or reaches other layers or weights)", ["_pinned", name])
+        names = differences(structure(export), {k: v for k, v in structure(reference).items() if k in export["lab"]})
+        for name in names:
+            if name not in changed:
+                changed[name] = CHANGED.format(name=name)
+                self._flag(gid, f"the lab's own {name} is not what the lab's cells built (its layers, settings or "
+                           "sharing differ from the instructor's run)", ["_pinned", name])
+        return changed
+
     def _evidence(self, cell, gid: str | None) -> None:
         """What the grader's check after a test cell saw (GuardedExecute's seal), as flags; the
         records leave the notebook (elsewhere they can only be the student's)."""
@@ -105,6 +148,8 @@ class JudgeAnswers(NbGraderPreprocessor):
                 continue
             if gid is not None and evidence["grade_id"] == gid:
                 reported = True
+                if self._context.watched and not evidence["watched"]:
+                    self._flag(gid, SNAPSHOT_GONE, ["_watch", "_watched"])
                 for seen in evidence["seen"]:
                     self._flag(gid, one_line(seen, 200), needles(seen))
         if found:
@@ -148,12 +193,9 @@ class JudgeAnswers(NbGraderPreprocessor):
             return False, MALFORMED
         for seen in export["evidence"]:
             self._flag(gid, one_line(seen, 200), needles(seen))
-        changed = {}
-        names = differences(structure(export), {k: v for k, v in structure(reference).items() if k in export["lab"]})
-        for name in names:
-            changed[name] = CHANGED.format(name=name)
-            self._flag(gid, f"the lab's own {name} is not what the lab's cells built (its layers, settings or "
-                       "sharing differ from the instructor's run)", ["_pinned", name])
+        if context.watched and not export["watched"]:
+            self._flag(gid, SNAPSHOT_GONE, ["_watch", "_watched"])
+        changed = self._changed(gid, export, reference)
         allowed = set(lab.allowed_layers) if lab.allowed_layers is not None else None
         try:
             answers = Answers(export, allowed, changed)

@@ -1,4 +1,4 @@
-# expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
 # flag: none
 # The twin, plus one raw output message whose content is JSON nested 100000 deep (content handed to
 # Session.send as bytes, already packed). The grader's jupyter_client decodes it with json.loads, which raises

@@ -1,5 +1,5 @@
 # expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# flag: get_layer
+# flag: Functional.get_layer was replaced
 # redteam_lab_get_layer at class level: Functional.get_layer itself is patched (not an instance attribute), so
 # reading through the object's own class does not help. The export's watch covers attributes of the watched
 # modules and the classes *defined* in them (value.__module__ == the module's name); Keras's public modules

@@ -1,5 +1,7 @@
-# expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# flag: labgrader.kernels.export
+# expect: q1_param_count=0 q2_structure=1 q2_shares_layer=2 q2_same_predictions=1 q2_follows_shared_weights=2
+# flag: reported nothing
+# flag: snapshot of the kernel is gone
+# twin: count_one_row
 # Rebinds the ATTRIBUTE labgrader.kernels.export (not sys.modules) to a module of the student's. The hidden
 # tests' `from labgrader.kernels import export` and the grader's silent `import labgrader.kernels.export as _lg`
 # (watch, pin, arguments, seal) both resolve through that attribute, so every call of the grader lands in the

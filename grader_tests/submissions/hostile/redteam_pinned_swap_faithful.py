@@ -1,5 +1,5 @@
 # expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# flag: the lab's own model is not what the lab's cells built
+# flag: is not the object the lab's cells built
 # tamper_kept_lab_swap done faithfully: the export module's pinned model AND model2 are replaced (a plain dict,
 # not watched) by models built exactly as the lab's cells build them (same Input name, same layers and
 # settings), but around model3's own fresh Embedding. The grader compares the pinned objects' structure with

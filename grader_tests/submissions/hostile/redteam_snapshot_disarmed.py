@@ -1,5 +1,5 @@
 # expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# flag: was replaced (it carries the hand-over to the grader)
+# flag: snapshot of the kernel is gone
 # tamper_clears_snapshot without its flag: besides emptying the export module's snapshot (_watch), it sets the
 # module's _watched back to False (a plain bool, not watched), which is exactly the state "nothing was ever
 # watched", so neither answer() nor seal() reports "the snapshot was cleared" and nothing is put back or

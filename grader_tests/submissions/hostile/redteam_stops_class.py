@@ -1,5 +1,6 @@
-# expect: q1_param_count=2 q2_structure=1 q2_shares_layer=2 q2_same_predictions=1 q2_follows_shared_weights=0
+# expect: q1_param_count=2 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
 # flag: the lab's own model2 is not what the lab's cells built
+# twin: list_and_flatten
 # A correct hand-in, plus one line: model2's output structure (an instance attribute the exporter reads through
 # Functional.get_config) now lists its output twice. The structure the grader compares (layers, settings,
 # sharing) ignores a functional model's inputs and outputs, so the rebuilt model2 returns two outputs; the

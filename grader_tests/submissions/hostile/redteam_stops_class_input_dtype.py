@@ -1,5 +1,6 @@
-# expect: q1_param_count=2 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# expect: q1_param_count=2 q2_structure=1 q2_shares_layer=2 q2_same_predictions=1 q2_follows_shared_weights=2
 # flag: none
+# twin: explicit_input
 # A correct model3 with an explicit Input, plus an instance-level get_config on its InputLayer (the exporter
 # calls input_layer.get_config() on the instance) that reports a dtype Keras does not know. The rebuilder checks
 # an input's dtype for functional models but not for Sequential ones: keras.Input(dtype=...) raises ValueError
