@@ -285,7 +285,7 @@ class Rebuilder:
             raise TooLarge(f"the models call their layers more than {MAX_CALLS} times, too many to grade")
         # each call once its inputs exist: the calls waiting on a tensor are woken when it appears
         waiting: dict[tuple, list] = {}
-        ready = []
+        ready: list = []
         for item in pending:
             missing = self._missing(item[2], tensors)
             (waiting.setdefault(missing, []) if missing else ready).append(item)
