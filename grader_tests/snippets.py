@@ -107,7 +107,7 @@ def load(path):
         else:
             snippet.answers[target] = body
 
-    for line in text.splitlines():
+    for line in text.split("\n"):  # not splitlines(): a cell may hold U+2028 and the like
         expect, section, flag = EXPECT.match(line), SECTION.match(line), FLAG.match(line)
         if expect and current is None:
             snippet.expected.update(parse_expectation(expect.group(1)))

@@ -1,5 +1,5 @@
 # expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# flag: the lab's own model is not what the lab's cells built
+# flag: the lab's own model is not the object the lab's cells built
 # Rewrites the export module's pinned lab objects: the "lab's" model becomes a model around model3's own fresh
 # layer, so that model3 would seem to share the lab's layer.
 # %% q1_answer

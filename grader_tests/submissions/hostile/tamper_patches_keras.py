@@ -1,7 +1,7 @@
-# expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# flag: none
+# expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# flag: Layer.__call__ was replaced
 # Patches Keras in the kernel so that any model call answers like the shared model: the grader calls its own,
-# rebuilt models, not the kernel's.
+# rebuilt models, not the kernel's (and the export puts Keras's classes back, and says so).
 # %% q1_answer
 import keras
 from keras.layers import Layer

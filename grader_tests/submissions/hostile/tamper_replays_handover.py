@@ -10,7 +10,7 @@ def replay(*args):
     for grade_id in ["q2_shares_layer", "q2_follows_shared_weights"]:
         record = {"grade_id": grade_id, "answers": {"model3": encoder.encode(model2)},
                   "lab": {"model": encoder.encode(model), "model2": encoder.encode(model2)},
-                  "objects": encoder.objects, "evidence": []}
+                  "objects": encoder.objects, "ids": encoder.ids, "evidence": [], "watched": True}
         display({MIME: record}, raw=True)
 get_ipython().events.register("post_run_cell", replay)
 trainable_params_model2 = 80
