@@ -107,7 +107,7 @@ class GradingWorker(WorkerPlugin):
             from labgrader.judging.lab import load_lab
             from labgrader.kernels import forkserver
             lab = load_lab(task.course_directory(config), self.assignment)
-            self._server = forkserver.Running(wait=False, imports=getattr(lab, "warm_imports", ())).__enter__()
+            self._server = forkserver.Running(wait=False, imports=getattr(lab, "warm_imports", ()), config=config).__enter__()
             try:
                 # TensorFlow's import takes seconds: keep the worker's heartbeats going meanwhile.
                 await asyncio.get_running_loop().run_in_executor(None, self._server.ready)

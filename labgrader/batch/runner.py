@@ -81,7 +81,7 @@ def grade_class(root, assignment, students=None, workers=None, executor=None,
         if warm and gradable:
             # Kernels are forked from one parent that imports the lab's modules once (workers inherit the variable).
             lab = load_lab(task.course_directory(config), assignment)
-            server = stack.enter_context(forkserver.Running(wait=False, imports=getattr(lab, "warm_imports", ())))
+            server = stack.enter_context(forkserver.Running(wait=False, imports=getattr(lab, "warm_imports", ()), config=config))
             os.environ["LABGRADER_FORKSERVER"] = server.socket
             stack.callback(os.environ.pop, "LABGRADER_FORKSERVER", None)
         executor = executor or ProcessPoolExecutor(max_workers=workers, initializer=task.init_worker,
