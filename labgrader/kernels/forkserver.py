@@ -99,7 +99,8 @@ def run_kernel(request):
 def _exit_like(code):
     """End the watcher as the kernel ended: with its exit status, or killed by the same signal."""
     if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
+        if -code not in (signal.SIGKILL, signal.SIGSTOP):  # the only two whose handler cannot be set
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
         code = 128 - code  # a signal whose default is not to end the process
     os._exit(code & 0xFF)

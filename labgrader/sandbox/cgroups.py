@@ -151,6 +151,11 @@ class KernelCgroup:
         """The files a process writes its pid to in order to join (``join``)."""
         return [os.path.join(path, "cgroup.procs") for path in self.dirs.values()]
 
+    def usage_bytes(self) -> int | None:
+        """Memory the kernel's processes are charged now."""
+        name = "memory.usage_in_bytes" if self.place.version == 1 else "memory.current"
+        return _read_int(os.path.join(self._memory_dir, name))
+
     def peak_bytes(self) -> int | None:
         """Most memory the kernel's processes were charged at once (None: not known here)."""
         name = "memory.max_usage_in_bytes" if self.place.version == 1 else "memory.peak"
