@@ -13,7 +13,7 @@ import time
 import pytest
 import zmq
 
-from labgrader.kernels.relay import MessageMeter, MessageTooLarge, Relay
+from labgrader.kernels.relay import MessageFilter, NotZmtp3, Relay
 from labgrader.sandbox import cgroups, seccomp
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -102,9 +102,10 @@ def test_without_a_memory_cgroup_memfd_create_is_refused_too():
     assert _in_filtered_child(lambda: _errno_of(SYS["memfd_create"], b"x", 0)) == "ok"
 
 
-# --- the relay's meter: ZMTP 3 framing of what a kernel sends --------------------------------
+# --- the relay's filter: ZMTP 3 framing of what a kernel sends --------------------------------
 
 GREETING = b"\xff" + b"\0" * 8 + b"\x7f" + b"\x03\x01" + b"NULL".ljust(20, b"\0") + b"\0" + b"\0" * 31
+READY = bytes([0x04, 10]) + b"\x05READY" + b"\0" * 4  # a command frame
 
 
 def frame(body, more=False):
@@ -113,49 +114,45 @@ def frame(body, more=False):
     return header + body
 
 
-def feed(meter, data, chunk):
-    forwarded = 0
-    for start in range(0, len(data), chunk):
-        forwarded += meter.safe_prefix(data[start:start + chunk])
-    return forwarded
+def through(message_filter, data, chunk):
+    return b"".join(message_filter.feed(data[start:start + chunk]) for start in range(0, len(data), chunk))
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 4096])
-def test_the_meter_lets_messages_under_the_cap_through_in_any_chunking(chunk):
-    stream = GREETING + frame(b"a" * 300, more=True) + frame(b"b" * 600) + frame(b"c" * 900)
-    assert feed(MessageMeter(1000), stream, chunk) == len(stream)
+def test_the_filter_passes_messages_under_the_cap_unchanged_in_any_chunking(chunk):
+    stream = GREETING + READY + frame(b"a" * 300, more=True) + frame(b"b" * 600) + frame(b"") + frame(b"c" * 900)
+    message_filter = MessageFilter(1000)
+    assert through(message_filter, stream, chunk) == stream and message_filter.dropped == 0
 
 
 @pytest.mark.parametrize("chunk", [1, 5, 4096])
-def test_the_meter_cuts_before_the_frame_that_takes_a_message_over_the_cap(chunk):
-    head = GREETING + frame(b"x" * 900)  # a whole message under the cap
-    parts = frame(b"a" * 400, more=True) + frame(b"b" * 400, more=True)
-    stream = head + parts + frame(b"c" * 400)  # this one takes the message to 1200 > 1000
-    meter = MessageMeter(1000)
-    forwarded = 0
-    with pytest.raises(MessageTooLarge) as cut:
-        for start in range(0, len(stream), chunk):
-            data = stream[start:start + chunk]
-            try:
-                forwarded += meter.safe_prefix(data)
-            except MessageTooLarge as exc:
-                forwarded += exc.args[0]
-                raise
-    # everything before the oversized frame, at most part of its 9-byte header, never its body
-    assert len(head + parts) <= forwarded < len(head + parts) + 9
-    assert "over 1000" in str(cut.value)
+def test_the_filter_drops_a_message_over_the_cap_whole_and_nothing_else(chunk):
+    before = GREETING + READY + frame(b"x" * 900)
+    oversized = frame(b"a" * 400, more=True) + frame(b"b" * 400, more=True) + frame(b"c" * 400) # 1200 > 1000
+    after = frame(b"d" * 10, more=True) + frame(b"e" * 990)
+    message_filter = MessageFilter(1000)
+    assert through(message_filter, before + oversized + after, chunk) == before + after
+    assert message_filter.dropped == 1
 
 
-def test_the_meter_refuses_a_framing_it_cannot_follow():
-    with pytest.raises(MessageTooLarge, match="not ZMTP 3"):
-        MessageMeter(1000).safe_prefix(b"\x01\x00hello")  # ZMTP 1.0: a length byte, no signature
-    with pytest.raises(MessageTooLarge, match="not ZMTP 3"):
-        MessageMeter(1000).safe_prefix(GREETING[:10] + b"\x02")  # version 2 framing
+def test_the_filter_holds_a_message_until_its_last_part():
+    message_filter = MessageFilter(1000)
+    assert message_filter.feed(GREETING) == GREETING
+    assert message_filter.feed(frame(b"a" * 10, more=True)) == b""
+    assert message_filter.feed(frame(b"b" * 10)) == frame(b"a" * 10, more=True) + frame(b"b" * 10)
 
 
-def test_a_pub_sub_channel_through_the_relay_drops_an_oversized_message_and_reconnects(tmp_path):
+def test_the_filter_refuses_a_framing_it_cannot_follow():
+    with pytest.raises(NotZmtp3):
+        MessageFilter(1000).feed(b"\x01\x00hello")  # ZMTP 1.0: a length byte, no signature
+    with pytest.raises(NotZmtp3):
+        MessageFilter(1000).feed(GREETING[:10] + b"\x02")  # version 2 framing
+
+
+def test_a_pub_sub_channel_through_the_relay_drops_an_oversized_message_and_nothing_else(tmp_path):
     """A real ZeroMQ PUB (the kernel's side) and SUB (the grader's) through the relay: a multipart
-    message of 16 parts of 1 MiB (each part under the per-part cap) is cut, later ones arrive."""
+    message of 16 parts of 1 MiB (each part under the per-part cap) is dropped, the next message
+    arrives on the same connection."""
     context = zmq.Context()
     pub = context.socket(zmq.PUB)
     pub.bind(f"ipc://{tmp_path}/kernel-5555")
@@ -168,8 +165,10 @@ def test_a_pub_sub_channel_through_the_relay_drops_an_oversized_message_and_reco
     try:
         assert _publish_until_received(pub, sub, [b"hello"]) == [b"hello"]
         pub.send_multipart([b"x" * 1024 ** 2] * 16)  # 16 MiB in all
-        received = _publish_until_received(pub, sub, [b"after"])
-        assert received == [b"after"] and relay.cuts == 1
+        pub.send_multipart([b"right", b"after"])
+        sub.setsockopt(zmq.RCVTIMEO, 5000)
+        assert sub.recv_multipart() == [b"right", b"after"]  # no reconnection: nothing published meanwhile was lost
+        assert relay.dropped == 1
     finally:
         relay.close()
         sub.close(0)

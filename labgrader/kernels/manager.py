@@ -42,8 +42,8 @@ def kernel_environment(env, extra=QUIET_TENSORFLOW):
 
 class GradingKernelClient(AsyncKernelClient):
     """A client whose sockets refuse any message part larger than the manager's
-    ``max_message_bytes`` as it arrives (ZMQ_MAXMSGSIZE). The relay cuts oversized messages first
-    (and the channel reconnects); this is the backstop (libzmq never reconnects a channel after it)."""
+    ``max_message_bytes`` as it arrives (ZMQ_MAXMSGSIZE). The relay drops oversized messages
+    first; this is the backstop (libzmq would never reconnect a channel it trips on)."""
 
     @default("context")
     def _context_default(self):
@@ -75,9 +75,9 @@ class GradingKernelManager(AsyncKernelManager):
     cgroup_parent = Unicode("", config=True, help="cgroup (a path as /proc/self/cgroup shows it) below which each kernel "
                             "gets its memory and pids cgroup; empty: the grader's own cgroup.")
     max_message_bytes = Integer(8 * MiB, config=True, help="Largest message (all its parts) the grader accepts from a "
-                                "kernel; a larger one is dropped as it arrives, before the grader holds it in memory "
-                                "(the kernel's channel is disconnected, and reconnected). Outputs are cut to "
-                                "1 MB per cell anyway (GuardedExecute.max_output_bytes).")
+                                "kernel; a larger one is dropped whole as it streams in, before the grader holds it "
+                                "(the kernel's other messages arrive as usual). Outputs are cut to 1 MB per cell "
+                                "anyway (GuardedExecute.max_output_bytes).")
     kernel_env = Dict(QUIET_TENSORFLOW, config=True, help="Extra environment for grading kernels (cold ones, and the "
                       "fork server's warm ones: the fork server starts with it).")
     fork_server = Unicode(config=True, help="Socket of a warm fork server (labgrader.kernels.forkserver) to "
@@ -182,7 +182,7 @@ class GradingKernelManager(AsyncKernelManager):
     async def _async_post_start_kernel(self, **kw):
         if self.sandbox:
             # from here on the grader (this manager's control socket, its clients) reaches the
-            # kernel's sockets only through the relay, which cuts oversized messages
+            # kernel's sockets only through the relay, which drops oversized messages
             self._relay = Relay(self.ip, self.ports, self.max_message_bytes)
             self.ip = self._relay.prefix
         return await super()._async_post_start_kernel(**kw)
@@ -200,9 +200,9 @@ class GradingKernelManager(AsyncKernelManager):
         self._scratch = self._lease = self._cgroup = self._workdir = self._relay = None
         if relay:
             relay.close()
-            if relay.cuts:
+            if relay.dropped:
                 self.log.warning("[labgrader] dropped %d message(s) of the kernel over %d MiB "
-                                 "(c.GradingKernelManager.max_message_bytes)", relay.cuts, self.max_message_bytes // MiB)
+                                 "(c.GradingKernelManager.max_message_bytes)", relay.dropped, self.max_message_bytes // MiB)
         try:
             if scratch and workdir:
                 scratch.copy_back(workdir)

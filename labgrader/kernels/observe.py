@@ -149,6 +149,13 @@ def setup(grade_id, probe, sources=None):
         raise RuntimeError("the grading machinery was tampered with")
     restore()
     _probes[grade_id] = probe
+    load(sources)
+
+
+def load(sources):
+    """Execute the lab's observer modules afresh from ``sources`` ({module name: source text}, the
+    grader's copies) into sys.modules. Also called when arming: the working copy is not on the
+    kernel's sys.path, so ``import observers`` finds the grader's copy, never a handed-in one."""
     for name, source in (sources or {}).items():
         module = types.ModuleType(name)
         module.__file__ = f"<grader's copy of {name}.py>"

@@ -1,4 +1,4 @@
-"""A byte relay between the grader's ZeroMQ sockets and a kernel's, that cuts any message over a cap.
+"""A byte relay between the grader's ZeroMQ sockets and a kernel's that drops any message over a cap.
 
 Threat model: the kernel is the student's and may send anything over its sockets. ZeroMQ hands
 a message to the application only once all its parts have arrived, so the grader's libzmq holds a
@@ -6,14 +6,13 @@ whole multipart message in memory first: ZMQ_MAXMSGSIZE bounds one part, not the
 sent 300 parts of 4 MiB: +1.2 GB in the grader), and when it trips, libzmq treats it as a
 protocol error and never reconnects that channel (every later output of the kernel was lost).
 
-So each channel goes through this relay (a few threads of the grader): it forwards the bytes of
-the connection unchanged, both ways, and follows the ZMTP 3 framing of what the kernel sends.
-When a message's parts add up to more than the cap, it closes both ends *before* forwarding the
-frame that would cross it: the grader's libzmq sees an ordinary disconnection, drops the partial
-message and reconnects (to the relay, which connects to the kernel again), and the grader never
-holds more than the cap of it. What the kernel published while disconnected is lost, like the
-oversized message (the cell may then wait out nbclient's iopub_timeout, or its own timeout if it
-was the execute reply).
+So each channel goes through this relay (a few threads of the grader). It forwards the grader's
+bytes to the kernel unchanged; of the kernel's, it follows the ZMTP 3 framing and forwards each
+message once it is complete, if all its parts add up to at most the cap. A larger message is
+dropped as it streams in (the relay holds at most the cap of it) and never reaches the grader;
+the connection stays up, so nothing else is lost: the kernel's next message (the cell's idle
+status, its reply) arrives as usual. A stream that is not ZMTP 3 is cut (the grader's libzmq
+reconnects).
 
 Unix sockets only (kernels are sandboxed without a network): the kernel listens at
 ``<kernel prefix>-<port>`` (its connection file); the grader connects to ``<relay prefix>-<port>``
@@ -28,61 +27,82 @@ import threading
 
 CHUNK = 64 * 1024
 GREETING = 64  # ZMTP 3.x: signature (10), version (2), mechanism (20), as-server (1), filler (31)
-MORE, LONG = 0x01, 0x02
+MORE, LONG, COMMAND = 0x01, 0x02, 0x04
 
 
-class MessageTooLarge(Exception):
-    pass
+class NotZmtp3(Exception):
+    """The kernel speaks a framing the filter cannot follow: the connection is cut."""
 
 
-class MessageMeter:
-    """Follows the ZMTP 3 frames of one direction of a connection (what the kernel sends)."""
+class MessageFilter:
+    """Follows the ZMTP 3 frames a kernel sends; ``feed`` returns what may go on to the grader."""
 
     def __init__(self, limit):
         self.limit = limit
-        self._header = b""        # greeting or frame header bytes seen so far
+        self.dropped = 0          # messages over the limit, dropped whole
+        self._greeting_left = GREETING
+        self._signature = b""
+        self._header = b""        # the current frame header, while incomplete
         self._body_left = 0       # bytes of the current frame's body still to come
-        self._in_greeting = True
-        self._message = 0         # bytes of the current (multipart) message so far
+        self._more = False        # the current frame is not its message's last
+        self._message = bytearray()  # the current message's frames (headers and bodies), held until complete
+        self._size = 0            # the current message's body bytes so far
+        self._dropping = False    # the current message went over the limit
 
-    def safe_prefix(self, data):
-        """How many bytes of ``data`` may be forwarded; raises MessageTooLarge where a frame would
-        take its message over the limit (the bytes before that frame are the safe prefix, given
-        in the exception's ``args[0]``)."""
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray()
         pos = 0
         while pos < len(data):
-            if self._body_left:
+            if self._greeting_left:
+                pos = self._greeting(data, pos, out)
+            elif self._body_left:
                 step = min(self._body_left, len(data) - pos)
+                if not self._dropping:
+                    self._message += data[pos:pos + step]
                 self._body_left -= step
                 pos += step
-                continue
-            self._header += data[pos:pos + 1]
-            pos += 1
-            if self._in_greeting:
-                self._greeting_byte(pos)
+                if not self._body_left:
+                    self._frame_done(out)
             else:
-                self._frame_header_byte(pos)
-        return pos
+                self._header += data[pos:pos + 1]
+                pos += 1
+                self._header_byte(out)
+        return bytes(out)
 
-    def _greeting_byte(self, pos):
-        header = self._header
-        if len(header) == 1 and header[0] != 0xFF or len(header) == 10 and header[9] & 1 != 1 \
-                or len(header) == 11 and header[10] < 3:
-            raise MessageTooLarge(max(0, pos - len(header)), "not ZMTP 3")  # an older framing this meter cannot follow
-        if len(header) == GREETING:
-            self._header, self._in_greeting = b"", False
+    def _greeting(self, data, pos, out):
+        step = min(self._greeting_left, len(data) - pos)
+        chunk = data[pos:pos + step]
+        if len(self._signature) < 11:
+            self._signature += chunk[:11 - len(self._signature)]
+            sig = self._signature
+            if sig[:1] != b"\xff" or len(sig) >= 10 and sig[9] & 1 != 1 or len(sig) == 11 and sig[10] < 3:
+                raise NotZmtp3("not ZMTP 3")
+        out += chunk
+        self._greeting_left -= step
+        return pos + step
 
-    def _frame_header_byte(self, pos):
+    def _header_byte(self, out):
         header = self._header
-        flags = header[0]
-        need = 9 if flags & LONG else 2
-        if len(header) < need:
+        if len(header) < (9 if header[0] & LONG else 2):
             return
+        flags = header[0]
         size = struct.unpack(">Q", header[1:9])[0] if flags & LONG else header[1]
-        if self._message + size > self.limit:
-            raise MessageTooLarge(max(0, pos - len(header)), f"message over {self.limit} bytes")
-        self._message = self._message + size if flags & MORE else 0
-        self._body_left, self._header = size, b""
+        self._header, self._body_left, self._more = b"", size, bool(flags & MORE) and not flags & COMMAND
+        if not self._dropping and self._size + size > self.limit:
+            self._dropping, self._message = True, bytearray()  # what was held of it goes too
+            self.dropped += 1
+        if not self._dropping:
+            self._message += header
+            self._size += size
+        if not size:
+            self._frame_done(out)
+
+    def _frame_done(self, out):
+        if self._more:
+            return
+        if not self._dropping:
+            out += self._message
+        self._message, self._size, self._dropping = bytearray(), 0, False
 
 
 class Relay:
@@ -92,7 +112,7 @@ class Relay:
         self.kernel_prefix, self.limit = kernel_prefix, limit
         self.dir = tempfile.mkdtemp(prefix="labgrader-relay-")
         self.prefix = os.path.join(self.dir, "socket")
-        self.cuts = 0  # connections closed for an oversized message
+        self.dropped = 0  # oversized messages of the kernel, dropped
         self._closed = threading.Event()
         self._sockets = set()
         self._lock = threading.Lock()
@@ -139,21 +159,20 @@ class Relay:
             except OSError:  # the kernel is gone or not listening yet: the grader's libzmq retries
                 self._forget(grader, kernel)
                 continue
-            threading.Thread(target=self._pump, args=(kernel, grader, MessageMeter(self.limit)), daemon=True).start()
+            threading.Thread(target=self._pump, args=(kernel, grader, MessageFilter(self.limit)), daemon=True).start()
             threading.Thread(target=self._pump, args=(grader, kernel, None), daemon=True).start()
 
-    def _pump(self, source, dest, meter):
-        """Copy ``source`` to ``dest`` until either ends; with a meter, cut both before an oversized message."""
+    def _pump(self, source, dest, message_filter):
+        """Copy ``source`` to ``dest`` until either ends, through ``message_filter`` if given."""
         try:
             while data := source.recv(CHUNK):
-                try:
-                    safe = meter.safe_prefix(data) if meter else len(data)
-                except MessageTooLarge as exc:
-                    dest.sendall(data[:exc.args[0]])
-                    self.cuts += 1
-                    break
-                dest.sendall(data[:safe])
-        except OSError:
+                if message_filter:
+                    before = message_filter.dropped
+                    data = message_filter.feed(data)
+                    self.dropped += message_filter.dropped - before
+                if data:
+                    dest.sendall(data)
+        except (OSError, NotZmtp3):
             pass
         self._forget(source, dest)
 

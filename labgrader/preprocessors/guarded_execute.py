@@ -15,7 +15,8 @@ from traitlets import Any, Dict, Integer, Type, default
 
 from labgrader.cells import is_test_cell
 
-ARM = "import labgrader.kernels.observe as _lg_observe; _lg_observe.arm({modules!r}, {classes!r}); del _lg_observe"
+ARM = ("import labgrader.kernels.observe as _lg_observe; _lg_observe.arm({modules!r}, {classes!r}); "
+       "_lg_observe.load({sources!r}); del _lg_observe")
 # Probe and sources travel as Python literals: no kernel function (json.loads...) parses them.
 SETUP = ("import labgrader.kernels.observe as _lg_observe; "
          "_lg_observe.setup({grade_id!r}, {probe!r}, {sources!r}); del _lg_observe")
@@ -127,7 +128,8 @@ class GuardedExecute(Execute):
                 self._armed = True
                 if self._lab is not None:
                     self._run_trusted(ARM.format(modules=list(getattr(self._lab, "protected_modules", ())),
-                                                 classes=list(getattr(self._lab, "protected_classes", ()))), index)
+                                                 classes=list(getattr(self._lab, "protected_classes", ())),
+                                                 sources=self._sources), index)
                     if getattr(self._lab, "before_student_code", None):
                         self._run_trusted(self._lab.before_student_code, index)
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
