@@ -333,6 +333,60 @@ def test_one_huge_message_leaves_the_graders_memory_bounded_and_later_cells_run(
     assert flooded["outputs"][2:] == [["after\n"], ["after again\n"]], flooded["outputs"]  # the channel came back
 
 
+STALLED_READER = """
+import asyncio, json, resource, sys
+from labgrader.kernels.manager import GradingKernelManager
+
+FLOOD = '''
+import threading
+def flood():
+    kernel = get_ipython().kernel
+    part = b"x" * (7 * 1024 * 1024)  # each message under the 8 MiB cap
+    for _ in range(COUNT):
+        kernel.session.send(kernel.iopub_socket, "display_data", {"data": {"text/plain": "m"}, "metadata": {}},
+                            parent=kernel.get_parent(), buffers=[part])
+threading.Thread(target=flood, daemon=True).start()
+'''.replace("COUNT", sys.argv[1])
+
+async def main():
+    km = GradingKernelManager(kernel_name="python3", ram_limit=4 * 2 ** 30, memory_limit=8 * 2 ** 30)
+    await km.start_kernel(cwd=sys.argv[2])
+    kc = km.client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=60)
+        kc.execute(FLOOD)
+        await kc.get_shell_msg(timeout=60)  # the reply; IOPub is not read
+        await asyncio.sleep(8)  # the grader reads nothing meanwhile (as between cells)
+        received = 0
+        while True:
+            try:
+                await kc.get_iopub_msg(timeout=2)
+                received += 1
+            except Exception:
+                break
+    finally:
+        kc.stop_channels()
+        await km.shutdown_kernel(now=True)
+    print(json.dumps({"maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "received": received}))
+
+asyncio.run(main())
+"""
+
+
+def test_a_kernel_flooding_messages_under_the_cap_while_the_grader_reads_nothing_stays_bounded(tmp_path):
+    """200 messages of 7 MiB from a kernel thread (1.4 GB) while the grader does not read: the
+    grader's ZeroMQ queues about 256 MiB of them, then stops reading (the rest waits in the kernel,
+    charged to its memory, or is dropped there). Without the queue cap: +1.4 GB in the grader."""
+    runs = {}
+    for count in (0, 200):
+        result = subprocess.run([sys.executable, "-c", STALLED_READER, str(count), str(workdir(tmp_path, f"w{count}"))],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[count] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert runs[200]["maxrss_mib"] - runs[0]["maxrss_mib"] < 400, runs
+
+
 # --- sys.path ------------------------------------------------------------------------------------------
 
 def test_modules_handed_in_beside_the_notebook_do_not_shadow_the_real_ones(kernels, tmp_path):

@@ -33,6 +33,7 @@ PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "OPENBLAS_CORET
 # beside the notebook is not imported in place of the real one (IPython >= 9.7 honours -P too).
 SAFE_PATH_ARGS = ["--InteractiveShellApp.ignore_cwd=True"]
 MiB = 1024 ** 2
+QUEUED_BYTES = 256 * MiB  # received kernel messages the grader's ZeroMQ may queue, roughly
 
 
 def kernel_environment(env, extra=QUIET_TENSORFLOW):
@@ -52,8 +53,13 @@ class GradingKernelClient(AsyncKernelClient):
 
 
 def capped_context(max_bytes):
+    """A ZeroMQ context whose sockets refuse parts over ``max_bytes`` and queue at most about
+    QUEUED_BYTES of received messages (ZeroMQ counts its queue in messages, not bytes): a kernel
+    thread sending message after message just under the cap while the grader is between cells
+    makes ZeroMQ stop reading (the kernel then queues or drops them) instead of filling the grader."""
     context = zmq.asyncio.Context()
-    context.setsockopt(zmq.MAXMSGSIZE, max_bytes)  # a default for every socket made from it
+    context.setsockopt(zmq.MAXMSGSIZE, max_bytes)  # defaults for every socket made from it
+    context.setsockopt(zmq.RCVHWM, max(16, min(1000, QUEUED_BYTES // max_bytes)))
     return context
 
 
