@@ -38,6 +38,7 @@ def peak_of_one_run(socket):
     try:
         km = GradingKernelManager(kernel_name="python3", fork_server=socket)
         client = NotebookClient(notebook, km=km, timeout=60, allow_errors=True, resources={"metadata": {"path": str(work)}})
+        client.owns_km = True  # shut the kernel down when done (nbclient leaves a kernel manager it was given running)
         with client.setup_kernel():
             for index, cell in enumerate(notebook.cells):
                 client.execute_cell(cell, index)

@@ -291,7 +291,9 @@ nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "langua
 
 def execute(socket):
     km = GradingKernelManager(kernel_name="python3", fork_server=socket, ram_limit=5 * 2 ** 30, memory_limit=8 * 2 ** 30)
-    NotebookClient(nb, km=km, timeout=60, allow_errors=True, resources={"metadata": {"path": path}}).execute()
+    client = NotebookClient(nb, km=km, timeout=60, allow_errors=True, resources={"metadata": {"path": path}})
+    client.owns_km = True  # shut the kernel down at the end (nbclient leaves a kernel manager it was given running)
+    client.execute()
 
 if launcher == "warm":
     with forkserver.Running() as server:

@@ -18,6 +18,7 @@ Unix sockets only (kernels are sandboxed without a network): the kernel listens 
 ``<kernel prefix>-<port>`` (its connection file); the grader connects to ``<relay prefix>-<port>``
 in a directory of its own (0700), so the kernel cannot reach the relay.
 """
+import atexit
 import os
 import shutil
 import socket
@@ -28,6 +29,7 @@ import threading
 CHUNK = 64 * 1024
 GREETING = 64  # ZMTP 3.x: signature (10), version (2), mechanism (20), as-server (1), filler (31)
 MORE, LONG, COMMAND = 0x01, 0x02, 0x04
+_open = set()  # closed at exit should a kernel manager never be shut down
 
 
 class NotZmtp3(Exception):
@@ -111,6 +113,7 @@ class Relay:
     def __init__(self, kernel_prefix, ports, limit):
         self.kernel_prefix, self.limit = kernel_prefix, limit
         self.dir = tempfile.mkdtemp(prefix="labgrader-relay-")
+        _open.add(self)
         self.prefix = os.path.join(self.dir, "socket")
         self.dropped = 0  # oversized messages of the kernel, dropped
         self._closed = threading.Event()
@@ -125,6 +128,7 @@ class Relay:
                              name=f"labgrader-relay-{port}").start()
 
     def close(self):
+        _open.discard(self)
         self._closed.set()
         with self._lock:
             for sock in list(self._sockets):
@@ -183,3 +187,9 @@ def _close(sock):
     except OSError:
         pass
     sock.close()
+
+
+@atexit.register
+def _close_leftovers():
+    for relay in list(_open):
+        relay.close()
