@@ -243,6 +243,24 @@ def test_cgroups_left_by_a_dead_grader_are_removed():
     assert not any(os.path.exists(path) for path in stale)
 
 
+def test_kernel_cgroups_go_below_the_graders_own_cgroup_on_v1_hybrid_and_v2(tmp_path):
+    for path in ("memory/grader", "pids", "unified/user.slice/grader.scope", "unified/elsewhere"):
+        (tmp_path / path).mkdir(parents=True)
+    v1 = {"memory": str(tmp_path / "memory"), "pids": str(tmp_path / "pids")}
+    own = {"memory": "/grader", "pids": "/", "": "/user.slice/grader.scope"}
+    assert cgroups._locate("", v1, own) == cgroups.Place(1, (("memory", str(tmp_path / "memory/grader")),
+                                                             ("pids", str(tmp_path / "pids"))))
+    hybrid = {**v1, "": str(tmp_path / "unified")}  # memory on v1: v1
+    assert cgroups._locate("", hybrid, own).version == 1
+    v2 = {"": str(tmp_path / "unified")}
+    assert cgroups._locate("", v2, own) == cgroups.Place(2, (("unified", str(tmp_path / "unified/user.slice/grader.scope")),))
+    assert cgroups._locate("/elsewhere", v2, own).parents[0][1] == str(tmp_path / "unified/elsewhere")  # cgroup_parent
+    with pytest.raises(cgroups.CgroupUnavailable, match="does not exist"):
+        cgroups._locate("/missing", v2, own)
+    with pytest.raises(cgroups.CgroupUnavailable, match="pids"):
+        cgroups._locate("", {"memory": v1["memory"]}, own)
+
+
 def test_join_command_refuses_paths_outside_the_cgroup_filesystem():
     with pytest.raises(ValueError):
         cgroups.join_command(["/etc/passwd"], ["true"])

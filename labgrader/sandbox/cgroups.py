@@ -65,12 +65,13 @@ def find_place(parent: str = "") -> Place | None:
         return None
 
 
-def _locate(parent):
-    mounts = _cgroup_mounts()
-    own = _own_cgroups()
-    if os.path.exists("/sys/fs/cgroup/cgroup.controllers") or ("memory" not in mounts and "" in mounts):
-        root = mounts.get("", "/sys/fs/cgroup")
-        return Place(2, (("unified", _directory(root, parent or own.get("", "/"))),))
+def _locate(parent, mounts=None, own=None):
+    """The Place below ``parent`` from the machine's cgroup mounts and this process's cgroups:
+    v1 when a memory hierarchy is mounted (also on "hybrid" systems), else v2."""
+    mounts = _cgroup_mounts() if mounts is None else mounts
+    own = _own_cgroups() if own is None else own
+    if "memory" not in mounts and "" in mounts:
+        return Place(2, (("unified", _directory(mounts[""], parent or own.get("", "/"))),))
     missing = [name for name in ("memory", "pids") if name not in mounts]
     if missing:
         raise CgroupUnavailable(f"no cgroup v1 hierarchy for {' and '.join(missing)} is mounted")
@@ -78,7 +79,7 @@ def _locate(parent):
 
 
 def _directory(mount_point, path):
-    directory = os.path.join(mount_point, path.lstrip("/"))
+    directory = os.path.normpath(os.path.join(mount_point, path.lstrip("/")))
     if not os.path.isdir(directory):
         raise CgroupUnavailable(f"the cgroup {directory} does not exist")
     return directory
