@@ -266,3 +266,12 @@ def test_join_command_refuses_paths_outside_the_cgroup_filesystem():
         cgroups.join_command(["/etc/passwd"], ["true"])
     with pytest.raises(ValueError):
         cgroups.join_command(["/sys/fs/cgroup/../../etc/cgroup.procs"], ["true"])
+
+
+def test_without_pyseccomp_the_sandbox_check_stops_grading_and_says_why():
+    code = ("import sys; sys.modules['pyseccomp'] = None  # as if it were not installed\n"
+            "from labgrader.sandbox import Sandbox, SandboxUnavailable\n"
+            "try:\n    Sandbox().check()\nexcept SandboxUnavailable as e:\n    print(e)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "seccomp filter for kernels cannot be built" in result.stdout and "pyseccomp" in result.stdout, result
+    assert "c.GradingKernelManager.sandbox = False" in result.stdout
