@@ -185,6 +185,11 @@ class GradingKernelManager(AsyncKernelManager):
             self._release()
             raise
 
+    @property
+    def dropped_messages(self) -> int:
+        """Messages of the running kernel dropped so far for going over ``max_message_bytes``."""
+        return self._relay.dropped if self._relay else 0
+
     async def _async_post_start_kernel(self, **kw):
         if self.sandbox:
             # from here on the grader (this manager's control socket, its clients) reaches the

@@ -138,7 +138,12 @@ class GuardedExecute(Execute):
                 # in the reference run (probes given) it means the lab itself is broken
                 self._run_trusted(SETUP.format(grade_id=grade_id, probe=self._probes[grade_id],
                                                sources=self._sources), index, required=self.probes is not None)
-            return super().preprocess_cell(cell, resources, index)
+            dropped = getattr(self.km, "dropped_messages", 0)
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            if getattr(self.km, "dropped_messages", 0) > dropped:  # the kernel manager's socket cap
+                cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
+                    f"\n[output truncated: a message over {self.km.max_message_bytes} bytes was dropped]\n")))
+            return cell, resources
         except DeadKernelError:
             why = "the code exited the process, ran out of memory, or crashed"
             cell.outputs.append(error_output("DeadKernel", f"The kernel died while running this cell: {why}."))
