@@ -297,7 +297,8 @@ def _mountpoints():
 
 
 
-HOSTILE = ["fills_tmp", "fills_working_copy", "thread_bomb", "uses_inherited_fds", "reads_environment_secrets"]
+HOSTILE = ["fills_tmp", "fills_working_copy", "thread_bomb", "uses_inherited_fds", "reads_environment_secrets",
+           "allocates_memfd", "stores_kernel_key", "reads_kernel_key", "floods_one_message"]
 
 
 @pytest.mark.parametrize("path", ["plain", "batch"])
@@ -337,3 +338,20 @@ def test_hostile_submissions_gain_nothing_and_victims_keep_their_grades(tmp_path
     assert "No space left on device" in outputs or "File too large" in outputs
     outputs = (autograded / "uses_inherited_fds" / ASSIGNMENT / "embeddings.ipynb").read_text()
     assert "inherited or reachable: []" in outputs
+    from labgrader.sandbox import cgroups
+    assert_isolation_outputs(autograded, with_cgroups=os.geteuid() == 0 and cgroups.find_place() is not None)
+
+
+def assert_isolation_outputs(autograded, with_cgroups):
+    """What the memory, keyring and message attacks of the corpus met (test_rootless.py too):
+    with a memory cgroup the memfd filler dies there, without one memfd_create is refused."""
+    from conftest import ASSIGNMENT
+
+    def text(student):
+        return (autograded / student / ASSIGNMENT / "embeddings.ipynb").read_text()
+    memfd = text("allocates_memfd")
+    assert "held 3072 MiB" not in memfd
+    assert ("The kernel died while running this cell" if with_cgroups else "Operation not permitted") in memfd
+    assert "add_key: EPERM" in text("stores_kernel_key")
+    assert "request_key: EPERM" in text("reads_kernel_key") and "keys seen: []" in text("reads_kernel_key")
+    assert "x" * 1000 not in text("floods_one_message")  # neither message reached the notebook

@@ -14,6 +14,7 @@ from conftest import ASSIGNMENT, CORPUS, REPO, batch_exit_status, class_course
 import snippets as submissions
 from labgrader.reports.gradebook import cell_scores
 from ordinary_user import ordinary_user  # noqa: F401 (fixture)
+from test_caps import assert_isolation_outputs
 
 # One of each kind of attack the sandbox stops (files, processes, caps, descriptors, environment,
 # kernel faults, tampering): the whole corpus twice more as non-root would cost minutes, and
@@ -22,16 +23,19 @@ pytestmark = pytest.mark.slow  # a throw-away user, nested pytest, two gradings 
 
 HOSTILE = ["reads_source_solutions", "lists_other_students", "writes_gradebook", "symlinks_notebook_to_gradebook",
            "spawns_daemon", "fills_tmp", "fills_working_copy", "thread_bomb", "uses_inherited_fds",
-           "reads_environment_secrets", "kernel_os_exit", "allocates_12gb", "tamper_gc_swaps_code"]
+           "reads_environment_secrets", "kernel_os_exit", "allocates_12gb", "tamper_gc_swaps_code",
+           "allocates_memfd", "stores_kernel_key", "reads_kernel_key", "floods_one_message"]
 HONEST = ["correct/add_method", "correct/explicit_input", "wrong/model3_is_model2", "wrong/fresh_embedding"]
 
 
 def test_the_sandbox_tests_pass_as_an_ordinary_user(ordinary_user):
-    """test_sandbox.py and test_caps.py (but the slow hostile grading, below), run by the user."""
+    """test_sandbox.py, test_caps.py (but the slow hostile grading, below), test_isolation.py and
+    test_isolation_parts.py (no cgroup: the fallback), run by the user."""
     tmp_path = ordinary_user.workspace()
     result = ordinary_user.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'base'}",
          "grader_tests/sandbox/test_sandbox.py", "grader_tests/sandbox/test_caps.py",
+         "grader_tests/sandbox/test_isolation.py", "grader_tests/sandbox/test_isolation_parts.py",
          "-k", "not hostile_submissions and not uid_leases"], cwd=REPO)
     tail = result.stdout[-4000:] + result.stderr[-2000:]
     assert result.returncode == 0, tail
@@ -66,6 +70,7 @@ def test_hostile_submissions_score_as_with_root(ordinary_user, user_course, path
     assert "No space left on device" in outputs or "File too large" in outputs
     assert "hunter2-do-not-leak" not in (autograded / "reads_environment_secrets" / ASSIGNMENT / "embeddings.ipynb").read_text()
     assert all(p.stat().st_uid == ordinary_user.uid for p in autograded.rglob("*"))
+    assert_isolation_outputs(autograded, with_cgroups=False)  # an ordinary user gets no cgroup: memfd refused
     assert set(_kernel_dirs(ordinary_user)) <= before  # no kernel's scratch left behind
 
 

@@ -108,7 +108,7 @@ class GradingWorker(WorkerPlugin):
             # thread (PR_SET_PDEATHSIG), that is with the worker, its kernels with it.
             from labgrader.kernels import forkserver
             lab = load_lab(task.course_directory(config), self.assignment)
-            self._server = forkserver.Running(wait=False, imports=lab.warm_imports if lab else ()).__enter__()
+            self._server = forkserver.Running(wait=False, imports=lab.warm_imports if lab else (), config=config).__enter__()
             try:
                 # TensorFlow's import takes seconds: keep the worker's heartbeats going meanwhile.
                 await asyncio.get_running_loop().run_in_executor(None, self._server.ready)

@@ -96,7 +96,7 @@ def grade_class(root: str | Path, assignment: str, students: list[str] | None = 
             server = None
             if warm and gradable:
                 # Kernels are forked from one parent that imports the lab's modules once.
-                server = stack.enter_context(forkserver.Running(wait=False, imports=lab.warm_imports if lab else ()))
+                server = stack.enter_context(forkserver.Running(wait=False, imports=lab.warm_imports if lab else (), config=config))
                 settings["GradingKernelManager"] = {"fork_server": server.socket}
             if own and gradable and lab is not None:
                 _warm_up(lab.warm_imports)  # imported here, inherited by the workers (no TensorFlow op runs here)

@@ -4,19 +4,26 @@ kernel per submission.
     python -m labgrader.kernels.forkserver SOCKET [MODULE ...]
 
 MODULE: what the labs being graded declare as ``warm_imports`` in their grading.py (e.g. tensorflow).
+The server is started (``Running``) with the environment its kernels get (the configured
+``c.GradingKernelManager.kernel_env``, e.g. TensorFlow's variables, read at import) and with
+PYTHONSAFEPATH, so that neither it nor a kernel forked from it has the working directory on sys.path.
 
 Requests are JSON lines on a Unix socket only the grader can reach (its directory is 0700):
-    {"op": "launch", "argv": [...], "workdir": ..., "plan": [...], "root_dir": ..., "sandbox": {...},
-     "env": {...}, "holder": null | pid of the kernel's mount holder (grader not root)}
-        -> {"pid": N}
-    {"op": "poll", "pid": N}            -> {"returncode": null | int}
+    {"op": "launch", "argv": [...], "env": {...}, + the manager's sandbox spec: "workdir", "plan",
+     "root_dir", "sandbox", "holder" (null, or the pid of the kernel's mount holder when the grader
+     is not root), "cgroup" (the kernel cgroup's cgroup.procs files, [] for none)}
+        -> {"pid": N}   (the watcher: the kernel is PID 1 of a PID namespace below it)
+    {"op": "poll", "pid": N}            -> {"returncode": null | int}  (negative: killed by that signal)
     {"op": "signal", "pid": N, "signum": S} -> {"ok": true}
+    anything wrong -> {"error": "..."}
 
-Each kernel is a new process forked from this pristine parent, in its own namespaces, as its own
-unprivileged uid: no state passes between submissions. It keeps no descriptor of the parent
-(only stderr, as a cold kernel does), and the parent itself was started with an allow-listed
-environment (what /proc/self/environ of a forked kernel shows). The parent never runs student code.
+Each kernel is a new process forked from this pristine parent, in its own cgroup and namespaces,
+as its own unprivileged uid, under the kernels' seccomp filter: no state passes between
+submissions. It keeps no descriptor of the parent (only stderr, as a cold kernel does), and the
+parent itself was started with an allow-listed environment (what /proc/self/environ of a forked
+kernel shows). The parent never runs student code.
 """
+import asyncio
 import importlib
 import json
 import os
@@ -32,17 +39,22 @@ import tempfile
 WARM_IMPORTS = ["numpy", "ipykernel.kernelapp", "IPython", "labgrader.kernels.export"]
 
 
-def warm_up(env, extra=()):
-    os.environ.update(env)
+def warm_up(extra=()):
     for name in WARM_IMPORTS + list(extra):
         importlib.import_module(name)
+    from labgrader.sandbox import seccomp
+    return {refuse_memfd: seccomp.bpf(refuse_memfd) for refuse_memfd in (False, True)}  # built here, loaded by each child
+
+
+SECCOMP = {}  # the kernels' seccomp filters, by "refuse memfd_create" (filled by main)
 
 
 def run_kernel(request):
     """In the forked child: enter the sandbox, then become an IPython kernel. Never returns."""
-    from labgrader.sandbox import Sandbox
+    from labgrader.sandbox import Sandbox, cgroups, seccomp
     from labgrader.sandbox import namespaces as ns
 
+    cgroups.join(request["cgroup"])  # first: all this process and its children do is charged there
     # Nothing of the server's but stderr: not its listening socket, not the grader's
     # connection, not its stdout pipe to the grader, not whatever TensorFlow opened.
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -64,12 +76,8 @@ def run_kernel(request):
             os.kill(pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, forward)
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-            except InterruptedError:
-                continue
+        _, status = os.waitpid(pid, 0)
+        _exit_like(os.waitstatus_to_exitcode(status))
     ns.enter_root([tuple(entry) for entry in request["plan"]], request["root_dir"], request["workdir"])
     socket.sethostname("sandbox")
     os.environ.clear()
@@ -79,12 +87,23 @@ def run_kernel(request):
     ns.die_with_parent()  # again: the uid change cleared it
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)
+    seccomp.load(SECCOMP[not request["cgroup"]])  # last: the same bytes bwrap loads for a cold kernel
     from ipykernel.kernelapp import IPKernelApp
     sys.argv = ["ipykernel_launcher"] + request["argv"]
     app = IPKernelApp.instance()
     app.initialize(request["argv"])
     app.start()
     os._exit(0)
+
+
+def _exit_like(code):
+    """End the watcher as the kernel ended: with its exit status, or killed by the same signal."""
+    if code < 0:
+        if -code not in (signal.SIGKILL, signal.SIGSTOP):  # the only two whose handler cannot be set
+            signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        code = 128 - code  # a signal whose default is not to end the process
+    os._exit(code & 0xFF)
 
 
 class ForkServer:
@@ -116,10 +135,15 @@ class ForkServer:
                     os._exit(70)
             self.children[pid] = None
             return {"pid": pid}
-        if op == "poll":
-            return {"returncode": self.children.get(request["pid"], -1)}
+        if request.get("pid") not in self.children:
+            return {"error": f"no kernel with pid {request.get('pid')!r}"}
+        if op == "poll":  # once reported, an exit code is forgotten
+            code = self.children[request["pid"]]
+            if code is not None:
+                del self.children[request["pid"]]
+            return {"returncode": code}
         if op == "signal":
-            if self.children.get(request["pid"], -1) is None:
+            if self.children[request["pid"]] is None:  # not reaped yet, so the pid is still this child's
                 os.kill(request["pid"], request["signum"])
             return {"ok": True}
         return {"error": f"unknown op {op!r}"}
@@ -134,7 +158,10 @@ class ForkServer:
             conn, _ = server.accept()
             with conn, conn.makefile("rwb") as stream:
                 for line in stream:
-                    reply = self.handle(json.loads(line))
+                    try:
+                        reply = self.handle(json.loads(line))
+                    except Exception as exc:  # a bad request is answered, never the end of the server
+                        reply = {"error": f"{type(exc).__name__}: {exc}"}
                     stream.write(json.dumps(reply).encode() + b"\n")
                     stream.flush()
 
@@ -142,26 +169,35 @@ class ForkServer:
 class Running:
     """Start a fork server for the duration of a ``with`` block; its socket path is ``.socket``."""
 
-    def __init__(self, wait=True, imports=()):
+    def __init__(self, wait=True, imports=(), config=None):
         self.wait = wait
         self.imports = [str(name) for name in imports]  # the labs' warm_imports
+        self.config = config  # the course's (traitlets) config: the kernels' environment is read from it
 
     def __enter__(self):
-        from labgrader.kernels.manager import kernel_environment
+        from labgrader.kernels import stderr_filter
         self._dir = tempfile.mkdtemp(prefix="labgrader-forkserver-")  # 0700: only the grader connects
         self.socket = os.path.join(self._dir, "socket")
-        # Started with the kernels' allow-listed environment: a forked kernel's /proc/self/environ
-        # is this process's, whatever the kernel later puts in os.environ.
         # Forked kernels share its stderr: filtered (printable text only) before it reaches ours.
-        from labgrader.kernels import stderr_filter
         stderr = stderr_filter.pipe(prefix="[kernel stderr] ", limit=1024 * 1024)
         self.process = subprocess.Popen([sys.executable, "-m", "labgrader.kernels.forkserver", self.socket, *self.imports],
                                         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                                        env=kernel_environment(os.environ), stderr=stderr)
+                                        env=self.environment(), stderr=stderr)
         os.close(stderr)
         if self.wait:
             self.ready()
         return self
+
+    def environment(self):
+        """The server's environment: what its kernels get (a forked kernel's /proc/self/environ is
+        this, whatever it later puts in os.environ; TensorFlow reads its variables at import, here),
+        with labgrader importable and the working directory off sys.path (PYTHONSAFEPATH)."""
+        from labgrader.kernels.manager import GradingKernelManager, kernel_environment
+        from labgrader.sandbox import Sandbox
+        kernel_env = GradingKernelManager(config=self.config).kernel_env if self.config else GradingKernelManager().kernel_env
+        inside = Sandbox().environment()
+        return {**kernel_environment(os.environ, kernel_env),
+                **{name: inside[name] for name in ("PYTHONPATH", "PYTHONSAFEPATH")}}
 
     def ready(self):
         """Block until the server has imported TensorFlow and listens (a few seconds)."""
@@ -188,11 +224,25 @@ def request(path, message):
             return json.loads(stream.readline())
 
 
+async def request_async(path, message):
+    """``request`` without blocking the caller's event loop (the kernel manager's)."""
+    reader, writer = await asyncio.open_unix_connection(path, limit=1024 * 1024)
+    try:
+        writer.write(json.dumps(message).encode() + b"\n")
+        await writer.drain()
+        line = await reader.readline()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    if not line:
+        return {"error": "the fork server closed the connection without a reply (see its messages above)"}
+    return json.loads(line)
+
+
 def main():
-    from labgrader.kernels.manager import QUIET_TENSORFLOW
     from labgrader.sandbox.namespaces import die_with_parent
     die_with_parent()  # with the grader; its kernels follow (each one dies with its parent)
-    warm_up(QUIET_TENSORFLOW, sys.argv[2:])
+    SECCOMP.update(warm_up(sys.argv[2:]))
     server = ForkServer(sys.argv[1])
 
     def stop(signum, frame):

@@ -1,12 +1,26 @@
-"""The kernel manager nbgrader's executor uses for every submission (a jupyter_client extension point)."""
+"""The kernel manager nbgrader's executor uses for every submission (a jupyter_client extension point).
+
+It prepares each kernel's sandbox (a uid of its own, size-capped mounts, a memory + pids cgroup,
+the plan of what the kernel sees) and hands it to one of the two launchers, the provisioners of
+``labgrader.kernels.provisioner``: bubblewrap for a cold kernel, the fork server for a warm one.
+The grader reaches the kernel's sockets through a relay that drops any message over
+``max_message_bytes`` before the grader holds it (relay.py); its sockets also refuse any larger
+part (ZMQ_MAXMSGSIZE), should one ever get past the relay.
+"""
+import dataclasses
 import os
 import subprocess
 
+import zmq
+import zmq.asyncio
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, Dict, Integer, Unicode, default
+from traitlets import Bool, Dict, Integer, Type, Unicode, default
 
 from labgrader.kernels import stderr_filter
-from labgrader.sandbox import Sandbox, check_once
+from labgrader.kernels.provisioner import SANDBOX_KW
+from labgrader.kernels.relay import Relay
+from labgrader.sandbox import Sandbox, check_once, cgroups
 from labgrader.sandbox.scratch import Scratch
 from labgrader.sandbox.uids import lease_kernel_uid
 
@@ -15,12 +29,38 @@ QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "
                     "TF_NUM_INTEROP_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1"}
 # The only variables of the grader's environment a kernel gets (no tokens, no instructor paths).
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+# Neither the working directory nor '' on the kernel's sys.path: a numpy.py or keras/ handed in
+# beside the notebook is not imported in place of the real one (IPython >= 9.7 honours -P too).
+SAFE_PATH_ARGS = ["--InteractiveShellApp.ignore_cwd=True"]
 MiB = 1024 ** 2
+QUEUED_BYTES = 256 * MiB  # received kernel messages the grader's ZeroMQ may queue, roughly
 
 
 def kernel_environment(env, extra=QUIET_TENSORFLOW):
     """A kernel's environment: the allow-listed variables of ``env``, then ``extra``."""
     return {**{k: v for k, v in env.items() if k in PASSED_ENV}, **extra}
+
+
+class GradingKernelClient(AsyncKernelClient):
+    """A client whose sockets refuse any message part larger than the manager's
+    ``max_message_bytes`` as it arrives (ZMQ_MAXMSGSIZE). The relay drops oversized messages
+    first; this is the backstop (libzmq would never reconnect a channel it trips on)."""
+
+    @default("context")
+    def _context_default(self):
+        self._created_context = True  # destroyed with the client's channels, as jupyter_client's own
+        return capped_context(getattr(self.parent, "max_message_bytes", GradingKernelManager.max_message_bytes.default()))
+
+
+def capped_context(max_bytes):
+    """A ZeroMQ context whose sockets refuse parts over ``max_bytes`` and queue at most about
+    QUEUED_BYTES of received messages (ZeroMQ counts its queue in messages, not bytes): a kernel
+    thread sending message after message just under the cap while the grader is between cells
+    makes ZeroMQ stop reading (the kernel then queues or drops them) instead of filling the grader."""
+    context = zmq.asyncio.Context()
+    context.setsockopt(zmq.MAXMSGSIZE, max_bytes)  # defaults for every socket made from it
+    context.setsockopt(zmq.RCVHWM, max(16, min(1000, QUEUED_BYTES // max_bytes)))
+    return context
 
 
 class GradingKernelManager(AsyncKernelManager):
@@ -29,17 +69,37 @@ class GradingKernelManager(AsyncKernelManager):
 
     sandbox = Bool(True, config=True, help="Run kernels in the bubblewrap sandbox. Turning this off "
                    "runs student code with the grader's permissions.")
-    memory_limit = Integer(4 * 1024 ** 3, config=True, help="Address-space cap of a kernel, in bytes.")
-    max_processes = Integer(512, config=True, help="Cap on processes+threads of the sandbox user.")
-    kernel_env = Dict(QUIET_TENSORFLOW, config=True, help="Extra environment for grading kernels.")
+    memory_limit = Integer(4 * 1024 ** 3, config=True, help="Address-space cap of a kernel (RLIMIT_AS), in bytes: "
+                           "virtual memory, which TensorFlow reserves generously; see ram_limit for memory used.")
+    ram_limit = Integer(2 * 1024 ** 3, config=True, help="Memory a kernel and all its processes may use, in bytes: "
+                        "anonymous memory, memfd and tmpfs pages (its /tmp and working copy), page cache, all "
+                        "counted by a memory cgroup of its own. Beyond it the kernel is killed (a dead kernel: its "
+                        "remaining cells are not run). This lab's TensorFlow kernel peaks at about 0.5 GiB cold. "
+                        "Without a writable cgroup (grader not root) it is not enforced; see the README.")
+    max_processes = Integer(512, config=True, help="Cap on the processes+threads of a kernel: its cgroup's pids.max, "
+                            "and RLIMIT_NPROC of its uid.")
+    cgroup_parent = Unicode("", config=True, help="cgroup (a path as /proc/self/cgroup shows it) below which each kernel "
+                            "gets its memory and pids cgroup; empty: the grader's own cgroup.")
+    max_message_bytes = Integer(32 * MiB, config=True, help="Largest message (all its parts) the grader accepts from a "
+                                "kernel; a larger one is dropped whole as it streams in, before the grader holds it "
+                                "(the kernel's other messages arrive as usual). Outputs are cut to 1 MB per cell "
+                                "anyway (GuardedExecute.max_output_bytes).")
+    kernel_env = Dict(QUIET_TENSORFLOW, config=True, help="Extra environment for grading kernels (cold ones, and the "
+                      "fork server's warm ones: the fork server starts with it).")
     fork_server = Unicode(config=True, help="Socket of a warm fork server (labgrader.kernels.forkserver) to "
                           "fork kernels from, instead of starting each one cold under bwrap.")
+    client_factory = Type(GradingKernelClient, klass=AsyncKernelClient, config=True)
 
     @default("fork_server")
     def _fork_server_default(self):
         # Read when a kernel starts, not at import: the batch sets the variable after this module
         # was imported (forkserver.Running imports it), and its forked workers inherit that import.
         return os.environ.get("LABGRADER_FORKSERVER", "")
+
+    @default("context")
+    def _context_default(self):
+        self._created_context = True
+        return capped_context(self.max_message_bytes)  # the manager's own control socket
 
     sandbox_uid_first = Integer(1_900_000_000, config=True, help="First uid of the range kernels run as: "
                                 "each running kernel gets a uid of its own (so RLIMIT_NPROC is its own), "
@@ -53,7 +113,7 @@ class GradingKernelManager(AsyncKernelManager):
                                 "ends), in bytes.")
 
     _private_dir = None  # the kernel's connection file and sockets, shared with the sandbox
-    _scratch = _lease = _box = _plan = _workdir = None
+    _scratch = _lease = _cgroup = _workdir = _relay = None
 
     def make_sandbox(self, uid, gid=None):
         return Sandbox(uid=uid, gid=uid if gid is None else gid, memory_bytes=self.memory_limit, max_processes=self.max_processes,
@@ -62,22 +122,39 @@ class GradingKernelManager(AsyncKernelManager):
     async def _async_pre_start_kernel(self, **kw):
         if self.sandbox:
             check_once()
-            self._lease = lease_kernel_uid(self.sandbox_uid_first, self.sandbox_uid_count)
-            self._box = self.make_sandbox(self._lease.uid, self._lease.gid)
+            kw["cwd"] = workdir = os.path.realpath(kw.get("cwd") or os.getcwd())
             try:
-                self._scratch = Scratch(self._lease.uid, self._lease.gid, self.tmp_size, self.working_copy_size)
+                kw[SANDBOX_KW] = self._prepare_sandbox(workdir)
             except BaseException:
                 self._release()
                 raise
-            self._private_dir = self._scratch.ipc
-            self.transport, self.ip = "ipc", os.path.join(self._private_dir, "socket")
-            self.connection_file = os.path.join(self._private_dir, "connection.json")
-            # A signal would reach bwrap, not the kernel: interrupt through the control channel.
-            self.kernel_spec.interrupt_mode = "message"
-            if self.fork_server:
-                self.kernel_spec.metadata["kernel_provisioner"] = {
-                    "provisioner_name": "labgrader-forkserver", "config": {"socket": self.fork_server}}
         return await super()._async_pre_start_kernel(**kw)
+
+    def _prepare_sandbox(self, workdir):
+        """Lease the kernel's uid, mount its scratch, make its cgroup; the launch spec for the provisioner."""
+        self._lease = lease_kernel_uid(self.sandbox_uid_first, self.sandbox_uid_count)
+        box = self.make_sandbox(self._lease.uid, self._lease.gid)
+        self._scratch = Scratch(self._lease.uid, self._lease.gid, self.tmp_size, self.working_copy_size)
+        place = cgroups.find_place(self.cgroup_parent)
+        if place:
+            self._cgroup = cgroups.KernelCgroup(place, self.ram_limit, self.max_processes)
+        self._private_dir = self._scratch.ipc
+        self.transport, self.ip = "ipc", os.path.join(self._private_dir, "socket")
+        self.connection_file = os.path.join(self._private_dir, "connection.json")
+        # A signal would reach bwrap, not the kernel: interrupt through the control channel.
+        self.kernel_spec.interrupt_mode = "message"
+        self.kernel_spec.metadata["kernel_provisioner"] = (
+            {"provisioner_name": "labgrader-forkserver", "config": {"socket": self.fork_server}} if self.fork_server
+            else {"provisioner_name": "labgrader-bubblewrap"})
+        return {"workdir": workdir, "plan": box.plan(workdir, self._scratch), "sandbox": dataclasses.asdict(box),
+                "root_dir": self._scratch.root, "holder": self._scratch.holder_pid,
+                "cgroup": self._cgroup.procs_files if self._cgroup else []}
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if self.sandbox and cmd[1:3] == ["-m", "ipykernel_launcher"]:
+            cmd = [cmd[0], "-P"] + cmd[1:] + SAFE_PATH_ARGS  # -P: python's PYTHONSAFEPATH (the env has it too)
+        return cmd
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         if "stderr" in kw:
@@ -92,25 +169,34 @@ class GradingKernelManager(AsyncKernelManager):
     async def _launch_sandboxed(self, kernel_cmd, **kw):
         kw["env"] = kernel_environment(kw.get("env") or os.environ, self.kernel_env)
         kw.setdefault("stdout", subprocess.DEVNULL)  # the kernel's banner; its stderr stays visible
+        if not self.sandbox:
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        try:
+            self._scratch.stage_in(kw["cwd"])
+            if os.geteuid() == 0:  # jupyter_client wrote it 0600 as root; the kernel (not started yet) must read it
+                os.lchown(self.connection_file, self._lease.uid, self._lease.uid)
+            self._workdir = kw["cwd"]  # copied back from here on
+            # jupyter_client passes the connection file's realpath; without root that is the
+            # grader's view of the mount (/proc/<holder>/root/...), which the kernel cannot see
+            real = os.path.realpath(self.connection_file)
+            kernel_cmd = [self.connection_file if arg == real else arg for arg in kernel_cmd]
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        except BaseException:
+            self._release()
+            raise
+
+    @property
+    def dropped_messages(self) -> int:
+        """Messages of the running kernel dropped so far for going over ``max_message_bytes``."""
+        return self._relay.dropped if self._relay else 0
+
+    async def _async_post_start_kernel(self, **kw):
         if self.sandbox:
-            kw["cwd"] = workdir = os.path.realpath(kw.get("cwd") or os.getcwd())
-            try:
-                self._scratch.stage_in(workdir)
-                if os.geteuid() == 0:  # jupyter_client wrote it 0600 as root; the kernel (not started yet) must read it
-                    os.lchown(self.connection_file, self._lease.uid, self._lease.uid)
-                self._workdir = workdir  # copied back from here on
-                self._plan = self._box.plan(workdir, self._scratch)
-                # jupyter_client passes the connection file's realpath; without root that is the
-                # grader's view of the mount (/proc/<holder>/root/...), which the kernel cannot see
-                real = os.path.realpath(self.connection_file)
-                kernel_cmd = [self.connection_file if arg == real else arg for arg in kernel_cmd]
-                if not self.fork_server:  # the fork server builds the same sandbox itself
-                    kernel_cmd = self._box.wrap(kernel_cmd, workdir, self._plan, self._scratch.holder_pid)
-                return await super()._async_launch_kernel(kernel_cmd, **kw)
-            except BaseException:
-                self._release()
-                raise
-        return await super()._async_launch_kernel(kernel_cmd, **kw)
+            # from here on the grader (this manager's control socket, its clients) reaches the
+            # kernel's sockets only through the relay, which drops oversized messages
+            self._relay = Relay(self.ip, self.ports, self.max_message_bytes)
+            self.ip = self._relay.prefix
+        return await super()._async_post_start_kernel(**kw)
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
@@ -120,9 +206,14 @@ class GradingKernelManager(AsyncKernelManager):
     cleanup_resources = _async_cleanup_resources
 
     def _release(self):
-        """Once the kernel has ended: its working copy back to the grader, its mounts and uid freed."""
-        scratch, lease, workdir = self._scratch, self._lease, self._workdir
-        self._scratch = self._lease = self._workdir = None
+        """Once the kernel has ended: its working copy back to the grader, its mounts, cgroup and uid freed."""
+        scratch, lease, cgroup, workdir, relay = self._scratch, self._lease, self._cgroup, self._workdir, self._relay
+        self._scratch = self._lease = self._cgroup = self._workdir = self._relay = None
+        if relay:
+            relay.close()
+            if relay.dropped:
+                self.log.warning("[labgrader] dropped %d message(s) of the kernel over %d MiB "
+                                 "(c.GradingKernelManager.max_message_bytes)", relay.dropped, self.max_message_bytes // MiB)
         try:
             if scratch and workdir:
                 scratch.copy_back(workdir)
@@ -131,6 +222,11 @@ class GradingKernelManager(AsyncKernelManager):
                                      "or over the size cap): %s", ", ".join(scratch.skipped[:20]))
         finally:
             if scratch:
-                scratch.close()
+                scratch.close()  # before the cgroup goes: the tmpfs pages are charged to it
+            if cgroup:
+                if cgroup.oom_kills():
+                    self.log.warning("[labgrader] the kernel used more than its %d MiB of memory and was killed "
+                                     "(c.GradingKernelManager.ram_limit)", self.ram_limit // MiB)
+                cgroup.remove()
             if lease:
                 lease.release()

@@ -1,58 +1,125 @@
-"""A jupyter_client kernel provisioner whose kernels are forked by the warm fork server."""
+"""The two launchers of a sandboxed kernel, as jupyter_client kernel provisioners.
+
+``GradingKernelManager`` prepares what a kernel's sandbox needs (uid lease, size-capped mounts,
+cgroup, the plan of what the kernel sees) and hands it to the provisioner through the
+``pre_launch`` keyword arguments (``SANDBOX_KW``, a JSON-able dict: see
+``GradingKernelManager._launch_spec``). Then:
+
+- ``BubblewrapProvisioner`` (cold, plain ``nbgrader autograde``) starts ``python -m
+  ipykernel_launcher`` under bwrap: it joins the cgroup, then bwrap builds the namespaces and
+  mounts, loads the seccomp filter and runs ``labgrader.sandbox.limits``, which execs the kernel.
+- ``ForkServerProvisioner`` (warm, the batch command) asks the fork server
+  (``labgrader.kernels.forkserver``) for a forked kernel that builds the same sandbox in-process
+  from the same plan.
+"""
 import asyncio
-import dataclasses
+import os
 import signal
 
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Unicode
 
-from labgrader.kernels.forkserver import request
+from labgrader.kernels.forkserver import request_async
+from labgrader.sandbox import Sandbox, seccomp
+from labgrader.sandbox.cgroups import join_command
+
+SANDBOX_KW = "labgrader_sandbox"
+
+
+def _take_spec(provisioner, kwargs):
+    spec = kwargs.pop(SANDBOX_KW, None)
+    if spec is None:
+        raise RuntimeError(f"{type(provisioner).__name__} starts sandboxed kernels only: its sandbox comes from "
+                           "labgrader.kernels.manager.GradingKernelManager (c.*.kernel_manager_class)")
+    return spec
+
+
+class BubblewrapProvisioner(LocalProvisioner):
+    """LocalProvisioner whose command runs in the sandbox: cgroup, then bwrap, seccomp, limits."""
+
+    spec = None
+
+    async def pre_launch(self, **kwargs):
+        self.spec = _take_spec(self, kwargs)
+        return await super().pre_launch(**kwargs)
+
+    async def launch_kernel(self, cmd, **kwargs):
+        spec = self.spec
+        program = seccomp.bpf(refuse_memfd=not spec["cgroup"])
+        fd = os.memfd_create("labgrader-seccomp")  # bwrap reads the filter from an inherited descriptor
+        try:
+            os.write(fd, program)
+            os.lseek(fd, 0, os.SEEK_SET)
+            box = Sandbox(**spec["sandbox"])
+            cmd = box.wrap(cmd, spec["workdir"], spec["plan"], spec["holder"], seccomp_fd=fd)
+            if spec["cgroup"]:
+                cmd = join_command(spec["cgroup"], cmd)
+            kwargs["pass_fds"] = (*kwargs.get("pass_fds", ()), fd)
+            return await super().launch_kernel(cmd, **kwargs)
+        finally:
+            os.close(fd)  # bwrap holds its own copy until it has read it
 
 
 class ForkServerProvisioner(LocalProvisioner):
-    """Like LocalProvisioner (it writes the connection file the same way), but instead of
-    starting ``python -m ipykernel_launcher`` it asks the fork server for a forked, sandboxed kernel."""
+    """A kernel forked by the warm fork server. LocalProvisioner's ``pre_launch`` writes the
+    connection file; everything about the process is the fork server's.
+
+    ``pid`` is the fork server's child that watches the kernel (the kernel is PID 1 of the PID
+    namespace below it); its exit code is the kernel's (negative: the signal that ended it)."""
 
     socket = Unicode(config=True, help="Unix socket of the fork server.")
-    kernel_pid = None
+    spec = None
+    pid = None          # the fork server's child, while it runs
+    exit_code = None    # once it has ended
 
     @property
     def has_process(self):
-        return self.kernel_pid is not None
+        return self.pid is not None
+
+    async def pre_launch(self, **kwargs):
+        self.spec = _take_spec(self, kwargs)
+        return await super().pre_launch(**kwargs)
 
     async def launch_kernel(self, cmd, **kwargs):
-        manager = self.parent
-        # the kernel's own arguments (connection file, nbgrader's --HistoryManager.hist_file=:memory:)
-        argv = cmd[cmd.index("ipykernel_launcher") + 1:] if "ipykernel_launcher" in cmd else ["-f", manager.connection_file]
-        # the same sandbox plan a cold kernel gets from bwrap, built by the manager
-        reply = request(self.socket, {
-            "op": "launch", "argv": argv, "workdir": kwargs["cwd"], "env": kwargs["env"],
-            "plan": manager._plan, "root_dir": manager._scratch.root, "holder": manager._scratch.holder_pid,
-            "sandbox": dataclasses.asdict(manager._box)})
-        self.kernel_pid = self.pid = reply["pid"]
+        # the kernel's own arguments (connection file, nbgrader's --HistoryManager.hist_file=:memory:, ...)
+        argv = cmd[cmd.index("ipykernel_launcher") + 1:] if "ipykernel_launcher" in cmd else ["-f", self.parent.connection_file]
+        reply = await self._ask({"op": "launch", "argv": argv, "env": kwargs["env"], **self.spec})
+        self.pid, self.exit_code = reply["pid"], None
         return self.connection_info
 
     async def poll(self):
-        if self.kernel_pid is None:
-            return 0
-        return request(self.socket, {"op": "poll", "pid": self.kernel_pid})["returncode"]
+        """None while the kernel runs, else its exit code (0 when none was launched)."""
+        if self.pid is None:
+            return self.exit_code if self.exit_code is not None else 0
+        code = (await self._ask({"op": "poll", "pid": self.pid}))["returncode"]
+        if code is not None:
+            self.pid, self.exit_code = None, code
+        return code
 
     async def wait(self):
-        while self.kernel_pid is not None and await self.poll() is None:
+        while (code := await self.poll()) is None:
             await asyncio.sleep(0.05)
-        self.kernel_pid = None
-        return 0
+        return code
 
     async def send_signal(self, signum):
-        if self.kernel_pid is not None:
-            request(self.socket, {"op": "signal", "pid": self.kernel_pid, "signum": int(signum)})
+        """SIGINT reaches the kernel; any other signal ends the kernel's whole PID namespace."""
+        if self.pid is not None:
+            await self._ask({"op": "signal", "pid": self.pid, "signum": int(signum)})
 
     async def kill(self, restart=False):
-        # SIGTERM to the fork server's child makes it SIGKILL the kernel's PID namespace and wait for it.
-        await self.send_signal(signal.SIGTERM)
+        """SIGKILL to the watcher: the kernel (its PR_SET_PDEATHSIG) and its namespace end with it."""
+        await self.send_signal(signal.SIGKILL)
 
     async def terminate(self, restart=False):
+        """SIGTERM to the watcher, which kills the kernel's namespace and exits once it is gone."""
         await self.send_signal(signal.SIGTERM)
 
     async def cleanup(self, restart=False):
-        self.kernel_pid = None
+        self.spec = None
+        await super().cleanup(restart=restart)
+
+    async def _ask(self, message):
+        reply = await request_async(self.socket, message)
+        if reply.get("error"):
+            raise RuntimeError(f"fork server ({self.socket}): {reply['error']}")
+        return reply

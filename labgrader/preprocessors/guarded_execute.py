@@ -21,6 +21,10 @@ WATCH = "import labgrader.kernels.export as _lg; _lg.watch({modules!r}); del _lg
 PIN = "import labgrader.kernels.export as _lg; _lg.pin(globals(), {names!r}, failed={failed!r}); del _lg"
 ARGUMENTS = "import labgrader.kernels.export as _lg; _lg.arguments({grade_id!r}, {calls!r}); del _lg"
 SEAL = "import labgrader.kernels.export as _lg; _lg.seal({grade_id!r}); del _lg"
+# Kernels start with neither the working copy nor '' on sys.path (PYTHONSAFEPATH): a lab that ships
+# modules beside its notebooks (or lets a hand-in carry some, Lab.handin_files) gets the working
+# copy at the END of sys.path, after every installed module, so nothing there can shadow one.
+WORKDIR_LAST = "import os as _o, sys as _s; _s.path.append(_o.getcwd()); del _o, _s"
 # Engine modules whose state the export relies on, watched whatever the lab (see export.watch).
 WATCHED = ("builtins", "json", "base64", "labgrader", "labgrader.kernels", "labgrader.kernels.export",
            "IPython.core.displaypub", "IPython.core.display_functions", "IPython.display", "jupyter_client.session",
@@ -70,6 +74,7 @@ class GuardedExecute(Execute):
             if self._context is not None and self._context.release is not None else None
         self._pins = self._pin_plan(nb)
         self._watched = False
+        self._path_set = False
         self._stopped: str | None = None          # why the remaining cells are not run
         self._deadline = time.monotonic() + self.submission_timeout
         self._output_bytes: dict[int, int] = {}
@@ -103,6 +108,13 @@ class GuardedExecute(Execute):
                     plan[index] = names
         return plan
 
+    @staticmethod
+    def _lab_modules(lab) -> bool:
+        """Whether the lab ships Python modules beside its notebooks, or lets hand-ins carry some."""
+        import os
+        folder = os.path.dirname(lab.path)
+        return bool(lab.handin_files) or any(name.endswith(".py") and name != "grading.py" for name in os.listdir(folder))
+
     def _writable(self, cell) -> bool:
         """A cell the student could have written (anything but a released locked cell as released)."""
         if self._released is None:
@@ -123,6 +135,10 @@ class GuardedExecute(Execute):
             return cell, resources
         lab = self._lab()
         try:
+            if lab is not None and not self._path_set:
+                self._path_set = True
+                if self._lab_modules(lab):
+                    self._run_trusted(WORKDIR_LAST, index)
             if lab is not None and not self._watched and self._writable(cell):
                 self._watched = True
                 self._run_trusted(WATCH.format(modules=list(WATCHED + lab.watched_modules)), index)
@@ -133,7 +149,11 @@ class GuardedExecute(Execute):
                                   index, required=False)
             # test cells stay out of the kernel's input history (In, _ih): nothing to read back
             self._check_assign_resources(resources)
+            dropped = getattr(self.km, "dropped_messages", 0)
             cell = self.execute_cell(cell, index, store_history=not test)
+            if getattr(self.km, "dropped_messages", 0) > dropped:  # the kernel manager's socket cap
+                cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
+                    f"\n[output truncated: a message over {self.km.max_message_bytes} bytes was dropped]\n")))
             if index in self._pins:
                 failed = any(o.output_type == "error" for o in cell.outputs)
                 pinned = self._run_trusted(PIN.format(names=list(self._pins[index]), failed=failed), index)

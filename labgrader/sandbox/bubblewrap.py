@@ -75,6 +75,11 @@ class Sandbox:
         if probe.returncode != 0:
             what = "an unprivileged user namespace" if rootless else "namespaces"
             raise SandboxUnavailable(f"bubblewrap cannot create {what} here ({probe.stderr.strip()}). " + FIX)
+        from . import seccomp
+        try:
+            seccomp.check()
+        except seccomp.SeccompUnavailable as exc:
+            raise SandboxUnavailable(f"{exc}. " + FIX) from None
         if rootless:
             from .scratch import Scratch
             try:
@@ -108,13 +113,16 @@ class Sandbox:
         """Set inside the sandbox: caches (IPython, Keras, matplotlib) go to the private /tmp; the
         kernel's uid has no /etc/passwd entry, so getpass.getuser() reads USER. PYTHONPATH: the
         kernel imports the grader's own labgrader (the one python_dirs binds), not wherever the
-        interpreter's install points (a course folder copied elsewhere carries its own copy)."""
+        interpreter's install points (a course folder copied elsewhere carries its own copy), and
+        PYTHONSAFEPATH: the working copy (the student's files) is never on sys.path."""
         return {"HOME": "/tmp", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp", "USER": "student", "LOGNAME": "student",
-                "PYTHONPATH": str(Path(labgrader.__file__).resolve().parent.parent)}
+                "PYTHONPATH": str(Path(labgrader.__file__).resolve().parent.parent), "PYTHONSAFEPATH": "1"}
 
-    def wrap(self, cmd, workdir, plan, holder_pid=None):
+    def wrap(self, cmd, workdir, plan, holder_pid=None, seccomp_fd=None):
         """``cmd`` run by bwrap in the sandbox described by ``plan``, in ``workdir``; without root,
-        inside the user + mount namespaces of ``holder_pid`` (where the plan's mounts are)."""
+        inside the user + mount namespaces of ``holder_pid`` (where the plan's mounts are). bwrap
+        loads the seccomp filter it reads from ``seccomp_fd`` (an inherited descriptor) just
+        before it runs ``cmd``."""
         args = ["bwrap", "--die-with-parent", "--new-session",
                 "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev"]
@@ -136,6 +144,8 @@ class Sandbox:
         # jupyter_client adds JPY_PARENT_PID at launch; from inside its own PID namespace the
         # kernel cannot see that process and would shut down (--die-with-parent covers it).
         args += ["--unsetenv", "JPY_PARENT_PID", "--chdir", os.path.realpath(workdir)]
+        if seccomp_fd is not None:
+            args += ["--seccomp", str(seccomp_fd)]
         for name, value in self.environment().items():
             args += ["--setenv", name, value]
         return args + ["--"] + self.limits_command() + list(cmd)
@@ -146,7 +156,8 @@ class Sandbox:
         drop_privileges(self.uid, self.gid, self.memory_bytes, self.max_processes, self.max_file_bytes)
 
     def limits_command(self):
-        return [sys.executable, "-m", "labgrader.sandbox.limits", "--uid", str(self.uid), "--gid", str(self.gid),
+        # -P: run from the working copy, ``-m`` would otherwise import a handed-in labgrader/ (as root)
+        return [sys.executable, "-P", "-m", "labgrader.sandbox.limits", "--uid", str(self.uid), "--gid", str(self.gid),
                 "--memory", str(self.memory_bytes), "--nproc", str(self.max_processes),
                 "--fsize", str(self.max_file_bytes), "--"]
 

@@ -3,7 +3,7 @@
 bwrap can only sandbox a program it starts, and starting one would throw away the warm
 interpreter that already imported TensorFlow. So a forked child builds the same sandbox itself,
 from the same plan (``Sandbox.plan``), with the same kernel features bwrap uses: new mount, PID,
-network, IPC and UTS namespaces, a tmpfs root with bind mounts (read-only except the size-capped
+network, IPC, UTS and cgroup namespaces, a tmpfs root with bind mounts (read-only except the size-capped
 /tmp, working copy and socket directory the grader mounted for this kernel), pivot_root, then
 rlimits and the kernel's own unprivileged uid. Without root, the child first joins the user and
 mount namespaces of the kernel's mount holder (``join``, see userns.py): it may then make the
@@ -14,6 +14,7 @@ import os
 import platform
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x20000000, 0x40000000
+CLONE_NEWCGROUP = 0x2000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 KEPT_FLAGS = 1 | 8 | 1024 | 2048 | 4096  # ST_/MS_ RDONLY, NOEXEC, NOATIME, NODIRATIME, RELATIME
@@ -53,8 +54,10 @@ def forbid_user_namespaces():
 
 
 def unshare_all():
-    """New namespaces for everything but the user; the caller's *children* get the new PID namespace."""
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET), "unshare")
+    """New namespaces for everything but the user; the caller's *children* get the new PID
+    namespace. The cgroup namespace (as bwrap --unshare-cgroup-try) makes the kernel's own cgroup
+    its root: it does not see where the grader's cgroups are."""
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP), "unshare")
 
 
 def die_with_parent(signal_number=9):

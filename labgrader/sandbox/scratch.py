@@ -34,6 +34,7 @@ BYTES_PER_FILE = 16 * 1024  # number of files a cap allows: one per 16 KiB (at l
 CHUNK = 1024 ** 2
 
 _mounted = set()  # unmounted on exit should a kernel's teardown never run (the grader crashed)
+_bases = set()    # and these removed (a kernel manager nobody shut down)
 
 
 def max_files(size):
@@ -44,6 +45,7 @@ class Scratch:
     def __init__(self, uid, gid, tmp_bytes, workdir_bytes):
         self.uid, self.gid, self.workdir_bytes = uid, gid, workdir_bytes
         self.base = tempfile.mkdtemp(prefix="labgrader-kernel-")  # 0700: nothing else gets in
+        _bases.add(self.base)
         # where the mounts are, in the namespace the kernel's sandbox is built from
         self.ipc_mount, self.tmp, self.work, self.root = (os.path.join(self.base, n) for n in ("ipc", "tmp", "work", "root"))
         self.ipc = self.ipc_mount  # the socket directory, as both the grader and the kernel name it
@@ -125,6 +127,7 @@ class Scratch:
             self.holder.stderr.close()
             self.holder = None
         shutil.rmtree(self.base, ignore_errors=True)
+        _bases.discard(self.base)
 
 
 def _holder_env():
@@ -191,3 +194,5 @@ def _copy_file(name, sfd, dfd, owner, mode):
 def _unmount_leftovers():
     for path in list(_mounted):
         _libc.umount2(path.encode(), MNT_DETACH)
+    for base in list(_bases):
+        shutil.rmtree(base, ignore_errors=True)
