@@ -15,7 +15,7 @@ import platform
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x20000000, 0x40000000
 CLONE_NEWCGROUP = 0x2000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 KEPT_FLAGS = 1 | 8 | 1024 | 2048 | 4096  # ST_/MS_ RDONLY, NOEXEC, NOATIME, NODIRATIME, RELATIME
 PR_SET_PDEATHSIG = 1
@@ -91,6 +91,14 @@ def enter_root(plan, new_root, workdir):
     for device in filter(os.path.exists, DEVICES):
         open(inside(device), "a").close()
         mount(device, inside(device), None, MS_BIND)
+    # Pseudo-terminals of its own, as bwrap's --dev gives a cold kernel (IPython's `!cmd` runs
+    # through one): a new devpts instance, invisible to and from the host's terminals.
+    os.makedirs(inside("/dev/pts"), mode=0o755, exist_ok=True)
+    try:
+        mount("devpts", inside("/dev/pts"), "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
+        os.symlink("pts/ptmx", inside("/dev/ptmx"))
+    except OSError:
+        pass  # no pseudo-terminals: `!cmd` fails in the kernel, nothing else does
     os.makedirs(inside("/proc"), exist_ok=True)
     mount("proc", inside("/proc"), "proc", MS_NOSUID | MS_NODEV)
     old = inside("/.old-root")
