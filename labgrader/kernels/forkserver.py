@@ -34,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 
+from labgrader.kernels.forkclient import request, request_async  # noqa: F401 (the client side, for callers)
+
 # What every submission's kernel would otherwise spend time importing, whatever the lab
 # (a lab adds its own: ``warm_imports`` in its grading.py).
 WARM_IMPORTS = ["numpy", "ipykernel.kernelapp", "IPython", "labgrader.kernels.export"]
@@ -214,29 +216,6 @@ class Running:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def request(path, message):
-    """Client side: one request, one reply."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.connect(path)
-        with sock.makefile("rwb") as stream:
-            stream.write(json.dumps(message).encode() + b"\n")
-            stream.flush()
-            return json.loads(stream.readline())
-
-
-async def request_async(path, message):
-    """``request`` without blocking the caller's event loop (the kernel manager's)."""
-    reader, writer = await asyncio.open_unix_connection(path, limit=1024 * 1024)
-    try:
-        writer.write(json.dumps(message).encode() + b"\n")
-        await writer.drain()
-        line = await reader.readline()
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    if not line:
-        return {"error": "the fork server closed the connection without a reply (see its messages above)"}
-    return json.loads(line)
 
 
 def main():

@@ -19,7 +19,7 @@ import signal
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Unicode
 
-from labgrader.kernels.forkserver import request_async
+from labgrader.kernels.forkclient import request_async
 from labgrader.sandbox import Sandbox, seccomp
 from labgrader.sandbox.cgroups import join_command
 

@@ -1,0 +1,91 @@
+"""The shape of the engine: no import cycle between its modules or its packages, judging imports
+no nbgrader step, and a lab is imported once per process however many steps ask for it."""
+import ast
+from pathlib import Path
+
+from conftest import REPO
+from labgrader import lab as lab_module
+
+PACKAGE = REPO / "labgrader"
+
+
+def modules():
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def imports(name, path, known):
+    """The engine modules ``name`` imports (``from . import x`` counts as importing x, not the package)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name in known}
+        elif isinstance(node, ast.ImportFrom):
+            base = package
+            for _ in range(max(node.level - 1, 0)):
+                base = base.rpartition(".")[0]
+            module = (f"{base}.{node.module}" if node.module else base) if node.level else node.module or ""
+            names = {f"{module}.{alias.name}" for alias in node.names} & known
+            found |= names or ({module} & known)
+    return found - {name}
+
+
+def graph():
+    known = modules()
+    return {name: imports(name, path, set(known)) for name, path in known.items()}
+
+
+def cycles(edges):
+    found, state = [], {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == "open":
+                found.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = "done"
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+    return found
+
+
+def test_no_module_imports_itself_back():
+    assert cycles(graph()) == []
+
+
+def test_no_package_imports_itself_back():
+    packages = {}
+    for module, targets in graph().items():
+        source = ".".join(module.split(".")[:2])
+        packages.setdefault(source, set()).update(".".join(t.split(".")[:2]) for t in targets)
+    for source in packages:
+        packages[source].discard(source)
+    assert cycles(packages) == []
+
+
+def test_judging_is_pure():
+    """The judging side imports no nbgrader step, kernel launcher or composer."""
+    for module, targets in graph().items():
+        if module.startswith("labgrader.judging"):
+            assert not {t for t in targets if t.startswith(("labgrader.preprocessors", "labgrader.batch",
+                                                          "labgrader.reference_run", "labgrader.sandbox"))}, module
+
+
+def test_a_lab_is_imported_once_per_process(monkeypatch):
+    from nbgrader.coursedir import CourseDirectory
+    calls = []
+    real = lab_module._import
+    monkeypatch.setattr(lab_module, "_loaded", {})
+    monkeypatch.setattr(lab_module, "_import", lambda *a: calls.append(a) or real(*a))
+    coursedir = CourseDirectory(root=str(REPO))
+    first = lab_module.load_lab(coursedir, "embeddings")
+    for _ in range(5):  # every step of every notebook of every submission asks
+        assert lab_module.load_lab(coursedir, "embeddings") is first
+    assert len(calls) == 1

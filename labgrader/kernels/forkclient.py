@@ -1,0 +1,30 @@
+"""The fork server's client side: one JSON request, one JSON reply, over its Unix socket
+(``labgrader.kernels.forkserver`` is the server; the provisioner and the tests are clients)."""
+import asyncio
+import json
+import socket
+
+
+def request(path, message):
+    """Client side: one request, one reply."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(path)
+        with sock.makefile("rwb") as stream:
+            stream.write(json.dumps(message).encode() + b"\n")
+            stream.flush()
+            return json.loads(stream.readline())
+
+
+async def request_async(path, message):
+    """``request`` without blocking the caller's event loop (the kernel manager's)."""
+    reader, writer = await asyncio.open_unix_connection(path, limit=1024 * 1024)
+    try:
+        writer.write(json.dumps(message).encode() + b"\n")
+        await writer.drain()
+        line = await reader.readline()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    if not line:
+        return {"error": "the fork server closed the connection without a reply (see its messages above)"}
+    return json.loads(line)
