@@ -107,5 +107,6 @@ c.LateSubmissionPlugin.penalty_method = "zero"
 # LMS archives are extracted within caps (zip bombs, zip-slip, links refused).
 c.ZipCollectApp.extractor_plugin = "labgrader.exchange.zipcollect.SafeExtractor"
 # nbgrader misreads numeric offsets (+0200) and abbreviations (CEST) in --duedate: refuse them.
-from labgrader.exchange.times import refuse_ambiguous_duedate  # noqa: E402
-refuse_ambiguous_duedate()
+from labgrader.exchange.times import ambiguous_duedate  # noqa: E402
+if ambiguous_duedate():
+    raise SystemExit(f"[labgrader] refused: {ambiguous_duedate()}")

@@ -5,7 +5,7 @@
 """
 import argparse
 
-from .layout import make_exchange, write_global_config
+from .layout import SetupRefused, make_exchange, write_global_config
 
 
 def main(argv=None):
@@ -19,7 +19,10 @@ def main(argv=None):
     setup.add_argument("--config-dir", default="/etc/jupyter",
                        help="where every user's nbgrader and Jupyter server read machine-wide config")
     args = parser.parse_args(argv)
-    make_exchange(args.root, args.course, args.instructor)
+    try:
+        make_exchange(args.root, args.course, args.instructor)
+    except SetupRefused as exc:
+        raise SystemExit(str(exc)) from None
     write_global_config(args.config_dir, args.root, args.course)
 
 

@@ -21,6 +21,10 @@ OUTBOUND_MODE = 0o755
 FEEDBACK_MODE = 0o711
 
 
+
+class SetupRefused(RuntimeError):
+    """The exchange cannot be set up as asked; the message says what to do."""
+
 def _ensure_dir(path, uid, gid, mode, log):
     try:
         st = os.lstat(path)
@@ -29,10 +33,10 @@ def _ensure_dir(path, uid, gid, mode, log):
         log(f"created {path}")
         st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode):
-        raise SystemExit(f"{path} exists and is not a folder (it is {'a link' if stat.S_ISLNK(st.st_mode) else 'a file'}): "
+        raise SetupRefused(f"{path} exists and is not a folder (it is {'a link' if stat.S_ISLNK(st.st_mode) else 'a file'}): "
                          "remove it and run again")
     if st.st_uid not in (0, uid):  # squatted before the set-up: its contents cannot be trusted
-        raise SystemExit(f"{path} belongs to uid {st.st_uid}, neither root nor its owner-to-be: someone made it "
+        raise SetupRefused(f"{path} belongs to uid {st.st_uid}, neither root nor its owner-to-be: someone made it "
                          "first; inspect it, remove it and run again")
     if (st.st_uid, st.st_gid) != (uid, gid):
         os.chown(path, uid, gid, follow_symlinks=False)
@@ -43,7 +47,7 @@ def _ensure_dir(path, uid, gid, mode, log):
 def make_exchange(root: str, course: str, instructor: str, log=print) -> None:
     """Create or repair the exchange root and one course's folders (as root)."""
     if os.geteuid() != 0:
-        raise SystemExit("setting up the exchange needs root (the root folder is root's, the course folder the instructor's)")
+        raise SetupRefused("setting up the exchange needs root (the root folder is root's, the course folder the instructor's)")
     user = pwd.getpwnam(instructor)
     os.makedirs(os.path.dirname(os.path.abspath(root)), exist_ok=True)
     _ensure_dir(root, 0, 0, ROOT_MODE, log)

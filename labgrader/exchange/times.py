@@ -95,13 +95,11 @@ def duedate_problem(argv: list[str]) -> str:
     return ""
 
 
-def refuse_ambiguous_duedate(argv: list[str] | None = None) -> None:
-    """For nbgrader_config.py: stop ``nbgrader db assignment add --duedate`` before it stores a due
-    date nbgrader would misread, saying how to write it."""
+def ambiguous_duedate(argv: list[str] | None = None) -> str:
+    """For nbgrader_config.py: why ``nbgrader db assignment add --duedate ...`` (``argv``, the
+    command being configured) would store a due date nbgrader misreads, or "" (nbgrader only logs
+    an exception raised while its config loads, so the config file itself stops the command)."""
     argv = sys.argv if argv is None else argv
     if "db" not in argv[1:3] or "add" not in argv:
-        return
-    problem = duedate_problem(argv)
-    if problem:
-        print(f"[labgrader] refused: {problem}", file=sys.stderr)
-        raise SystemExit(2)
+        return ""
+    return duedate_problem(argv)
