@@ -11,6 +11,7 @@ import time
 import pytest
 
 from labgrader.exchange import entries, report
+from labgrader.exchange.layout import SetupRefused
 from labgrader.exchange.release_feedback import readable_only_by
 from labgrader.exchange.times import AmbiguousTime, duedate_problem, format_timestamp, parse_time
 
@@ -242,5 +243,5 @@ def test_setup_makes_the_layout_and_refuses_a_squatted_course(tmp_path):
     squatted = root / "other"
     squatted.mkdir()
     os.chown(squatted, *_user("daemon"))
-    with pytest.raises(SystemExit, match="someone made it first"):
+    with pytest.raises(SetupRefused, match="someone made it first"):
         make_exchange(str(root), "other", "nobody", log=lambda *_: None)
