@@ -158,14 +158,22 @@ class ForkServer:
         print("ready", flush=True)
         while True:
             conn, _ = server.accept()
-            with conn, conn.makefile("rwb") as stream:
-                for line in stream:
-                    try:
-                        reply = self.handle(json.loads(line))
-                    except Exception as exc:  # a bad request is answered, never the end of the server
-                        reply = {"error": f"{type(exc).__name__}: {exc}"}
-                    stream.write(json.dumps(reply).encode() + b"\n")
-                    stream.flush()
+            try:
+                self._serve_connection(conn)
+            except OSError:  # a client that went away before its reply (a cancelled start): never the server's end
+                pass
+            finally:
+                conn.close()
+
+    def _serve_connection(self, conn):
+        with conn.makefile("rwb") as stream:
+            for line in stream:
+                try:
+                    reply = self.handle(json.loads(line))
+                except Exception as exc:  # a bad request is answered, never the end of the server
+                    reply = {"error": f"{type(exc).__name__}: {exc}"}
+                stream.write(json.dumps(reply).encode() + b"\n")
+                stream.flush()
 
 
 class Running:
