@@ -62,9 +62,10 @@ def representative():
 
 
 @pytest.mark.slow
-def test_a_local_cluster_grades_like_the_local_pool(graded_corpus, tmp_path):
+def test_a_local_cluster_grades_like_the_local_pool(tmp_path):
     """A representative part of the corpus (correct, wrong, hostile, broken) on a LocalCluster of
-    process workers: the same scores, cell by cell, and the same flags as the local pool gave them."""
+    process workers: the scores, cell by cell, and the flags the local pool gives them (their
+    expectations, which test_corpus.py and test_flags.py hold the local pool to)."""
     chosen = representative()
     assert len(chosen) >= 10
     dask = class_course(tmp_path / "dask", chosen)
@@ -72,10 +73,14 @@ def test_a_local_cluster_grades_like_the_local_pool(graded_corpus, tmp_path):
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-3000:]  # 1: some need attention
     assert "with 2 worker(s)" in result.stdout
     scores = cell_scores(f"sqlite:///{dask}/gradebook.db", ASSIGNMENT)
-    assert scores == {s: graded_corpus["scores"][s] for s in scores}
-    local = report_of(graded_corpus["course"])
-    for student, record in report_of(dask).items():
-        assert record["flags"] == local[student]["flags"], student
+    records = report_of(dask)
+    for snippet in chosen:
+        if snippet.expected:
+            assert scores[snippet.name] == snippet.expected, snippet.name
+        seen = [f"{f['where']}: {f['seen']}" for f in records[snippet.name]["flags"]]
+        assert bool(seen) == bool(snippet.expected_flags), (snippet.name, seen)
+        for words in snippet.expected_flags or []:
+            assert any(words in line for line in seen), (snippet.name, words, seen)
 
 
 @pytest.mark.slow

@@ -87,15 +87,22 @@ def twin_of(snippet):
     return snippet.twin or TWIN
 
 
-@pytest.mark.parametrize("path", ["batch", "plain"])
-def test_no_tampering_submission_scores_above_its_honest_twin(graded_corpus, plain_graded, path):
-    """Each tamper_* submission gives its twin's wrong answers plus an attack read from this
-    repository (what each attack must be flagged with: test_flags.py)."""
-    scores = (graded_corpus if path == "batch" else plain_graded)["scores"]
-    assert len(TAMPERING) >= 20
-    for snippet in TAMPERING:
+def no_attack_beats_its_twin(scores):
+    graded = [s for s in TAMPERING if s.name in scores]
+    assert len(graded) >= 20
+    for snippet in graded:
         twin = scores[twin_of(snippet)]
         assert all(scores[snippet.name][cell] <= twin[cell] for cell in twin), (snippet.name, scores[snippet.name])
+
+
+def test_no_tampering_submission_scores_above_its_honest_twin(graded_corpus):
+    """Each tamper_* (and red team's) submission gives its twin's answers plus an attack read from
+    this repository (what each attack must be flagged with: test_flags.py)."""
+    no_attack_beats_its_twin(graded_corpus["scores"])
+
+
+def test_no_tampering_submission_scores_above_its_honest_twin_on_plain_nbgrader(plain_graded):
+    no_attack_beats_its_twin(plain_graded["scores"])
 
 
 def test_hand_overs_from_outside_their_test_cell_are_not_accepted(graded_corpus):
@@ -112,17 +119,23 @@ def test_the_notebooks_output_budget_bounds_the_autograded_notebook(graded_corpu
     assert sum(graded_corpus["scores"]["many_megabyte_cells"].values()) == 8
 
 
-@pytest.mark.parametrize("path", ["batch", "plain"])
-def test_a_quoted_line_reaches_the_terminal_as_printable_text(graded_corpus, plain_graded, path):
-    """The tampering line holds escape sequences (after a U+2028): the flag quotes the line Python
-    numbers 3, as printable text, in the record, the summary and nbgrader's log."""
-    graded = graded_corpus if path == "batch" else plain_graded
+def quoted_line_is_printable(graded, streams):
     nb = nbformat.read(graded["course"] / "autograded" / "tamper_escape_sequences_in_line" / ASSIGNMENT /
                        "embeddings.ipynb", as_version=4)
     [line] = {flag["line"] for flag in nb.metadata["labgrader"]["flags"]}
     assert line.startswith("q1_answer, line 3: json.dumps = lambda") and "\x1b" not in line and "\x07" not in line
-    for stream in ("stdout", "stderr") if path == "plain" else ("stdout",):
+    for stream in streams:
         assert "\x1b]0;pwned" not in graded[stream] and "\x1b[2J" not in graded[stream]
+
+
+def test_a_quoted_line_reaches_the_terminal_as_printable_text(graded_corpus):
+    """The tampering line holds escape sequences (after a U+2028): the flag quotes the line Python
+    numbers 3, as printable text, in the record and the summary."""
+    quoted_line_is_printable(graded_corpus, ["stdout"])
+
+
+def test_a_quoted_line_reaches_nbgraders_log_as_printable_text(plain_graded):
+    quoted_line_is_printable(plain_graded, ["stdout", "stderr"])
 
 
 def test_the_input_history_never_holds_a_hidden_test_line(graded_corpus):
