@@ -1,7 +1,7 @@
 """What happened to a submission, recorded where it happened and kept with it.
 
 Every grading step adds to the ``NotebookRecord`` of the notebook it works on (repairs as
-``notes``, ``faults`` that stopped cells, evidence ``flags``, each check's ``messages``), and the
+``notes``, ``faults`` (cells interrupted or not run), evidence ``flags``, each check's ``messages``), and the
 last step keeps it in the autograded notebook's metadata (``metadata.labgrader``), on both paths:
 plain ``nbgrader autograde`` and the batch command write the same record. The batch's
 ``SubmissionRecord`` gathers a submission's notebook records and its gradebook scores; the summary,
@@ -54,7 +54,7 @@ def flag_lines(flags: list[Flag], limit: int = MAX_LISTED, dropped: int = 0) -> 
 class NotebookRecord:
     notebook: str = ""
     notes: list[str] = field(default_factory=list)          # repairs made before grading
-    faults: list[str] = field(default_factory=list)         # why the remaining cells did not run
+    faults: list[str] = field(default_factory=list)         # a cell interrupted; why the remaining cells did not run
     flags: list[Flag] = field(default_factory=list)         # evidence for a human to review
     messages: dict[str, str] = field(default_factory=dict)  # grade id -> the check's message ("" passed)
     timings: dict[str, float] = field(default_factory=dict)
@@ -106,7 +106,7 @@ class SubmissionRecord:
     seconds: float = 0.0                                   # wall-clock time of the whole submission
     error: str = ""                                        # why it was not graded ("" when graded)
     notes: list[str] = field(default_factory=list)         # repairs (renamed notebook, restored test cells)
-    faults: list[str] = field(default_factory=list)        # "<notebook>: why the remaining cells did not run"
+    faults: list[str] = field(default_factory=list)        # "<notebook>: a cell interrupted, or why the rest did not run"
     flags: list[dict] = field(default_factory=list)        # Flag dicts, "<notebook>: " prefixed where
     scores: dict = field(default_factory=dict)             # notebook -> {grade id: score}
     messages: dict = field(default_factory=dict)           # notebook -> {grade id: message}

@@ -87,9 +87,9 @@ def twin_of(snippet):
     return snippet.twin or TWIN
 
 
-def no_attack_beats_its_twin(scores):
+def no_attack_beats_its_twin(scores, at_least):
     graded = [s for s in TAMPERING if s.name in scores]
-    assert len(graded) >= 20
+    assert len(graded) >= at_least
     for snippet in graded:
         twin = scores[twin_of(snippet)]
         assert all(scores[snippet.name][cell] <= twin[cell] for cell in twin), (snippet.name, scores[snippet.name])
@@ -98,11 +98,11 @@ def no_attack_beats_its_twin(scores):
 def test_no_tampering_submission_scores_above_its_honest_twin(graded_corpus):
     """Each tamper_* (and red team's) submission gives its twin's answers plus an attack read from
     this repository (what each attack must be flagged with: test_flags.py)."""
-    no_attack_beats_its_twin(graded_corpus["scores"])
+    no_attack_beats_its_twin(graded_corpus["scores"], len(TAMPERING))
 
 
 def test_no_tampering_submission_scores_above_its_honest_twin_on_plain_nbgrader(plain_graded):
-    no_attack_beats_its_twin(plain_graded["scores"])
+    no_attack_beats_its_twin(plain_graded["scores"], 15)
 
 
 def test_hand_overs_from_outside_their_test_cell_are_not_accepted(graded_corpus):

@@ -9,12 +9,12 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import ASSIGNMENT, corpus
+from conftest import ASSIGNMENT, corpus, plain_sample
 from labgrader.record import MAX_LISTED, read_notebook_record
 from labgrader.reports.class_report import collect, write_report
 
 HONEST, CHEAT = "list_and_flatten", "tamper_stdlib_encoder_hook"
-SEEN, LINE = "json.dumps was rebound", "q1_answer, line 10: json.dumps = forging_dumps"
+SEEN, LINE = "json.dumps was rebound", "q1_answer, line 9: json.dumps = forging_dumps"
 FLAGGABLE = [s for s in corpus() if s.expected_flags is not None]
 
 
@@ -61,7 +61,7 @@ def test_each_submission_is_flagged_with_what_was_seen_or_not_at_all(graded_corp
         assert any(words in flag for flag in flags), (words, flags[:5])
 
 
-PLAIN = [s for s in FLAGGABLE if s.kind in ("correct", "wrong") or s.name.startswith(("tamper_", "redteam_"))]
+PLAIN = [s for s in plain_sample() if s.expected_flags is not None]
 
 
 @pytest.mark.parametrize("snippet", PLAIN, ids=lambda s: s.name)

@@ -5,7 +5,8 @@ the plan of what the kernel sees) and hands it to one of the two launchers, the 
 ``labgrader.kernels.provisioner``: bubblewrap for a cold kernel, the fork server for a warm one.
 The grader reaches the kernel's sockets through a relay that drops any message over
 ``max_message_bytes`` before the grader holds it (relay.py); its sockets also refuse any larger
-part (ZMQ_MAXMSGSIZE), should one ever get past the relay.
+part (ZMQ_MAXMSGSIZE), should one ever get past the relay. A message it cannot read (nested too
+deeply, replayed, malformed) is counted and dropped (session.py).
 """
 import dataclasses
 import os
@@ -20,6 +21,7 @@ from traitlets import Bool, Dict, Integer, Type, Unicode, default
 from labgrader.kernels import stderr_filter
 from labgrader.kernels.provisioner import SANDBOX_KW
 from labgrader.kernels.relay import Relay
+from labgrader.kernels.session import GradingSession
 from labgrader.sandbox import Sandbox, check_once, cgroups
 from labgrader.sandbox.scratch import Scratch
 from labgrader.sandbox.uids import lease_kernel_uid
@@ -100,6 +102,10 @@ class GradingKernelManager(AsyncKernelManager):
     def _context_default(self):
         self._created_context = True
         return capped_context(self.max_message_bytes)  # the manager's own control socket
+
+    @default("session")
+    def _session_default(self):
+        return GradingSession(parent=self)  # a message it cannot read is counted, never raised (session.py)
 
     sandbox_uid_first = Integer(1_900_000_000, config=True, help="First uid of the range kernels run as: "
                                 "each running kernel gets a uid of its own (so RLIMIT_NPROC is its own), "

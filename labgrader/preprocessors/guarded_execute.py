@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell
 from nbgrader.preprocessors import Execute
@@ -13,8 +13,9 @@ from traitlets import Integer, Type
 
 from labgrader.cells import grade_id, is_student_cell, is_test_cell
 from labgrader.context import GradingContext, context_of
-from labgrader.judging.evidence import assigned_names
+from labgrader.judging.evidence import assigned_names, hint
 from labgrader.kernels.export import EVIDENCE_MIME, MIME as EXPORT_MIME, PIN_MIME
+from labgrader.kernels.session import NOTE as UNREADABLE_NOTE
 
 # The grader's silent cells: names and plain data as Python literals, nothing else.
 WATCH = "import labgrader.kernels.export as _lg; _lg.watch({modules!r}); del _lg"
@@ -80,6 +81,7 @@ class GuardedExecute(Execute):
         self._output_bytes: dict[int, int] = {}
         self._notebook_bytes = 0
         self._handovers: dict[int, int] = {}
+        self._malformed = 0                       # output messages nbclient could not turn into outputs
         self._test_cells = {i for i, c in enumerate(nb.cells) if is_test_cell(c)}
         self.timeout_func = self._cell_timeout
         started = time.monotonic()
@@ -149,11 +151,13 @@ class GuardedExecute(Execute):
                                   index, required=False)
             # test cells stay out of the kernel's input history (In, _ih): nothing to read back
             self._check_assign_resources(resources)
-            dropped = getattr(self.km, "dropped_messages", 0)
+            dropped, unread = getattr(self.km, "dropped_messages", 0), self._unreadable()
             cell = self.execute_cell(cell, index, store_history=not test)
             if getattr(self.km, "dropped_messages", 0) > dropped:  # the kernel manager's socket cap
                 cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
                     f"\n[output truncated: a message over {self.km.max_message_bytes} bytes was dropped]\n")))
+            if self._unreadable() != unread:
+                self._flag_unreadable(cell, index, unread)
             if index in self._pins:
                 failed = any(o.output_type == "error" for o in cell.outputs)
                 pinned = self._run_trusted(PIN.format(names=list(self._pins[index]), failed=failed), index)
@@ -174,6 +178,49 @@ class GuardedExecute(Execute):
                 "CellTimeoutError", f"This cell ran longer than {self.timeout} s and did not stop when interrupted."))
             self._stop("an earlier cell ran too long and could not be interrupted")
             return cell, resources
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        """nbclient interrupts the cell (the next ones run); it says so in the cell, and the
+        record keeps it as a fault for the reports."""
+        message = f"This cell ran longer than {timeout} s and was interrupted."
+        self.error_on_timeout = {"ename": "CellTimeoutError", "evalue": message,
+                                 "traceback": [f"CellTimeoutError: {message}"]}
+        if self._context is not None and cell is not None:
+            self._context.record.faults.append(f"timed out in cell {grade_id(cell) or 'added by the student'}: {message}")
+        return await super()._async_handle_timeout(timeout, cell)
+
+    def _unreadable(self) -> dict[str, int]:
+        """Messages dropped so far as unreadable, by reason (the client's session's and nbclient's)."""
+        counts = dict(getattr(getattr(self.kc, "session", None), "unreadable", {}))
+        if self._malformed:
+            counts["malformed message"] = self._malformed
+        return counts
+
+    def _flag_unreadable(self, cell, index: int, before: dict[str, int]) -> None:
+        """No honest kernel sends a message the grader cannot read: evidence for a human."""
+        now = self._unreadable()
+        reasons = ", ".join(f"{why} ({now[why] - before.get(why, 0)})" for why in sorted(now)
+                            if now[why] != before.get(why, 0))
+        if self._context is None:
+            return
+        cells = [(grade_id(c) or f"cell {i + 1}", c.source) for i, c in enumerate(self.nb.cells)
+                 if c.cell_type == "code" and self._writable(c)]
+        self._context.record.flag(grade_id(cell) or f"cell {index + 1}",
+                                  f"the kernel sent messages the grader could not read: {reasons}",
+                                  hint(cells, ["send", "session", "socket", "iopub"]))
+
+    def process_message(self, msg, cell, cell_index):
+        """nbclient's, except that an output it cannot handle (a malformed message from student
+        code) becomes a note in the cell instead of ending the notebook's grading."""
+        try:
+            return super().process_message(msg, cell, cell_index)
+        except CellControlSignal:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError):
+            self._malformed += 1
+            cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
+                                             text=UNREADABLE_NOTE.format(why="malformed message")))
+            return None
 
     def _stop(self, why: str) -> None:
         self._stopped = why

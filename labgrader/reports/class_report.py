@@ -193,7 +193,7 @@ def write_html(data, path):
                        for (check, message), count in data.common_failures())
     errored = "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td><td>not graded</td><td>{esc(reason)}</td></tr>"
                       for s, reason in sorted(data.errors.items()))
-    errored += "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td><td>graded up to the fault</td><td>{esc(reason)}</td></tr>"
+    errored += "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td><td>graded, with a fault</td><td>{esc(reason)}</td></tr>"
                        for s, reason in sorted(data.faults.items()))
     flagged = "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td>{cells}</tr>"
                       for s, found in sorted(data.flags.items())

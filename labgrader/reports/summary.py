@@ -22,7 +22,7 @@ def print_summary(report):
                 print(printable(f"  {r['student']}: {note}"))
     faulted = [r for r in results if r["ok"] and r.get("faults")]
     if faulted:
-        print("\nGraded up to a fault (the cells after it scored 0):")
+        print("\nGraded, with a fault (a cell interrupted, or the cells after a dead kernel or the time limit not run):")
         for r in faulted:
             for fault in r["faults"]:
                 print(printable(f"  {r['student']}: {fault}"))

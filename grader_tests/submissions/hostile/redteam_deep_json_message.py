@@ -1,10 +1,9 @@
-# expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# flag: none
+# expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# flag: could not read: nested too deeply
 # The twin, plus one raw output message whose content is JSON nested 100000 deep (content handed to
-# Session.send as bytes, already packed). The grader's jupyter_client decodes it with json.loads, which raises
-# RecursionError inside nbclient's output loop: GuardedExecute catches only dead kernels and timeouts, so
-# grading this notebook fails with an exception instead of a score (batch: "ok": false; plain nbgrader: an
-# error for this student).
+# Session.send as bytes, already packed). jupyter_client's json.loads raised RecursionError inside nbclient's
+# output loop and the notebook was not graded at all. Now the grader's session drops the message with a note,
+# grades the notebook as its twin and flags what it could not read.
 # %% q1_answer
 trainable_params_model2 = 80
 kernel = get_ipython().kernel
