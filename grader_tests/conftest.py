@@ -31,6 +31,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+class SharedClassesLast:
+    """The tests that read a shared class run last: it grades in the background meanwhile (below)."""
+
+    @pytest.hookimpl(trylast=True)  # after -m and pytest's own ordering by fixture scope (the sort is stable)
+    def pytest_collection_modifyitems(self, items):
+        items.sort(key=lambda item: any(name in getattr(item, "fixturenames", ()) for name in SHARED_CLASSES))
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(SharedClassesLast(), "shared-classes-last")
+
+
 def nbgrader(course, *args, check=True, timeout=1800):
     """Run a real nbgrader command in ``course``, with the venv's bin/ on PATH (alembic)."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -85,6 +97,9 @@ def class_course(dest, snippets, extra_config=""):
     shutil.copytree(generated_course(), course)
     with open(course / "nbgrader_config.py", "a") as config:
         config.write(extra_config)
+    if "db_url" in extra_config:  # another gradebook (PostgreSQL): the template's gradebook.db is not it
+        (course / "gradebook.db").unlink()
+        nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     release = course / "release" / ASSIGNMENT / submissions.NOTEBOOK
     for snippet in snippets:
         submissions.write_submission(snippet, release, course / "submitted" / snippet.name / ASSIGNMENT)
@@ -131,26 +146,76 @@ def tree_digest(path):
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(Path(path).rglob("*")) if p.is_file()}
 
 
+# The two shared classes (the whole corpus by the batch command, a sample by plain nbgrader) are
+# each graded once per run, by a subprocess started as soon as the tests that read them are
+# collected: they grade while the other tests run, and the tests that read them run last.
+SHARED_CLASSES = ("graded_corpus", "plain_graded")
+_grading: dict = {}
+
+
+def _venv_env():
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+
+def _start_grading(name, tmp_path_factory):
+    if name == "graded_corpus":
+        course = class_course(tmp_path_factory.mktemp("batch") / "course", corpus())
+        command = [sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT]
+    else:
+        course = class_course(tmp_path_factory.mktemp("plain") / "course", plain_sample())
+        command = [str(Path(sys.executable).parent / "nbgrader"), "autograde", ASSIGNMENT]
+    before = {name: tree_digest(course / name) for name in ("source", "release")}
+    out, err = open(course.parent / "stdout.txt", "w+"), open(course.parent / "stderr.txt", "w+")
+    process = subprocess.Popen(command, cwd=course, env=_venv_env(), stdout=out, stderr=err, start_new_session=True)
+    _grading[name] = {"course": course, "process": process, "files": (out, err), "before": before}
+
+
+def _finished_grading(name, tmp_path_factory):
+    """The class's grading, waited for (started now if it was not started with the run)."""
+    if name not in _grading:
+        _start_grading(name, tmp_path_factory)
+    grading = _grading[name]
+    try:
+        grading["process"].wait(timeout=1800)
+    except subprocess.TimeoutExpired:
+        os.killpg(grading["process"].pid, 9)
+        raise
+    out, err = grading["files"]
+    out.seek(0), err.seek(0)
+    return grading["course"], grading["process"].returncode, out.read(), err.read(), grading["before"]
+
+
+def pytest_collection_finish(session):
+    if session.config.getoption("collectonly"):
+        return
+    wanted = {name for item in session.items for name in SHARED_CLASSES if name in getattr(item, "fixturenames", ())}
+    for name in SHARED_CLASSES:
+        if name in wanted:
+            _start_grading(name, session.config._tmp_path_factory)
+
+
+def pytest_sessionfinish(session):
+    for grading in _grading.values():  # an interrupted run leaves no grading behind
+        if grading["process"].poll() is None:
+            os.killpg(grading["process"].pid, 9)
+
+
 @pytest.fixture(scope="session")
 def graded_corpus(tmp_path_factory):
     """The whole corpus (correct, wrong, hostile) and the instructor's solution, autograded by
     the batch command (`python -m labgrader autograde`), as the instructor would run it."""
-    course = class_course(tmp_path_factory.mktemp("batch") / "course", corpus())
-    before = {name: tree_digest(course / name) for name in ("source", "release")}
-    result = subprocess.run([sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT], cwd=course,
-                            capture_output=True, text=True, timeout=1800,
-                            env=dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"))
-    assert result.returncode == batch_exit_status(course, ASSIGNMENT) == 1, result.stdout[-3000:] + result.stderr[-3000:]
-    assert result.stdout.strip().splitlines()[-1].startswith("Needs attention:")  # said last
+    course, returncode, stdout, stderr, before = _finished_grading("graded_corpus", tmp_path_factory)
+    assert returncode == batch_exit_status(course, ASSIGNMENT) == 1, stdout[-3000:] + stderr[-3000:]
+    assert stdout.strip().splitlines()[-1].startswith("Needs attention:")  # said last
     return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT),
-            "stdout": result.stdout, "before": before}
+            "stdout": stdout, "before": before}
 
 
 # Plain `nbgrader autograde` grades one submission at a time (seconds each), so it grades a sample of
 # the corpus: each kind of valid answer, the honest imports that flags must never mind, the typical
 # wrong answers, and one attack for each way of getting code run in the kernel (stdlib hook, hand-in
 # package, thread, sys.modules, tracing, Keras and publisher patches, forged hand-overs), with the
-# twins they are compared with. The batch command grades the whole corpus (graded_corpus).
+# twins they are compared with, and one sandbox check. The batch command grades the whole corpus.
 PLAIN_SAMPLE = {
     "correct": ["add_method", "explicit_input", "keras_namespace", "list_and_flatten", "rebinds_names_afterwards",
                 "tf_keras_models_reshape", "explore_os_environ", "explore_sys_version", "explore_time_a_cell",
@@ -161,7 +226,8 @@ PLAIN_SAMPLE = {
                 "tamper_thread_repatches_export", "tamper_sys_modules_export", "tamper_settrace_mutates",
                 "tamper_patches_keras", "tamper_display_publisher_class", "tamper_session_send_rewrite",
                 "tamper_replays_handover", "tamper_fake_model3_object", "tamper_escape_sequences_in_line",
-                "redteam_display_pub_swap", "redteam_pinned_swap_faithful", "redteam_snapshot_disarmed"],
+                "redteam_display_pub_swap", "redteam_pinned_swap_faithful", "redteam_snapshot_disarmed",
+                "reads_source_solutions"],
 }
 
 
@@ -175,8 +241,8 @@ def plain_sample():
 @pytest.fixture(scope="session")
 def plain_graded(tmp_path_factory):
     """A sample of the corpus (PLAIN_SAMPLE) autograded by plain `nbgrader autograde` from the
-    course root."""
-    course = class_course(tmp_path_factory.mktemp("plain") / "course", plain_sample())
-    result = nbgrader(course, "autograde", ASSIGNMENT)
+    course root, no extra flags (nbgrader_config.py sandboxes it)."""
+    course, returncode, stdout, stderr, _ = _finished_grading("plain_graded", tmp_path_factory)
+    assert returncode == 0, f"nbgrader autograde failed:\n{stdout[-3000:]}\n{stderr[-3000:]}"
     return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT),
-            "stdout": result.stdout, "stderr": result.stderr}
+            "stdout": stdout, "stderr": stderr}

@@ -34,15 +34,18 @@ class NotReady(LabError):
     give it full marks. The message says what to fix."""
 
 
-def run_reference(config: Any, lab: Lab, notebook: str, rng: np.random.Generator | None = None) -> dict[str, dict]:
+def run_reference(config: Any, lab: Lab, notebook: str,
+                  rng: np.random.Generator | None = None) -> tuple[dict[str, dict], dict[str, list]]:
     """Run the instructor's ``notebook`` (without .ipynb) in a scratch copy of the lab folder,
-    sandboxed like any kernel; return what each graded test cell handed over, validated."""
+    sandboxed like any kernel; return what each graded test cell handed over, validated, and the
+    arguments its function answers were called with (the judges must see the same calls)."""
     folder = os.path.dirname(lab.path)
     nb = nbformat.read(os.path.join(folder, notebook + ".ipynb"), as_version=4)
     graded = [grade_id(c) for c in nb.cells if is_test_cell(c)]
     rng = rng if rng is not None else np.random.default_rng(0)
+    arguments = arguments_for(lab, graded, rng)
     context = GradingContext(lab.name, notebook, "(the instructor's notebook)", lab, NotebookRecord(notebook=notebook),
-                             rng=rng, arguments=arguments_for(lab, graded, rng))
+                             rng=rng, arguments=arguments)
     workdir = tempfile.mkdtemp(prefix="labgrader-reference-")
     try:
         for name in os.listdir(folder):
@@ -70,13 +73,14 @@ def run_reference(config: Any, lab: Lab, notebook: str, rng: np.random.Generator
                 f"The instructor's notebook {notebook}.ipynb handed nothing over in the graded cell {gid!r} "
                 f"({errors[0] if errors else 'no error shown'}): its hidden tests must call "
                 f"labgrader.kernels.export.answer({gid!r}, globals(), ...); run it top to bottom in Jupyter and fix it.")
-    return exports
+    return exports, arguments
 
 
-def judge_reference(lab: Lab, notebook: str, exports: dict[str, dict], rng: np.random.Generator) -> None:
-    """The lab's judges on the instructor's own answers: each must pass (NotReady otherwise)."""
+def judge_reference(lab: Lab, notebook: str, exports: dict[str, dict], arguments: dict[str, list],
+                    rng: np.random.Generator) -> None:
+    """The lab's judges on the instructor's own answers, called with the arguments the kernel ran
+    them on: each must pass (NotReady otherwise)."""
     allowed = set(lab.allowed_layers) if lab.allowed_layers is not None else None
-    arguments = arguments_for(lab, exports, rng)
     for gid, export in exports.items():
         try:
             verdict = lab.judge(Check(gid, Answers(export, allowed), Answers(export, allowed), rng, arguments.get(gid)))
@@ -103,7 +107,7 @@ def check_ready(config: Any, assignment: str, notebooks: list[str] | None = None
     try:
         for notebook in notebooks:
             try:
-                exports = run_reference(config, lab, notebook)
+                exports, arguments = run_reference(config, lab, notebook)
             except NotReady:
                 raise
             except Exception as exc:
@@ -113,7 +117,7 @@ def check_ready(config: Any, assignment: str, notebooks: list[str] | None = None
                     "`python -c 'import labgrader'` works with the interpreter the kernels use, that the course's "
                     f"source/{assignment}/ is complete, and that `nbgrader validate source/{assignment}/{notebook}.ipynb` "
                     "passes.") from None
-            judge_reference(lab, notebook, exports, np.random.default_rng(1))
+            judge_reference(lab, notebook, exports, arguments, np.random.default_rng(1))
             pinned |= {name for export in exports.values() for name, value in export["lab"].items()
                        if value["kind"] != "undefined"}
             reference_store.store(coursedir, lab, notebook, exports)
@@ -130,9 +134,9 @@ def check_ready(config: Any, assignment: str, notebooks: list[str] | None = None
 class PreAutograde:
     """``Autograde.pre_convert_hook`` for plain nbgrader (set in nbgrader_config.py with the course's
     config): once per process and lab, the readiness check; then, for every submission, the hand-in's
-    path safety (labgrader.safety.hooks). nbgrader only logs a hook's exceptions, so a failed check is
-    logged here and marks the lab broken: every submission then stops at its first step with the
-    reason, and nothing is recorded for it."""
+    path safety (labgrader.safety.hooks). A failed readiness check ends the command (SystemExit,
+    which nbgrader's hook runner does not swallow) before any submission is recorded; the lab is
+    marked broken as well, for any process that goes on (formgrader's in-process API)."""
 
     def __init__(self, config: Any, check: bool = True, announce: bool = True):
         self.config = config
@@ -163,4 +167,7 @@ class PreAutograde:
                 check_ready(self.config, assignment)
             except LabError as exc:
                 get_logger().error("%s", exc)
+                # nbgrader only logs a hook's Exception and then records the submission (zeros in
+                # the gradebook): SystemExit stops the command before the first student instead
+                raise SystemExit(f"[labgrader] grading of {assignment!r} stopped before any student: {exc}") from None
         refuse_unsafe_handin(assignment, student, notebooks, **kw)

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from conftest import ASSIGNMENT, class_course, copy_course, corpus
+import snippets as submissions
 from labgrader.reports.gradebook import cell_scores
 from test_postgresql import postgres  # noqa: F401  (the throw-away PostgreSQL server fixture)
 
@@ -111,8 +112,9 @@ def test_each_worker_has_its_own_warm_fork_server_and_checks_what_it_sees(tmp_pa
         assert not record.ok and "cannot see" in record.error and "same path on every worker" in record.error
         # The real task, through the runner's executor protocol (concurrent.futures).
         executor = dist._OnWorkers(client)
+        executor.submit(task.check_ready, ASSIGNMENT, [submissions.NOTEBOOK.removesuffix(".ipynb")]).result()
         record = executor.submit(task.grade_submission, ASSIGNMENT, "instructor_solution").result()
-        assert record.ok and [sum(cells.values()) for cells in record.scores.values()] == [8], record
+        assert record.ok and [sum(cells.values()) for cells in record.scores.values()] == [8], record.error
 
 
 def test_a_remote_cluster_refuses_a_sqlite_gradebook(tmp_path):

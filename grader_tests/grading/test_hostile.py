@@ -43,7 +43,8 @@ def test_student_code_cannot_write_the_gradebook(graded_corpus):
     assert "unable to open database" in outputs_of(graded_corpus["course"], "writes_gradebook", "q2_answer")
 
 
-def test_no_process_outlives_grading(graded_corpus):
+def test_no_process_outlives_grading(graded_corpus, plain_graded):
+    """After both shared classes (the batch command, plain nbgrader) are graded."""
     import sys
     def ours(info):  # a sandboxed kernel, or what spawns_daemon started
         cmdline = info["cmdline"] or []
@@ -187,13 +188,6 @@ def test_a_failed_regrade_does_not_leave_the_old_grade_standing(graded_corpus, t
     assert sum(cell_scores(db_url, ASSIGNMENT)["add_method"].values()) == 8  # the others are untouched
 
 
-def test_plain_nbgrader_autograde_is_sandboxed_too(course):
+def test_plain_nbgrader_autograde_is_sandboxed_too(plain_graded):
     """`nbgrader autograde` from the course root, no extra flags: nbgrader_config.py sandboxes it."""
-    from conftest import corpus, nbgrader
-    import snippets as submissions
-    snippet = next(s for s in corpus("hostile") if s.name == "reads_source_solutions")
-    submissions.write_submission(snippet, course / "release" / ASSIGNMENT / submissions.NOTEBOOK,
-                                 course / "submitted" / snippet.name / ASSIGNMENT)
-    nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
-    nbgrader(course, "autograde", ASSIGNMENT)
-    assert "found: []" in outputs_of(course, snippet.name, "q2_answer")
+    assert "found: []" in outputs_of(plain_graded["course"], "reads_source_solutions", "q2_answer")
