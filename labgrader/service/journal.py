@@ -68,8 +68,9 @@ class Journal:
 
     def __init__(self, path: str, readonly: bool = False, clock=time.time):
         self.path, self.clock = path, clock
-        if readonly:
-            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        if readonly:  # (a stopped service left no WAL: read the file as it is, creating nothing beside it)
+            mode = "mode=ro" if os.path.exists(path + "-wal") else "immutable=1"
+            self.db = sqlite3.connect(f"file:{path}?{mode}", uri=True, timeout=10)
         else:
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=30)

@@ -49,7 +49,7 @@ def render(view: PageView) -> bytes:
     banner = _banner(view)
     if view.state == states.GRADED and view.level == "full" and view.full_page:
         return _with_banner(view.full_page, banner)
-    title = f"{view.assignment} / {view.notebook}: your submission"
+    title = f"{view.assignment}: your submission" + (f" ({view.notebook})" if view.notebook != view.assignment else "")
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{_e(title)}</title>"
             f"<style>{_STYLE}</style></head><body><h1>{_e(title)}</h1>{banner}</body></html>\n").encode()
 

@@ -59,9 +59,12 @@ class LocalPool:
         if self.executor is not None:
             processes = list((getattr(self.executor, "_processes", None) or {}).values())
             self.executor.shutdown(wait=False, cancel_futures=True)
-            for process in processes:  # a worker in the middle of a grading: end it (it dies with us anyway)
-                with contextlib.suppress(Exception):
-                    process.kill()
+            for process in processes:  # idle workers end at once; one still grading is ended
+                process.join(2)
+                if process.is_alive():
+                    with contextlib.suppress(Exception):
+                        process.kill()
+                    process.join(5)
             self.executor = None
 
     def __exit__(self, *exc: Any) -> None:

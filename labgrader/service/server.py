@@ -25,6 +25,7 @@ import queue
 import re
 import shutil
 import signal
+import sqlite3
 import stat
 import threading
 import time
@@ -88,9 +89,11 @@ class Service:
     def run(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda *_: self.stop.set())
+        if not self._wait_until_ready():
+            return
         os.makedirs(os.path.join(self.root, SERVICE_DIR), mode=0o700, exist_ok=True)
         with self._single_instance():
-            if not self._wait_until_ready():
+            if self.stop.is_set() or not self._wait_until_ready():  # (again: it may have changed while we waited)
                 return
             self.journal = J.Journal(J.journal_path(self.root))
             for key in self.journal.recover():
@@ -157,6 +160,8 @@ class Service:
             raise NotReady(f"no nbgrader_config.py in {self.root}")
         config = load_course_config(self.root)
         self.config, self.policy = config, GradingService(config=config)
+        if not _gradebook_made(config.CourseDirectory.db_url):
+            raise NotReady("no gradebook yet: run nbgrader generate_assignment")
         self.coursedir = CourseDirectory(config=config)
         self.db_url = sqlite_with_busy_timeout(config.CourseDirectory.db_url)
         course = config.CourseDirectory.course_id
@@ -557,6 +562,21 @@ class Service:
             with contextlib.suppress(OSError, paths.UnsafePath):
                 view.full_page = paths.read_regular(os.path.join(row["kept"], FEEDBACK_DIR, f"{notebook}.html"))
         return view
+
+
+def _gradebook_made(db_url: str) -> bool:
+    """Whether a SQLite gradebook exists and nbgrader finished making it. Opening one that does not
+    would make it, racing the instructor's first nbgrader command (both would create its tables)."""
+    if not db_url.startswith("sqlite:///"):
+        return True  # a database server: made by its administrator
+    path = db_url[len("sqlite:///"):].split("?")[0]
+    if not os.path.isfile(path):
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as db:
+            return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'alembic_version'").fetchone() is not None
+    except sqlite3.Error:
+        return False
 
 
 def _key(name: str, ctime_ns: int) -> str:
