@@ -246,8 +246,13 @@ class Service:
                 self._publish_pending()
                 self._due_event = self._next_due_event()
             if now >= next_scan:
+                # The first scan looks at every entry (changed while the service was down?); later
+                # ones only at new names: changes to known entries come from inotify, and a student
+                # with many large entries must not make every scan walk them all.
+                known = self.journal.entry_times() if next_scan else {}
                 for name in scan(self.inbound):
-                    self.dirty.setdefault(name, 0.0)
+                    if name not in known:
+                        self.dirty.setdefault(name, 0.0)
                 self._refresh_due_dates()
                 self._publish_pending()
                 next_scan = now + self.policy.rescan_seconds

@@ -113,15 +113,22 @@ def _scores(config: Config, assignment: str, student: str, names: list[str]) -> 
                    "penalty": submission.late_submission_penalty or 0.0,
                    "late_seconds": submission.total_seconds_late or 0.0, "notebooks": {}}
         grades = {nb.name: {g.name: (g.score, g.max_score) for g in nb.grades} for nb in submission.notebooks}
+    source = coursedir.format_path(coursedir.source_directory, ".", assignment)
     for name in names:
-        kept = read_notebook_record(nbformat.read(os.path.join(autograded, f"{name}.ipynb"), as_version=4))
+        graded = nbformat.read(os.path.join(autograded, f"{name}.ipynb"), as_version=4)
+        kept = read_notebook_record(graded)
         visible = _visible_tests(os.path.join(release, f"{name}.ipynb"))
+        hidden = _hidden_tests(os.path.join(source, f"{name}.ipynb"))
+        errors = {grade_id(c): _error(c) for c in graded.cells if is_test_cell(c)}
         checks = []
         for gid, shown in visible.items():
             score, points = grades.get(name, {}).get(gid, (0.0, 0.0))
+            if kept is None:  # stock nbgrader tests (no lab of ours): a cell's error may come from its hidden part
+                shown, error = shown and hidden is not None and gid not in hidden, errors.get(gid, "")
+            else:  # the grader recorded what the cell's own code raised before its hand-over
+                error = kept.kernel_errors.get(gid, "")
             checks.append({"id": gid, "points": points, "score": score, "visible": shown,
-                           "message": kept.messages.get(gid, "") if kept else "",
-                           "kernel_error": kept.kernel_errors.get(gid, "") if kept else ""})
+                           "message": kept.messages.get(gid, "") if kept else error, "kernel_error": error})
         summary["notebooks"][name] = {"checks": checks, "faults": list(kept.faults) if kept else []}
     return summary
 
@@ -135,6 +142,23 @@ def _visible_tests(release_notebook: str) -> dict[str, bool]:
             code = [line for line in cell.source.splitlines() if line.strip() and not line.strip().startswith("#")]
             found[grade_id(cell)] = bool(code)
     return found
+
+
+def _hidden_tests(source_notebook: str) -> set[str] | None:
+    """Grade ids whose test cell holds hidden tests (nbgrader's delimiter), in the instructor's
+    notebook (None when it cannot be read: then every cell counts as hiding some)."""
+    try:
+        nb = nbformat.read(source_notebook, as_version=4)
+    except OSError:
+        return None
+    return {grade_id(c) for c in nb.cells if is_test_cell(c) and "BEGIN HIDDEN TESTS" in c.source}
+
+
+def _error(cell: Any) -> str:
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return one_line(str(output.get("evalue", "")) or str(output.get("ename", "")), 1000)
+    return ""
 
 
 def _keep_feedback(config: Config, assignment: str, student: str, kept: str, result: dict[str, Any]) -> None:
