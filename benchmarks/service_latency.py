@@ -267,7 +267,8 @@ def main():
         burst_cpu = (bench.tree_cpu() - cpu0) / len(entries)
         times = {e: bench_time(bench, e) for e in entries}
         drain = max(burst[e] + times[e] for e in entries) - min(times.values())
-        print(f"burst ({len(entries)} students at once): {summary(list(burst.values()))}; all released "
+        print(f"burst ({len(entries)} students at once, their entries written within "
+              f"{max(times.values()) - min(times.values()):.1f} s): {summary(list(burst.values()))}; all released "
               f"{drain:.1f} s after the first Submit; CPU {burst_cpu:.2f} s per submission "
               f"(load {os.getloadavg()[0]:.1f})")
         bench.stop_service()

@@ -34,7 +34,7 @@ def main(argv=None):
     serve_cmd.add_argument("assignment", nargs="*", help="assignments to serve (default: c.GradingService.assignments, "
                            "else every assignment of the gradebook)")
     serve_cmd.add_argument("--course", type=Path, default=Path.cwd(), help="course directory (default: here)")
-    serve_cmd.add_argument("--workers", type=int, help="worker processes (default: c.GradingService.workers, else cores)")
+    serve_cmd.add_argument("--workers", type=int, help="worker processes (default: c.GradingService.workers, else cores + 1)")
     serve_cmd.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="grade on this Dask cluster (one assignment)")
     serve_cmd.add_argument("--status", action="store_true", help="print the queue, what was graded, failures and flags")
     serve_cmd.add_argument("--json", action="store_true", help="with --status: as JSON")

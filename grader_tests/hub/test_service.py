@@ -11,7 +11,8 @@ The term runs once, in order, in the module's fixture; the tests then check what
    Fetch Feedback until she sees her receipt, and again until her graded page (visible level);
 3. a burst on the command line, all at once: bob 5 times (one over the cap), carol 3 times, mallory a
    broken notebook, an endless loop, a right answer and two hand-made hostile entries, alice twice
-   more; the service is killed with SIGKILL while it grades; the hub starts it again;
+   more; the service is killed with SIGKILL while it grades; the hub starts it again; then
+   mallory submits once more and her grading's worker is killed twice (retried, then flagged);
 4. the due date is moved to now: every graded page shows everything (alice's ``nbgrader
    fetch_feedback``);
 5. carol submits once more, late, while the instructor's ``python -m labgrader autograde`` grades
@@ -253,6 +254,48 @@ def run_burst(room, seen):
     seen["t_burst_drained"] = time.monotonic() - killed
 
 
+def pool_processes(room):
+    """The service's pool workers (forks of it) and its fork server, with the fork server's kernels."""
+    try:
+        children = psutil.Process(snapshot(room)["meta"]["pid"]).children()
+    except psutil.Error:
+        children = []
+    workers = [p for p in children if "serve" in p.cmdline()]
+    servers = [p for p in children if any("forkserver" in part for part in p.cmdline())]
+    kernels = [k for server in servers for k in server.children(recursive=True)]
+    return workers, servers, kernels
+
+
+def crash_twice(room, seen):
+    """mallory submits once more, and her grading's worker is killed twice (SIGKILL): it is retried
+    once, alone, then flagged; the kernels the dead workers left are ended with their fork server."""
+    entry = submit(room, "mallory", notebook_of(RIGHT))
+    seen["crashed_entry"], seen["orphans"] = entry, []
+    for attempt in (1, 2):
+        def grading():
+            row_ = next((r for r in snapshot(room)["rows"] if r["entry"] == entry), None)
+            return row_ if row_ and row_["state"] == J.GRADING and row_["attempts"] == attempt else None
+        wait_for(f"mallory's grading, attempt {attempt}", grading, 180, step=0.02)
+        time.sleep(0.3)  # its kernel forked
+        workers, servers, kernels = pool_processes(room)
+        seen["orphans"] += servers + kernels
+        for worker in workers:
+            worker.kill()
+
+    def flagged():
+        snap = snapshot(room)
+        row_ = next(r for r in snap["rows"] if r["entry"] == entry)
+        return snap if row_["state"] == J.FLAGGED and not snap["meta"].get("inflight") else None
+    seen["after_crashes"] = wait_for("mallory's submission flagged", flagged, 300)
+    wait_for("the pool started again", lambda: len(pool_processes(room)[1]) == 1 or None, 120)
+    seen["orphans_alive"] = [p.pid for p in seen["orphans"] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    room.nbgrader("mallory", "fetch_feedback", ASSIGNMENT, check=True)
+    seen["mallory_pages"] = fetched_pages(room, "mallory")
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{room.course}/gradebook.db") as gb:
+        seen["mallory_needs_manual"] = gb.find_submission(ASSIGNMENT, "mallory").needs_manual_grade
+
+
 # ---------------------------------------------------------------------------------------------
 # The term
 
@@ -305,6 +348,7 @@ def run_term(room, hub_url, tmp_path_factory, seen):
     seen["gradebook_times"] = gradebook_times(room)
     room.nbgrader("bob", "fetch_feedback", ASSIGNMENT, check=True)
     seen["bob_pages"] = fetched_pages(room, "bob")
+    crash_twice(room, seen)
 
     # 4. the due date passes
     now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)
@@ -412,6 +456,22 @@ def test_a_burst_killed_in_the_middle_is_graded_exactly_once_and_nothing_is_lost
     for who in ("carol", "mallory", "alice"):
         assert seen["gradebook_times"][who] == entry_time(snap, seen["burst"][who][-1]), who
     assert seen["scores_after_burst"]["mallory"] == snippets.load(CORPUS / f"{RIGHT}.py").expected
+
+
+def test_a_grading_that_crashes_is_retried_once_alone_then_flagged(term):
+    room, seen = term
+    snap = seen["after_crashes"]
+    row_ = next(r for r in snap["rows"] if r["entry"] == seen["crashed_entry"])
+    assert row_["state"] == J.FLAGGED and "grading crashed twice" in row_["reason"] and row_["attempts"] == 2
+    events = [e["event"] for e in snap["events"] if e["key"] == row_["key"]]
+    assert events.count("started") == 2 and "retry" in events and events[-2:] == ["flagged", "released"], events
+    assert snap["graded"].get(row_["key"]) is None  # never recorded as graded
+    assert seen["mallory_needs_manual"]  # the gradebook asks for her manual grading...
+    page = next(t for t in seen["mallory_pages"].values() if "Could not be graded automatically" in t)
+    assert "Your instructor has been told" in page_text(page)  # ...and she is told
+    assert seen["orphans"] and seen["orphans_alive"] == []  # no kernel outlives its dead worker
+    # the queue went on: carol's late submission was graded after it
+    assert next(r for r in seen["final"]["rows"] if r["entry"] == seen["carol_late"])["state"] == J.GRADED
 
 
 def test_the_service_runs_as_the_instructor_not_root(term):

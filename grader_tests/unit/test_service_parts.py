@@ -185,6 +185,7 @@ def test_pages_for_submissions_not_graded_say_why():
                                                                 reason="a.ipynb is a symbolic link")
     assert "Could not be graded automatically" in page("full", state=J.FLAGGED, reason="grading crashed twice")
     assert "newer submission is graded instead" in page("visible", state=J.SUPERSEDED)
+    assert "Grading is paused" in page("visible", state=J.QUEUED, paused=True)
 
 
 def test_late_resubmissions_say_which_submission_counts():

@@ -40,6 +40,7 @@ class PageView:
     ahead: int = 0                   # queued: submissions before this one
     not_before: float | None = None  # deferred: when a slot frees up
     cap: int = 0
+    paused: bool = False             # the assignment's grading is paused (a lab error)
     result: dict[str, Any] = field(default_factory=dict)
     full_page: bytes | None = None   # nbgrader's feedback page of this notebook (graded only)
 
@@ -65,6 +66,9 @@ def _banner(view: PageView) -> str:
 
 def _state_line(view: PageView) -> str:
     reason = _e(one_line(view.reason, 1500))
+    if view.state == states.QUEUED and view.paused:
+        return ("Received. Grading is paused for now (your instructor has been told); it will be graded when it "
+                "resumes: fetch feedback again later.")
     if view.state in (states.QUEUED, states.GRADING):
         ahead = f" ({view.ahead} ahead of it)" if view.ahead else ""
         return f"Being graded{ahead}: fetch feedback again in a few seconds."

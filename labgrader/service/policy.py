@@ -39,7 +39,7 @@ class GradingService(LoggingConfigurable):
     max_per_hour = Integer(10, config=True,
                            help="Submissions of one assignment graded per student in any hour (0: no cap). "
                                 "One over it waits for a free slot; only the newest waiting one is graded.")
-    workers = Integer(0, config=True, help="Worker processes of the local pool (0: the number of cores).")
+    workers = Integer(0, config=True, help="Worker processes of the local pool (0: one per core, plus one).")
     rescan_seconds = Float(30.0, config=True,
                            help="Seconds between two full scans of inbound (besides inotify), and of the due dates.")
     settle_seconds = Float(0.5, config=True,

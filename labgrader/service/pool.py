@@ -22,8 +22,8 @@ log = logging.getLogger("labgrader.service")
 
 class LocalPool:
     """A fork server and ``workers`` worker processes (forked after the labs' modules were imported
-    here, as the batch does). A worker that dies breaks a ProcessPoolExecutor: ``rebuild`` makes a
-    new one beside the same fork server."""
+    here, as the batch does). A worker that dies breaks a ProcessPoolExecutor: ``rebuild`` starts
+    both again (the new fork server ends the kernels the dead worker left running)."""
 
     def __init__(self, root: str, db_url: str, imports: tuple[str, ...], workers: int):
         self.root, self.db_url, self.imports, self.workers = root, db_url, imports, workers
@@ -35,12 +35,19 @@ class LocalPool:
         return self.workers
 
     def __enter__(self) -> LocalPool:
-        server = self._stack.enter_context(forkserver.Running(wait=False, imports=self.imports))
-        self.settings = {"GradingKernelManager": {"fork_server": server.socket}}
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.server = self._stack.enter_context(forkserver.Running(wait=False, imports=self.imports))
+        self.settings = {"GradingKernelManager": {"fork_server": self.server.socket}}
         _warm_up(self.imports)  # inherited by the workers; no TensorFlow op runs here
         self.executor = self._new()
-        server.ready()
-        return self
+        self.server.ready()
 
     def _new(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=self.workers, initializer=init_pool_worker,
@@ -51,9 +58,11 @@ class LocalPool:
         return self.executor.submit(fn, *args)
 
     def rebuild(self) -> None:
-        log.warning("a grading worker died: starting a new pool of %d", self.workers)
+        log.warning("a grading worker died: starting the fork server and a pool of %d again", self.workers)
         self._shutdown()
-        self.executor = self._new()
+        self._stack.close()  # the fork server ends its kernels (the dead worker's among them)
+        self._stack = contextlib.ExitStack()
+        self._start()
 
     def _shutdown(self) -> None:
         if self.executor is not None:
@@ -110,5 +119,6 @@ class DaskPool:
 
 
 def default_workers(configured: int) -> int:
-    """A small pool: the configured number, else one per core."""
-    return configured if configured > 0 else (os.cpu_count() or 1)
+    """A small pool: the configured number, else one per core plus one, as the batch (each worker
+    also waits on its kernel: starting it, messages)."""
+    return configured if configured > 0 else (os.cpu_count() or 1) + 1

@@ -560,7 +560,7 @@ class Service:
             notebook = expected[0]  # handed in under another name: graded as the assignment's one notebook
         view = PageView(row["assignment"], notebook, row["time"], row["state"], level, due=self._due_for(row),
                         reason=row["reason"], not_before=row["not_before"], cap=self.policy.max_per_hour,
-                        result=row["result"])
+                        paused=row["assignment"] in self.paused, result=row["result"])
         if row["state"] in (J.QUEUED, J.GRADING):
             view.ahead = len([r for r in self.journal.in_state(J.QUEUED, J.GRADING) if r["time_ns"] < row["time_ns"]])
         if row["state"] == J.GRADED and level == "full":
