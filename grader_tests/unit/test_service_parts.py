@@ -67,6 +67,9 @@ def test_the_gradebook_keeps_the_newest_on_time_submission_else_the_newest_late_
     assert not keeps_in_gradebook(before, before + dt.timedelta(seconds=1), DUE)  # an older one arriving late
     assert keeps_in_gradebook(after + dt.timedelta(seconds=1), after, DUE)
     assert keeps_in_gradebook(after, before, None)  # no due date: the newest
+    # the same submission again (its grading was interrupted after its copy was put in place): it
+    # goes in, or the gradebook would keep that interrupted grading's half-written rows
+    assert keeps_in_gradebook(before, before, DUE) and keeps_in_gradebook(after, after, DUE)
 
 
 def test_a_burst_drains_in_arrival_order_one_grading_per_student_at_a_time():

@@ -82,9 +82,10 @@ def rank(time: _dt.datetime, due: _dt.datetime | None) -> tuple[bool, _dt.dateti
 
 
 def keeps_in_gradebook(new: _dt.datetime, current: _dt.datetime | None, due: _dt.datetime | None) -> bool:
-    """Whether the submission at ``new`` replaces the one the gradebook holds (at ``current``): the
-    gradebook keeps the newest on-time submission, else the newest late one."""
-    return current is None or rank(new, due) > rank(current, due)
+    """Whether the submission at ``new`` goes into the gradebook, which holds the one at ``current``:
+    the gradebook keeps the newest on-time submission, else the newest late one. The same time is the
+    same submission graded again (a grading interrupted after its copy was put in place): it goes in."""
+    return current is None or rank(new, due) >= rank(current, due)
 
 
 def queue_order(rows: Iterable[dict]) -> list[dict]:

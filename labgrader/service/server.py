@@ -489,8 +489,7 @@ class Service:
     def _counts_in_gradebook(self, row: dict[str, Any]) -> bool:
         dest = self.coursedir.format_path(self.coursedir.submitted_directory, row["student"], row["assignment"])
         current = entries.collected_time(dest) if os.path.isdir(dest) else None
-        return current == parse_time(row["time"]) or keeps_in_gradebook(parse_time(row["time"]), current,
-                                                                         self._due_for(row))
+        return keeps_in_gradebook(parse_time(row["time"]), current, self._due_for(row))
 
     # -- pages ---------------------------------------------------------------------------------
 
