@@ -48,6 +48,8 @@ def init_pool_worker(root: str, db_url: str, settings: dict[str, dict[str, Any]]
     from labgrader.sandbox.namespaces import die_with_parent
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # not the service's stop handlers (inherited by the fork)
+        signal.signal(signum, signal.SIG_DFL)
     task.init_worker(root, db_url, settings)
 
 
