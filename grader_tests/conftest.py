@@ -17,6 +17,12 @@ ASSIGNMENT = "embeddings"
 COURSE_FILES = ["source", "release", "nbgrader_config.py"]
 
 
+# The class on a real JupyterHub (grader_tests/hub/hub.py): its fixtures are a plugin, registered once,
+# so that every module shares one hub (a session fixture imported into two modules would be two).
+sys.path.insert(0, str(REPO / "grader_tests" / "hub"))
+pytest_plugins = ["hub"]
+
+
 # Modules whose tests start kernels, nbgrader commands or Chromium: `-m "not slow"` skips them
 # (a new module that does so: add it here, or set ``pytestmark = pytest.mark.slow`` in it).
 SLOW_MODULES = {"test_distributed", "test_postgresql", "test_demo", "test_release", "test_source_notebook",

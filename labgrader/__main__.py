@@ -28,6 +28,16 @@ def main(argv=None):
     canvas_cmd.add_argument("assignment")
     canvas_cmd.add_argument("--to", type=Path, default=Path("grades_canvas.csv"))
     canvas_cmd.add_argument("--course", type=Path, default=Path.cwd(), help="course directory (default: here)")
+    # The grading service (labgrader/service/): feedback seconds after Submit, on a JupyterHub.
+    serve_cmd = commands.add_parser("serve", help="grade each submission as it arrives and release its feedback "
+                                    "(a JupyterHub service; policy: c.GradingService in nbgrader_config.py)")
+    serve_cmd.add_argument("assignment", nargs="*", help="assignments to serve (default: c.GradingService.assignments, "
+                           "else every assignment of the gradebook)")
+    serve_cmd.add_argument("--course", type=Path, default=Path.cwd(), help="course directory (default: here)")
+    serve_cmd.add_argument("--workers", type=int, help="worker processes (default: c.GradingService.workers, else cores + 1)")
+    serve_cmd.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="grade on this Dask cluster (one assignment)")
+    serve_cmd.add_argument("--status", action="store_true", help="print the queue, what was graded, failures and flags")
+    serve_cmd.add_argument("--json", action="store_true", help="with --status: as JSON")
     args = parser.parse_args(argv)
     from labgrader.batch.runner import GradingStopped
     try:
@@ -38,7 +48,9 @@ def main(argv=None):
 
 
 def run(args):
-    if args.command == "demo":
+    if args.command == "serve":
+        serve(args)
+    elif args.command == "demo":
         from labgrader import demo
         demo.run(args.course)
     elif args.command == "autograde":
@@ -64,6 +76,18 @@ def run(args):
         from labgrader.config import load_course_config
         db_url = load_course_config(args.course.resolve()).CourseDirectory.db_url
         print(f"Canvas CSV: {write_canvas_csv(db_url, args.assignment, args.to)}")
+
+
+def serve(args):
+    if args.status:
+        from labgrader.service.status import print_status
+        raise SystemExit(print_status(str(args.course.resolve()), as_json=args.json))
+    import logging
+    from labgrader.service.server import Service
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for chatty in ("traitlets", "watchfiles"):  # nbgrader's converters log every file they copy
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    Service(args.course, args.assignment, workers=args.workers, scheduler=args.scheduler).run()
 
 
 def exit_status(report):

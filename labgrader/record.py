@@ -57,6 +57,9 @@ class NotebookRecord:
     faults: list[str] = field(default_factory=list)         # a cell interrupted; why the remaining cells did not run
     flags: list[Flag] = field(default_factory=list)         # evidence for a human to review
     messages: dict[str, str] = field(default_factory=dict)  # grade id -> the check's message ("" passed)
+    # grade id -> the error the test cell's own code raised in the kernel, before any hand-over: what
+    # the student sees running that cell (the grading service shows these before the due date)
+    kernel_errors: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     dropped_flags: int = 0                                   # flags beyond MAX_KEPT, counted only
 
@@ -87,6 +90,7 @@ class NotebookRecord:
         return cls(notebook=str(data.get("notebook", "")), notes=strings("notes"), faults=strings("faults"),
                    flags=[Flag.from_dict(f) for f in data.get("flags", [])[:10_000]],
                    messages={str(k): str(v) for k, v in (data.get("messages") or {}).items()},
+                   kernel_errors={str(k): str(v) for k, v in (data.get("kernel_errors") or {}).items()},
                    timings={str(k): float(v) for k, v in (data.get("timings") or {}).items()
                             if isinstance(v, (int, float))},
                    dropped_flags=int(data["dropped_flags"]) if isinstance(data.get("dropped_flags"), int) else 0)

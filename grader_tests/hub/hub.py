@@ -1,10 +1,15 @@
-"""The course on a real JupyterHub, as the README's recipe sets it up (import the fixtures into a
-test module): the exchange made by ``python -m labgrader.exchange setup``, the course in the
-instructor's home, and ``jupyterhub -f labgrader/exchange/jupyterhub_config.py`` run as root on
-127.0.0.1 with PAM, LocalProcessSpawner and the project's configurable-http-proxy.
+"""The course on a real JupyterHub, as the README's recipe sets it up: the exchange made by
+``python -m labgrader.exchange setup``, a course in the instructor's home, and ``jupyterhub -f
+labgrader/exchange/jupyterhub_config.py`` run as root on 127.0.0.1 with PAM, LocalProcessSpawner,
+the project's configurable-http-proxy and the grading service (a managed service run as the
+instructor, serving ``~instructor/graded-course``).
 
-The machine-wide config goes to a folder of the test's (``JUPYTER_CONFIG_PATH``), not /etc/jupyter,
-so that nothing else on the machine sees this course's exchange."""
+One hub per test session, shared by every module (these fixtures are a plugin of the root
+conftest: a fixture imported into two modules would be two hubs). Each module takes a fresh
+``classroom``: its own course folder, the exchange's course folder made anew, the students'
+fetched assignments and nbgrader caches removed. The machine-wide config goes to a folder of the
+test's (``JUPYTER_CONFIG_PATH``), not /etc/jupyter, so that nothing else on the machine sees this
+course's exchange."""
 import contextlib
 import os
 import shutil
@@ -35,6 +40,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+SERVICE_COURSE = "graded-course"  # the folder in the instructor's home the hub's grading service serves
+
+
+@dataclass
+class Site:
+    """What the hub and every classroom share: users, the exchange's root, the machine-wide config."""
+    users: dict
+    base: Path
+    exchange: Path           # the exchange root
+    config_dir: Path         # machine-wide nbgrader / server config (JUPYTER_CONFIG_PATH)
+
+    @property
+    def service_course(self):
+        return self.users["instructor"].home / SERVICE_COURSE
+
+
 @dataclass
 class Classroom:
     users: dict
@@ -58,36 +79,56 @@ class Classroom:
         return self.run(who, [Path(sys.executable).parent / "nbgrader", *args], **kw)
 
 
-def make_classroom(users, base) -> Classroom:
-    """The README's set-up steps, done as root: exchange and machine-wide config, then the course
-    copied into the instructor's home, owned by them."""
+def setup_exchange(site):
+    """The README's exchange set-up, as root (again: it makes the course folder anew when missing)."""
+    subprocess.run([sys.executable, "-m", "labgrader.exchange", "setup", "--root", str(site.exchange), "--course",
+                    COURSE_ID, "--instructor", "instructor", "--config-dir", str(site.config_dir)],
+                   check=True, capture_output=True)
+
+
+def make_site(users, base) -> Site:
     base = Path(base)
-    config_dir, exchange = base / "jupyter-config", base / "exchange"
-    subprocess.run([sys.executable, "-m", "labgrader.exchange", "setup", "--root", str(exchange), "--course", COURSE_ID,
-                    "--instructor", "instructor", "--config-dir", str(config_dir)], check=True, capture_output=True)
-    instructor = users["instructor"]
-    course = instructor.home / "course"
+    site = Site(users, base, base / "exchange", base / "jupyter-config")
+    setup_exchange(site)
+    return site
+
+
+def make_classroom(site: Site, name="course") -> Classroom:
+    """A fresh term on the shared exchange: the course folder in the exchange made anew (no entry,
+    release or feedback of an earlier module), the students' fetched copies and nbgrader caches gone,
+    and the course copied into ``~instructor/<name>``, owned by the instructor."""
+    shutil.rmtree(site.exchange / COURSE_ID, ignore_errors=True)
+    setup_exchange(site)
+    for who, user in site.users.items():
+        if who != "instructor":
+            shutil.rmtree(user.home / ASSIGNMENT, ignore_errors=True)
+            shutil.rmtree(user.home / ".local" / "share" / "jupyter" / "nbgrader_cache", ignore_errors=True)
+    instructor = site.users["instructor"]
+    course = instructor.home / name
+    shutil.rmtree(course, ignore_errors=True)
     course.mkdir()
-    for name in COURSE_FILES:
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, course / name)
+    for item in COURSE_FILES:
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, course / item)
     subprocess.run(["chown", "-R", f"{instructor.uid}:{instructor.gid}", str(course)], check=True)
-    return Classroom(users, base, exchange, config_dir, course)
+    return Classroom(site.users, site.base, site.exchange, site.config_dir, course)
 
 
 @contextlib.contextmanager
-def running_hub(classroom: Classroom, log_path):
-    """``jupyterhub`` with the project's config, on free ports of 127.0.0.1; yields its URL.
-    Stopping it stops every user's server (cleanup_servers) and its proxy; leftovers are ended by pid."""
+def running_hub(site: Site, log_path):
+    """``jupyterhub`` with the project's config, on free ports of 127.0.0.1; yields its URL. The
+    grading service serves ``site.service_course``. Stopping it stops every user's server
+    (cleanup_servers), the service and its proxy; leftovers are ended by pid."""
     assert CHP.exists(), "configurable-http-proxy is missing: run ./course (it installs it into .venv/chp)"
     port = free_port()
-    state = classroom.base / "hub-state"
+    state = site.base / "hub-state"
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                LABGRADER_HUB_URL=f"http://127.0.0.1:{port}", LABGRADER_HUB_STATE=str(state),
                LABGRADER_HUB_GROUP=GROUP, LABGRADER_HUB_PORTS=f"{free_port()},{free_port()}",
-               LABGRADER_JUPYTER_CONFIG=str(classroom.config_dir))
+               LABGRADER_JUPYTER_CONFIG=str(site.config_dir), LABGRADER_COURSE=str(site.service_course),
+               LABGRADER_INSTRUCTOR="instructor")
     with open(log_path, "w") as log:
-        hub = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f", str(HUB_CONFIG)], cwd=classroom.base,
+        hub = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f", str(HUB_CONFIG)], cwd=site.base,
                                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -114,7 +155,7 @@ def running_hub(classroom: Classroom, log_path):
         for child in children:  # the proxy and servers, if the hub could not stop them
             with contextlib.suppress(psutil.Error):
                 child.kill()
-        kill_processes_of(classroom.users.uids())
+        kill_processes_of(site.users.uids())
 
 
 def login(page, url, user, password):
@@ -127,25 +168,31 @@ def login(page, url, user, password):
     return page.url
 
 
-@pytest.fixture(scope="module")
-def classroom(class_users, tmp_path_factory):
+@pytest.fixture(scope="session")
+def hub_site(class_users):
     import tempfile
-    base = Path(tempfile.mkdtemp(prefix="labgrader-classroom-", dir=class_users.base))
+    base = Path(tempfile.mkdtemp(prefix="labgrader-site-", dir=class_users.base))
     os.chmod(base, 0o755)  # pytest's own temp is 0700: the users must reach the exchange
-    room = make_classroom(class_users, base)
     try:
-        yield room
+        yield make_site(class_users, base)
     finally:
-        kill_processes_of(class_users.uids())
-        shutil.rmtree(room.course, ignore_errors=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def hub(classroom, tmp_path_factory):
-    with running_hub(classroom, tmp_path_factory.mktemp("hub") / "jupyterhub.log") as url:
+@pytest.fixture(scope="session")
+def hub(hub_site, tmp_path_factory):
+    with running_hub(hub_site, tmp_path_factory.mktemp("hub") / "jupyterhub.log") as url:
         yield url
 
 
-__all__ = ["ASSIGNMENT", "COURSE_ID", "Classroom", "classroom", "class_users", "hub", "login", "make_classroom",
-           "running_hub"]
+@pytest.fixture(scope="module")
+def classroom(hub_site):
+    room = make_classroom(hub_site, "course")
+    try:
+        yield room
+    finally:
+        shutil.rmtree(room.course, ignore_errors=True)
+
+
+__all__ = ["ASSIGNMENT", "COURSE_ID", "SERVICE_COURSE", "Classroom", "Site", "classroom", "class_users", "hub",
+           "hub_site", "login", "make_classroom", "running_hub"]

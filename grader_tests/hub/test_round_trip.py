@@ -34,7 +34,7 @@ import nbformat
 import pytest
 
 from conftest import ASSIGNMENT, CORPUS, REPO
-from hub import COURSE_ID, class_users, classroom, hub, login  # noqa: F401 (fixtures)
+from hub import COURSE_ID, login  # the fixtures (classroom, hub): a plugin of grader_tests/conftest.py
 import snippets
 from labgrader.exchange import refusals
 from labgrader.reports.gradebook import cell_scores

@@ -14,6 +14,7 @@ from traitlets.config import Config
 from labgrader.config import load_course_config
 from labgrader.context import broken
 from labgrader.lab import LabError, load_lab, notebook_names
+from labgrader.locks import LockUnavailable, student_lock
 from labgrader.preprocessors.guarded_execute import GuardedExecute
 from labgrader.record import SubmissionRecord, read_notebook_record
 from labgrader.reference_run import PreAutograde, check_ready as reference_check
@@ -78,21 +79,40 @@ class _Collect(logging.Handler):
         self.records.append(record)
 
 
+def worker_config() -> Config:
+    """This worker's course configuration (as init_worker prepared it)."""
+    _require_initialized()
+    assert _config is not None
+    return _config
+
+
 def _require_initialized() -> None:
     if _config is None:
         raise NotInitialized("this process was not started through labgrader.batch.task.init_worker "
                              "(the course's sandboxed configuration): refusing to grade")
 
 
-def grade_submission(assignment: str, student: str, force: bool = True) -> SubmissionRecord:
+def grade_submission(assignment: str, student: str, force: bool = True, config: Config | None = None) -> SubmissionRecord:
     """Autograde one student's submission and return its SubmissionRecord, read from the records
     the grading steps kept in the autograded notebooks and the scores nbgrader saved; never raises,
-    except in a process that did not run ``init_worker`` (NotInitialized: it refuses to grade)."""
-    _require_initialized()
+    except in a process that did not run ``init_worker`` (NotInitialized: it refuses to grade).
+    ``config``: another course configuration made from this worker's (the grading service's course
+    for resubmissions the gradebook does not keep). The student's grading lock is held throughout:
+    the grading service takes the same one (labgrader/locks.py)."""
+    own = worker_config()  # refuses in a process init_worker did not prepare
+    grading = config or own
+    coursedir = CourseDirectory(config=grading)
+    try:
+        with student_lock(coursedir.root, assignment, student):
+            return _grade(coursedir, grading, assignment, student, force)
+    except LockUnavailable as exc:
+        return SubmissionRecord(student, assignment, error=str(exc))
+
+
+def _grade(coursedir: CourseDirectory, config: Config, assignment: str, student: str, force: bool) -> SubmissionRecord:
     started = time.monotonic()
-    coursedir = CourseDirectory(config=_config)
     coursedir.assignment_id, coursedir.student_id = assignment, student
-    converter = Autograde(coursedir=coursedir, config=_config)
+    converter = Autograde(coursedir=coursedir, config=config)
     converter.force = force
     collect = _Collect()
     converter.log.addHandler(collect)
@@ -149,4 +169,4 @@ def _reason(records: list[logging.LogRecord]) -> str:
 
 
 __all__ = ["NotInitialized", "check_ready", "course_directory", "grade_submission", "init_worker",
-           "load_course_config", "notebook_scores", "quiet_nbgrader_warnings", "require_sandboxed"]
+           "load_course_config", "notebook_scores", "quiet_nbgrader_warnings", "require_sandboxed", "worker_config"]

@@ -11,7 +11,9 @@ Settings come from the environment so that the test suite runs this very file:
 ``/srv/jupyterhub``), ``LABGRADER_HUB_GROUP`` (the unix group whose members may log in; default
 ``jupyterhub-users``), ``LABGRADER_HUB_PORTS`` (``hub,proxy-api`` on 127.0.0.1; default
 ``8081,8001``), ``LABGRADER_JUPYTER_CONFIG`` (where the machine-wide nbgrader and server config
-is; default ``/etc/jupyter``, which Jupyter reads anyway).
+is; default ``/etc/jupyter``, which Jupyter reads anyway), ``LABGRADER_COURSE`` (the course root:
+when set, the grading service runs beside the hub, see below) and ``LABGRADER_INSTRUCTOR`` (the
+unix user who owns the course and runs the service; default ``instructor``).
 """
 import os
 import sys
@@ -54,3 +56,22 @@ c.Spawner.environment = {
 }
 c.Spawner.start_timeout = 180  # TensorFlow's environment is large and the machine may be busy
 c.Spawner.http_timeout = 180
+
+# Feedback seconds after Submit: the grading service (python -m labgrader serve, labgrader/service/)
+# as a managed service. The hub starts it as the instructor (never root: it needs no privilege) in the
+# course root, and starts it again if it exits; it waits until the course is set up, and a second copy
+# waits for the first. Its policy is the course's nbgrader_config.py (c.GradingService); its log is
+# the hub's. It serves no web page: `python -m labgrader serve --status` in the course root shows it.
+COURSE = os.environ.get("LABGRADER_COURSE")
+if COURSE:
+    c.JupyterHub.services = [{
+        "name": "labgrader-grader",
+        "user": os.environ.get("LABGRADER_INSTRUCTOR", "instructor"),
+        "cwd": os.path.dirname(COURSE),  # exists before the course does: the service waits for the course
+        "command": [sys.executable, "-m", "labgrader", "serve", "--course", COURSE],
+        "environment": {
+            "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",  # nbgrader runs alembic from the venv
+            "TZ": "UTC",
+            "JUPYTER_CONFIG_PATH": JUPYTER_CONFIG,  # the exchange's root and course, as the students' servers see them
+        },
+    }]

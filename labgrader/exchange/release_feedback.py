@@ -49,6 +49,27 @@ def readable_only_by(fd: int, uid: int) -> None:
     os.setxattr(fd, _ACL_XATTR, struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries))
 
 
+def write_private(feedback_dir: str, checksum: str, data: bytes, uid: int) -> str:
+    """Write ``<feedback_dir>/<checksum>.html`` readable by ``uid`` alone (and its owner), replacing
+    any page of that name at once (a new file renamed over it); returns its path. Also the grading
+    service's way of releasing a page (labgrader/service/)."""
+    final = os.path.join(feedback_dir, f"{checksum}.html")
+    tmp = os.path.join(feedback_dir, f".{checksum}-{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        readable_only_by(fd, uid)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.replace(tmp, final)
+    return final
+
+
 class PrivateReleaseFeedback(ExchangeReleaseFeedback):
 
     def copy_files(self):
@@ -108,18 +129,6 @@ class PrivateReleaseFeedback(ExchangeReleaseFeedback):
         except (OSError, paths.UnsafePath) as exc:
             self.log.error("Not released for %s: %s", who, exc)
             return
-        tmp = os.path.join(self.dest_path, f".{checksum}-{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            readable_only_by(fd, uid)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp)
-            raise
-        os.close(fd)
-        os.replace(tmp, self._final(checksum))
+        write_private(self.dest_path, checksum, data, uid)
         self.log.info("Released feedback for %s on %s/%s (readable by %s only)", who,
                       self.coursedir.assignment_id, printable(name[:-len(".html")]), who)

@@ -179,6 +179,8 @@ class JudgeAnswers(NbGraderPreprocessor):
             return False, FORGED
         if not exports:
             message = kernel_message(cell)
+            if message:  # the cell's own (visible) code stopped before its hand-over
+                self._context.record.kernel_errors[gid] = message
             if not message:  # the cell ran to its end, yet its hand-over never arrived
                 self._flag(gid, "the test cell finished without an error but handed nothing over",
                            ["display", "publish", "send", "export"])

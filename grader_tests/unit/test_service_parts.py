@@ -1,0 +1,283 @@
+"""Fast tests of the grading service's pure parts (no kernel, no hub): the policy (levels, the
+per-hour cap, which submission the gradebook keeps, queue order), the journal (restart, crash
+accounting, page names), the student's page at each level, the per-student lock, the watcher's
+entry names. The service end to end: grader_tests/hub/test_service.py."""
+import datetime as dt
+import multiprocessing
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from labgrader import locks
+from labgrader.service import journal as J
+from labgrader.service.pages import PageView, render
+from labgrader.service.policy import (GradingService, cap_decision, dispatchable, keeps_in_gradebook, level_at,
+                                      queue_order, shows)
+from labgrader.service.server import _notebooks, _valid_secret
+from labgrader.service.watch import entry_of
+
+UTC = dt.timezone.utc
+DUE = dt.datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
+
+
+# ------------------------------------------------------------------ policy
+
+def test_levels_before_and_after_the_due_date():
+    policy = GradingService()
+    assert (policy.before_due, policy.after_due) == ("visible", "full")  # hidden outcomes only after the due date
+    assert level_at(policy, DUE - dt.timedelta(seconds=1), DUE) == "visible"
+    assert level_at(policy, DUE, DUE) == "visible"  # at the due date itself a hand-in is on time
+    assert level_at(policy, DUE + dt.timedelta(seconds=1), DUE) == "full"
+    assert level_at(policy, DUE + dt.timedelta(days=9), None) == "visible"  # no due date: still open
+    custom = GradingService(before_due="receipt", after_due="score")
+    assert level_at(custom, DUE - dt.timedelta(hours=1), DUE) == "receipt"
+    assert level_at(custom, DUE + dt.timedelta(hours=1), DUE) == "score"
+    with pytest.raises(Exception):
+        GradingService(before_due="everything")
+
+
+def test_levels_are_ordered():
+    assert shows("full", "score") and shows("score", "visible") and shows("visible", "receipt")
+    assert not shows("visible", "score") and not shows("receipt", "visible")
+
+
+def test_the_cap_counts_the_last_hour_and_says_when_a_slot_frees_up():
+    now = 100_000.0
+    assert cap_decision([], now, 3).allowed
+    assert cap_decision([now - 10, now - 20], now, 3) == cap_decision([now - 10, now - 20], now, 3)
+    full = cap_decision([now - 3000, now - 100, now - 10], now, 3)
+    assert not full.allowed and full.used == 3 and full.next_slot == pytest.approx(now - 3000 + 3600)
+    old = cap_decision([now - 3700, now - 100, now - 10], now, 3)  # one fell out of the hour
+    assert old.allowed and old.used == 2
+    assert cap_decision([now] * 50, now, 0).allowed  # 0: no cap
+    many = cap_decision([now - 500, now - 400, now - 300, now - 200], now, 2)
+    assert not many.allowed and many.next_slot == pytest.approx(now - 300 + 3600)  # the second newest must leave
+
+
+def test_the_gradebook_keeps_the_newest_on_time_submission_else_the_newest_late_one():
+    before, after = DUE - dt.timedelta(minutes=5), DUE + dt.timedelta(minutes=5)
+    assert keeps_in_gradebook(before, None, DUE)
+    assert keeps_in_gradebook(after, None, DUE)  # no other: the late one counts (nbgrader --before-duedate)
+    assert not keeps_in_gradebook(after, before, DUE)  # on time beats late
+    assert keeps_in_gradebook(before, after, DUE)
+    assert keeps_in_gradebook(before + dt.timedelta(seconds=1), before, DUE)
+    assert not keeps_in_gradebook(before, before + dt.timedelta(seconds=1), DUE)  # an older one arriving late
+    assert keeps_in_gradebook(after + dt.timedelta(seconds=1), after, DUE)
+    assert keeps_in_gradebook(after, before, None)  # no due date: the newest
+    # the same submission again (its grading was interrupted after its copy was put in place): it
+    # goes in, or the gradebook would keep that interrupted grading's half-written rows
+    assert keeps_in_gradebook(before, before, DUE) and keeps_in_gradebook(after, after, DUE)
+
+
+def test_a_burst_drains_in_arrival_order_one_grading_per_student_at_a_time():
+    rows = [{"key": f"k{i}", "time_ns": t, "assignment": "a", "student": s}
+            for i, (t, s) in enumerate([(5, "bob"), (1, "alice"), (3, "alice"), (2, "carol"), (4, "dave")])]
+    ordered = queue_order(rows)
+    assert [r["time_ns"] for r in ordered] == [1, 2, 3, 4, 5]
+    chosen = dispatchable(ordered, busy_students=set(), free=3)
+    assert [(r["student"], r["time_ns"]) for r in chosen] == [("alice", 1), ("carol", 2), ("dave", 4)]
+    chosen = dispatchable(ordered, busy_students={("a", "carol")}, free=5)
+    assert [r["student"] for r in chosen] == ["alice", "dave", "bob"]
+    assert dispatchable(ordered, set(), free=0) == []
+
+
+# ------------------------------------------------------------------ journal
+
+def row(key, time_ns, student="alice", state=J.QUEUED, **extra):
+    return {"key": key, "entry": key.split("@")[0], "assignment": "embeddings", "student": student, "uid": 1000,
+            "time": f"2026-12-01 10:00:0{time_ns % 10}.000000 UTC", "time_ns": time_ns, "state": state, **extra}
+
+
+def test_the_journal_survives_a_restart_and_requeues_what_was_being_graded(tmp_path):
+    path = str(tmp_path / "journal.sqlite")
+    journal = J.Journal(path)
+    journal.add(row("e1@1", 1, admitted=10.0), "queued")
+    journal.add(row("e2@2", 2, student="bob", admitted=11.0), "queued")
+    journal.update("e1@1", "started", state=J.GRADING, attempts=1)
+    journal.update("e2@2", "started", state=J.GRADING, attempts=1)
+    journal.update("e2@2", "graded", state=J.GRADED, result={"ok": True, "score": 8})
+    del journal  # a SIGKILL: no close, no cleanup
+
+    again = J.Journal(path)
+    assert again.recover() == ["e1@1"]
+    first = again.get("e1@1")
+    assert first["state"] == J.QUEUED and first["suspect"] == 1 and first["attempts"] == 1
+    assert again.get("e2@2")["state"] == J.GRADED and again.get("e2@2")["result"]["score"] == 8
+    assert again.count_events("graded") == {"e2@2": 1}
+    assert [e["event"] for e in again.events("e1@1")] == ["queued", "started", "interrupted"]
+    assert again.admitted_times("embeddings", "alice") == [10.0]
+    assert again.entry_times() == {"e1": 1, "e2": 2}
+
+
+def test_a_submission_interrupted_twice_is_flagged_not_retried_forever(tmp_path):
+    journal = J.Journal(str(tmp_path / "j.sqlite"))
+    journal.add(row("e1@1", 1), "queued")
+    journal.update("e1@1", "started", state=J.GRADING, attempts=J.MAX_ATTEMPTS)
+    journal.recover()
+    flagged = journal.get("e1@1")
+    assert flagged["state"] == J.FLAGGED and "interrupted twice" in flagged["reason"]
+
+
+def test_a_page_name_belongs_to_the_first_student_who_submitted_with_it(tmp_path):
+    journal = J.Journal(str(tmp_path / "j.sqlite"))
+    assert journal.claim_page("abc", "carol", "c@1", "submission") == ""
+    assert journal.claim_page("abc", "carol", "c@2", "submission") == ""  # her own again: fine
+    stolen = journal.claim_page("abc", "mallory", "m@1", "submission")
+    assert "carol's" in stolen and "not released" in stolen
+    assert journal.claim_page("abc", "mallory", "m@2", "refusal")  # a refusal page never takes one either
+    # a refusal page gives its name up to a real submission
+    assert journal.claim_page("xyz", "mallory", "m@3", "refusal") == ""
+    assert journal.claim_page("xyz", "alice", "a@1", "submission") == ""
+    assert journal.claim_page("xyz", "mallory", "m@4", "refusal")
+
+
+def test_meta_and_missing_rows(tmp_path):
+    journal = J.Journal(str(tmp_path / "j.sqlite"))
+    journal.set_meta(pid=42, paused={"embeddings": "broken"})
+    assert journal.meta() == {"pid": 42, "paused": {"embeddings": "broken"}}
+    assert not journal.has("nope")
+    with pytest.raises(KeyError):
+        journal.get("nope")
+
+
+# ------------------------------------------------------------------ pages
+
+RESULT = {"ok": True, "score": 3.0, "max_score": 8.0, "penalty": 0.0, "late_seconds": 0.0, "notebooks": {"nb": {
+    "faults": [], "checks": [
+        {"id": "q1", "points": 2, "score": 2, "visible": True, "message": "", "kernel_error": ""},
+        {"id": "q2", "points": 1, "score": 0, "visible": True, "message": "model3 is a Functional",
+         "kernel_error": "model3 is a Functional, not a Sequential model"},
+        {"id": "q3", "points": 5, "score": 1, "visible": False, "message": "HIDDEN-SECRET-MESSAGE", "kernel_error": ""}]}}}
+FULL_PAGE = b"<html><head><title>nbgrader</title></head><body class='x'><p>Score: 3.0 / 8.0 HIDDEN-SECRET-MESSAGE</p></body></html>"
+
+
+def page(level, state=J.GRADED, **kw):
+    view = PageView("embeddings", "nb", "2026-12-01 10:00:00.000000 UTC", state, level, due=DUE, result=RESULT,
+                    full_page=FULL_PAGE, **kw)
+    return render(view).decode()
+
+
+def test_before_the_due_date_the_visible_level_hides_every_hidden_outcome_and_the_score():
+    text = page("visible")
+    assert "Received" in text and "2026-12-01 10:00:00.000000 UTC" in text
+    assert "q1" in text and "visible tests passed" in text
+    assert "model3 is a Functional, not a Sequential model" in text  # the visible test's own message
+    assert "HIDDEN-SECRET-MESSAGE" not in text and "Score" not in text and "3 / 8" not in text
+    assert "hidden tests: checked, outcome not shown yet" in text
+    assert "2026-12-01 17:00 UTC" in text  # when the rest is shown
+
+
+def test_receipt_score_and_full_levels():
+    receipt = page("receipt")
+    assert "Received" in receipt and "q1" not in receipt and "Score" not in receipt
+    score = page("score")
+    assert "Score: 3 / 8" in score and "HIDDEN-SECRET-MESSAGE" not in score
+    full = page("full")
+    assert full.startswith("<html><head><title>nbgrader</title></head><body class='x'>")  # nbgrader's page...
+    assert full.index("Received") < full.index("HIDDEN-SECRET-MESSAGE")  # ...with the receipt on top
+
+
+def test_pages_for_submissions_not_graded_say_why():
+    assert "Being graded (4 ahead of it)" in page("visible", state=J.QUEUED, ahead=4)
+    deferred = page("visible", state=J.DEFERRED, cap=3, not_before=DUE.timestamp())
+    assert "at most 3 submissions of yours per hour" in deferred and "17:00 UTC" in deferred
+    assert "Not accepted: a.ipynb is a symbolic link" in page("visible", state=J.REFUSED,
+                                                                reason="a.ipynb is a symbolic link")
+    assert "Could not be graded automatically" in page("full", state=J.FLAGGED, reason="grading crashed twice")
+    assert "newer submission is graded instead" in page("visible", state=J.SUPERSEDED)
+    assert "Grading is paused" in page("visible", state=J.QUEUED, paused=True)
+
+
+def test_late_resubmissions_say_which_submission_counts():
+    late = dict(RESULT, kept_instead="2026-12-01 16:59:00.000000 UTC", kept_on_time=True)
+    text = render(PageView("embeddings", "nb", "t", J.GRADED, "full", due=DUE, result=late)).decode()
+    assert "graded for your information only" in text and "2026-12-01 16:59:00" in text
+    penalised = dict(RESULT, late_seconds=300.0, penalty=3.0)
+    text = render(PageView("embeddings", "nb", "t", J.GRADED, "score", due=DUE, result=penalised)).decode()
+    assert "5 min after the due date" in text and "late penalty 3: 0 counts" in text
+
+
+def test_student_made_text_is_escaped_on_every_page():
+    hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    result = {"notebooks": {hostile: {"faults": [hostile], "checks": [
+        {"id": hostile, "visible": True, "kernel_error": hostile, "message": hostile}]}}}
+    for level in ("visible", "score", "full"):
+        text = render(PageView(hostile, hostile, hostile, J.GRADED, level, reason=hostile, result=result)).decode()
+        assert "<script>" not in text and "<img" not in text, level
+    refused = render(PageView("a", "nb", "t", J.REFUSED, "visible", reason=hostile)).decode()
+    assert "<script>" not in refused
+
+
+# ------------------------------------------------------------------ the per-student lock
+
+def _hold(root, started, release_file):
+    with locks.student_lock(root, "embeddings", "alice"):
+        started.set()
+        deadline = time.monotonic() + 30
+        while not os.path.exists(release_file) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def _holder(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    started, release = ctx.Event(), tmp_path / "release"
+    process = ctx.Process(target=_hold, args=(str(tmp_path), started, str(release)))
+    process.start()
+    assert started.wait(20)
+    return process, release
+
+
+def test_the_lock_is_per_student_reentrant_and_freed_when_its_holder_dies(tmp_path):
+    holder, release = _holder(tmp_path)
+    try:
+        assert locks.is_locked(tmp_path, "embeddings", "alice")
+        assert not locks.is_locked(tmp_path, "embeddings", "bob")
+        with locks.student_lock(tmp_path, "embeddings", "bob"):  # another student: not blocked
+            with locks.student_lock(tmp_path, "embeddings", "bob"):  # reentrant in one process
+                pass
+        os.kill(holder.pid, signal.SIGKILL)  # a grader killed while holding it
+        holder.join(10)
+        began = time.monotonic()
+        with locks.student_lock(tmp_path, "embeddings", "alice"):
+            assert time.monotonic() - began < 5
+    finally:
+        release.touch()
+        holder.join(5)
+    assert not locks.is_locked(tmp_path, "embeddings", "alice")
+    names = os.listdir(tmp_path / ".labgrader" / "locks")
+    assert all("alice" not in n and n.endswith(".lock") for n in names)  # no student id in a file name
+
+
+def test_a_second_grader_waits_for_the_lock(tmp_path):
+    holder, release = _holder(tmp_path)
+    try:
+        timer = threading.Timer(0.5, release.touch)
+        timer.start()
+        began = time.monotonic()
+        with locks.student_lock(tmp_path, "embeddings", "alice"):
+            assert time.monotonic() - began >= 0.4
+    finally:
+        release.touch()
+        holder.join(5)
+
+
+# ------------------------------------------------------------------ small helpers
+
+def test_watched_paths_name_their_entry():
+    assert entry_of("/x/inbound", "/x/inbound/alice+a+t+r/embeddings.ipynb") == "alice+a+t+r"
+    assert entry_of("/x/inbound", "/x/inbound/alice+a+t+r") == "alice+a+t+r"
+    assert entry_of("/x/inbound", "/x/inbound") is None
+    assert entry_of("/x/inbound", "/x/other/f") is None
+
+
+def test_secrets_and_notebook_names(tmp_path):
+    assert _valid_secret(b"0123456789abcdef0123\n") == "0123456789abcdef0123"
+    for bad in (b"../../etc", b"short", b"<html>" * 10, "é".encode() * 20):
+        assert _valid_secret(bad) == ""
+    (tmp_path / "embeddings.ipynb").write_text("{}")
+    (tmp_path / "Embeddings (1).ipynb").write_text("{}")
+    (tmp_path / "link.ipynb").symlink_to(tmp_path / "embeddings.ipynb")
+    assert _notebooks(str(tmp_path), ["embeddings"]) == ["embeddings", "Embeddings (1)"]

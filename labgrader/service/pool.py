@@ -1,0 +1,124 @@
+"""Where the service's gradings run: the batch's warm local pool, or a Dask cluster, kept open for
+as long as the service runs. Both are built from the batch's own pieces (labgrader/batch/): the
+fork server that imported the labs' ``warm_imports`` once, workers started by ``task.init_worker``
+with its socket, the readiness check run in a worker, Dask's worker plugin and executor.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any, Callable
+
+from labgrader.batch import task
+from labgrader.batch.runner import _warm_up
+from labgrader.kernels import forkserver
+
+from .worker import init_pool_worker
+
+log = logging.getLogger("labgrader.service")
+
+
+class LocalPool:
+    """A fork server and ``workers`` worker processes (forked after the labs' modules were imported
+    here, as the batch does). A worker that dies breaks a ProcessPoolExecutor: ``rebuild`` starts
+    both again (the new fork server ends the kernels the dead worker left running)."""
+
+    def __init__(self, root: str, db_url: str, imports: tuple[str, ...], workers: int):
+        self.root, self.db_url, self.imports, self.workers = root, db_url, imports, workers
+        self._stack = contextlib.ExitStack()
+        self.executor: ProcessPoolExecutor | None = None
+
+    @property
+    def capacity(self) -> int:
+        return self.workers
+
+    def __enter__(self) -> LocalPool:
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.server = self._stack.enter_context(forkserver.Running(wait=False, imports=self.imports))
+        self.settings = {"GradingKernelManager": {"fork_server": self.server.socket}}
+        _warm_up(self.imports)  # inherited by the workers; no TensorFlow op runs here
+        self.executor = self._new()
+        self.server.ready()
+
+    def _new(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, initializer=init_pool_worker,
+                                   initargs=(self.root, self.db_url, self.settings))
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        assert self.executor is not None
+        return self.executor.submit(fn, *args)
+
+    def rebuild(self) -> None:
+        log.warning("a grading worker died: starting the fork server and a pool of %d again", self.workers)
+        self._shutdown()
+        self._stack.close()  # the fork server ends its kernels (the dead worker's among them)
+        self._stack = contextlib.ExitStack()
+        self._start()
+
+    def _shutdown(self) -> None:
+        if self.executor is not None:
+            processes = list((getattr(self.executor, "_processes", None) or {}).values())
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            for process in processes:  # idle workers end at once; one still grading is ended
+                process.join(2)
+                if process.is_alive():
+                    with contextlib.suppress(Exception):
+                        process.kill()
+                    process.join(5)
+            self.executor = None
+
+    def __exit__(self, *exc: Any) -> None:
+        self._shutdown()
+        self._stack.close()
+
+
+class DaskPool:
+    """The same gradings on a Dask cluster (``--scheduler``): each worker runs the batch's plugin
+    (its own fork server, the course checked) for the one assignment served."""
+
+    def __init__(self, root: str, assignment: str, scheduler: str):
+        self.root, self.assignment, self.scheduler = root, assignment, scheduler
+        self._stack = contextlib.ExitStack()
+        self.executor: Executor | None = None
+        self.workers = 1
+
+    @property
+    def capacity(self) -> int:
+        return self.workers
+
+    def __enter__(self) -> DaskPool:
+        from labgrader.batch import distributed
+        distributed.refuse_sqlite_for_remote(task.load_course_config(self.root).CourseDirectory.db_url)
+        client = self._stack.enter_context(distributed.connect(self.scheduler))
+        client.wait_for_workers(1, timeout=distributed.WORKERS_TIMEOUT)
+        client.register_plugin(distributed.GradingWorker(self.root, self.assignment,
+                                                         distributed.course_fingerprint(self.root, self.assignment)))
+        self.workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        self.executor = distributed._OnWorkers(client)
+        self._stack.callback(self.executor.shutdown, wait=False)
+        return self
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        assert self.executor is not None
+        return self.executor.submit(fn, *args)
+
+    def rebuild(self) -> None:
+        pass  # the scheduler replaces lost workers' tasks itself
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()
+
+
+def default_workers(configured: int) -> int:
+    """A small pool: the configured number, else one per core plus one, as the batch (each worker
+    also waits on its kernel: starting it, messages)."""
+    return configured if configured > 0 else (os.cpu_count() or 1) + 1
