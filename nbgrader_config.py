@@ -36,10 +36,15 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.Autograde.create_student = True
 
 # Before the first submission, the instructor's notebook is run as a submission is, and the lab's
-# judges must give it full marks, else grading stops with what to fix (labgrader/reference_run.py).
+# judges must give it full marks, else the command stops, before any submission is recorded, with
+# what to fix (labgrader/reference_run.py).
 # Student-controlled paths: a hand-in holding links, FIFOs, devices or oversized files is refused
 # before nbgrader opens it; feedback copies only regular files within caps (labgrader/safety/).
-c.Autograde.pre_convert_hook = PreAutograde(c)
+def stop_the_command(reason: str) -> None:
+    raise SystemExit(reason)
+
+
+c.Autograde.pre_convert_hook = PreAutograde(c, stop=stop_the_command)
 c.GenerateFeedback.pre_convert_hook = "labgrader.safety.hooks.reclaim_autograded"
 from labgrader.safety.hooks import exclude_unsafe_handins  # noqa: E402
 exclude_unsafe_handins(c, c.CourseDirectory.root)  # so nbgrader does not even copy their files

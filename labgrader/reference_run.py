@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Any
+from typing import Any, Callable
 
 import nbformat
 import numpy as np
@@ -134,12 +134,15 @@ def check_ready(config: Any, assignment: str, notebooks: list[str] | None = None
 class PreAutograde:
     """``Autograde.pre_convert_hook`` for plain nbgrader (set in nbgrader_config.py with the course's
     config): once per process and lab, the readiness check; then, for every submission, the hand-in's
-    path safety (labgrader.safety.hooks). A failed readiness check ends the command (SystemExit,
-    which nbgrader's hook runner does not swallow) before any submission is recorded; the lab is
-    marked broken as well, for any process that goes on (formgrader's in-process API)."""
+    path safety (labgrader.safety.hooks). nbgrader only logs a hook's exceptions, then records the
+    submission (zeros in the gradebook), so a failed readiness check calls ``stop`` with the reason:
+    nbgrader_config.py ends the command there, before any submission is recorded. The lab is marked
+    broken as well, so any process that goes on stops every submission at its first step."""
 
-    def __init__(self, config: Any, check: bool = True, announce: bool = True):
+    def __init__(self, config: Any, check: bool = True, announce: bool = True,
+                 stop: Callable[[str], None] | None = None):
         self.config = config
+        self.stop = stop            # called with the reason when the readiness check fails
         self.check = check          # the batch checked before dispatching: False in its workers
         self.announce = announce    # say which hand-ins nbgrader_config.py told nbgrader to skip
         self._checked: set[tuple[str, str, str]] = set()
@@ -167,7 +170,6 @@ class PreAutograde:
                 check_ready(self.config, assignment)
             except LabError as exc:
                 get_logger().error("%s", exc)
-                # nbgrader only logs a hook's Exception and then records the submission (zeros in
-                # the gradebook): SystemExit stops the command before the first student instead
-                raise SystemExit(f"[labgrader] grading of {assignment!r} stopped before any student: {exc}") from None
+                if self.stop is not None:  # nbgrader would log an exception and record the submission
+                    self.stop(f"[labgrader] grading of {assignment!r} stopped before any student: {exc}")
         refuse_unsafe_handin(assignment, student, notebooks, **kw)
