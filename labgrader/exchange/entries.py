@@ -47,6 +47,8 @@ class Caps:
     max_entry_bytes: int = paths.MAX_TOTAL_BYTES
     max_files: int = 1000
     max_depth: int = paths.MAX_DEPTH
+    max_names: int = 10_000        # everything walked: files, folders, links, ignored names
+    max_reasons: int = 20          # refusal reasons kept (then how many more)
 
 
 @dataclass
@@ -159,11 +161,14 @@ def survey(inbound_fd: int, name: str, assignment: str, caps: Caps = Caps(), ign
         entry.refusals.append(f"the entry cannot be opened: {exc.strerror}")
     else:
         try:
-            latest = max(latest, _walk(fd, "", 0, entry, caps, ignore, [0]))
+            latest = max(latest, _walk(fd, "", 0, entry, caps, ignore, [0, 0]))
         except OSError as exc:  # a folder inside made unreadable, or the entry changing under us
             entry.refusals.append(f"the entry cannot be read whole ({exc.strerror}{': ' + printable(exc.filename) if isinstance(exc.filename, str) else ''})")
         finally:
             os.close(fd)
+    if len(entry.refusals) > caps.max_reasons:  # one line per link or bad name: bounded for the logs and pages
+        more = len(entry.refusals) - caps.max_reasons
+        entry.refusals[caps.max_reasons:] = [f"and {more} more reason{'s' if more > 1 else ''}"]
     entry.ctime_ns = latest
     moment = from_epoch(latest / 1e9)
     entry.time = min(moment, now) if now else moment
@@ -171,11 +176,17 @@ def survey(inbound_fd: int, name: str, assignment: str, caps: Caps = Caps(), ign
 
 
 def _walk(dfd, rel, depth, entry, caps, ignore, total) -> int:
-    """Check everything below ``dfd``; returns the latest ctime (ns) seen."""
+    """Check everything below ``dfd``; returns the latest ctime (ns) seen. ``total`` is [bytes,
+    names] so far: the walk stops at ``caps.max_names`` (an entry of 100,000 empty folders costs
+    seconds per look, and a student can change it again and again)."""
     latest = 0
     for item in sorted(os.scandir(dfd), key=lambda e: e.name):
-        if len(entry.files) > caps.max_files:
-            break  # refused already; do not walk millions of files
+        if len(entry.files) > caps.max_files or total[1] > caps.max_names:
+            break  # refused already; do not walk millions of names
+        total[1] += 1
+        if total[1] > caps.max_names:
+            entry.refusals.append(f"the entry holds more than {caps.max_names} names (files and folders)")
+            break
         path = os.path.join(rel, item.name)
         st = item.stat(follow_symlinks=False)
         latest = max(latest, st.st_ctime_ns)

@@ -52,7 +52,8 @@ from labgrader.text import one_line, printable
 
 from . import journal as J
 from .pages import PageView, render
-from .policy import GradingService, cap_decision, dispatchable, keeps_in_gradebook, level_at, queue_order, student_due
+from .policy import (GradingService, cap_decision, dispatchable, keeps_in_gradebook, level_at, queue_order, rank,
+                     student_due)
 from .pool import DaskPool, LocalPool, default_workers
 from .watch import InboundWatcher, scan
 from .worker import FEEDBACK_DIR, grade_job
@@ -355,8 +356,11 @@ class Service:
             self.journal.add(dict(row, state=J.QUEUED, admitted=now), "queued", f"{decision.used} graded in the last hour")
             log.info("received %s from %s (%s): queued", printable(row["entry"]), row["student"], row["time"])
             return
+        due = self._due_for(row)
         for older in self.journal.rows("assignment = ? AND student = ? AND state = ?",
                                        (row["assignment"], row["student"], J.DEFERRED)):
+            if rank(parse_time(older["time"]), due) > rank(parse_time(row["time"]), due):
+                continue  # an on-time one waiting is not replaced by a late one: the gradebook keeps it
             self.journal.update(older["key"], "superseded", "a newer submission arrived while it waited", state=J.SUPERSEDED)
             self._publish(self.journal.get(older["key"]))
         slot = decision.next_slot or now
