@@ -190,7 +190,8 @@ class Running:
         self.socket = os.path.join(self._dir, "socket")
         # Forked kernels share its stderr: filtered (printable text only) before it reaches ours.
         stderr = stderr_filter.pipe(prefix="[kernel stderr] ", limit=1024 * 1024)
-        self.process = subprocess.Popen([sys.executable, "-m", "labgrader.kernels.forkserver", self.socket, *self.imports],
+        self.process = subprocess.Popen([sys.executable, "-m", "labgrader.kernels.forkserver", self.socket,
+                                         f"--parent={os.getpid()}", *self.imports],
                                         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                                         env=self.environment(), stderr=stderr)
         os.close(stderr)
@@ -228,8 +229,12 @@ class Running:
 
 def main():
     from labgrader.sandbox.namespaces import die_with_parent
+    imports = sys.argv[2:]
+    parent = int(imports.pop(0).split("=", 1)[1]) if imports and imports[0].startswith("--parent=") else None
     die_with_parent()  # with the grader; its kernels follow (each one dies with its parent)
-    SECCOMP.update(warm_up(sys.argv[2:]))
+    if parent is not None and os.getppid() != parent:
+        os._exit(0)  # the grader died before prctl took effect: nothing else would end this server
+    SECCOMP.update(warm_up(imports))
     server = ForkServer(sys.argv[1])
 
     def stop(signum, frame):
