@@ -27,6 +27,8 @@ from labgrader.kernels import forkserver
 from labgrader.kernels.manager import QUIET_TENSORFLOW, GradingKernelManager
 from labgrader.sandbox import cgroups
 
+from test_caps import Kernel  # the same sandboxed kernel under test
+
 pytestmark = pytest.mark.slow
 MiB = 1024 ** 2
 CGROUPS = os.geteuid() == 0 and cgroups.find_place() is not None  # else the fallback: no cgroup, memfd refused
@@ -43,36 +45,6 @@ def kernels(request):
     """kernels(workdir, **traits) -> an async context manager giving a started Kernel on this launcher."""
     socket = request.getfixturevalue("fork_server").socket if request.param == "warm" else ""
     return lambda workdir, **traits: Kernel(workdir, socket, **traits)
-
-
-class Kernel:
-    def __init__(self, workdir, socket, **traits):
-        self.km = GradingKernelManager(kernel_name="python3", fork_server=socket, **traits)
-        self.workdir = workdir
-
-    async def __aenter__(self):
-        await self.km.start_kernel(cwd=str(self.workdir))
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        await self.kc.wait_for_ready(timeout=60)
-        return self
-
-    async def __aexit__(self, *exc):
-        self.kc.stop_channels()
-        await self.km.shutdown_kernel(now=True)
-
-    async def run(self, code, timeout=60):
-        out = []
-        await self.kc.execute_interactive(code, timeout=timeout, output_hook=lambda m: out.append(
-            m["content"].get("text", "") + m["content"].get("evalue", "")))
-        return "".join(out)
-
-    def process(self):
-        """The kernel process (host view): below the launched one, in the kernel's own PID namespace."""
-        launched = psutil.Process(self.km.provisioner.pid)
-        outer = os.readlink(f"/proc/{launched.pid}/ns/pid")
-        return next(p for p in launched.children(recursive=True)
-                    if os.readlink(f"/proc/{p.pid}/ns/pid") != outer and p.name() != "bwrap")
 
 
 def run(coro):
