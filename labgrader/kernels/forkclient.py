@@ -3,9 +3,10 @@
 import asyncio
 import json
 import socket
+from typing import Any
 
 
-def request(path, message):
+def request(path: str, message: dict[str, Any]) -> Any:
     """Client side: one request, one reply."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(path)
@@ -15,7 +16,7 @@ def request(path, message):
             return json.loads(stream.readline())
 
 
-async def request_async(path, message):
+async def request_async(path: str, message: dict[str, Any]) -> Any:
     """``request`` without blocking the caller's event loop (the kernel manager's)."""
     reader, writer = await asyncio.open_unix_connection(path, limit=1024 * 1024)
     try:

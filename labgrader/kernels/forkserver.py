@@ -23,6 +23,8 @@ submissions. It keeps no descriptor of the parent (only stderr, as a cold kernel
 parent itself was started with an allow-listed environment (what /proc/self/environ of a forked
 kernel shows). The parent never runs student code.
 """
+from __future__ import annotations
+
 import asyncio
 import importlib
 import json
@@ -33,6 +35,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
+from types import FrameType
+from typing import Any, NoReturn
 
 from labgrader.kernels.forkclient import request, request_async  # noqa: F401 (the client side, for callers)
 
@@ -41,17 +46,17 @@ from labgrader.kernels.forkclient import request, request_async  # noqa: F401 (t
 WARM_IMPORTS = ["numpy", "ipykernel.kernelapp", "IPython", "labgrader.kernels.export"]
 
 
-def warm_up(extra=()):
+def warm_up(extra: Iterable[str] = ()) -> dict[bool, bytes]:
     for name in WARM_IMPORTS + list(extra):
         importlib.import_module(name)
     from labgrader.sandbox import seccomp
     return {refuse_memfd: seccomp.bpf(refuse_memfd) for refuse_memfd in (False, True)}  # built here, loaded by each child
 
 
-SECCOMP = {}  # the kernels' seccomp filters, by "refuse memfd_create" (filled by main)
+SECCOMP: dict[bool, bytes] = {}  # the kernels' seccomp filters, by "refuse memfd_create" (filled by main)
 
 
-def run_kernel(request):
+def run_kernel(request: dict[str, Any]) -> NoReturn:
     """In the forked child: enter the sandbox, then become an IPython kernel. Never returns."""
     from labgrader.sandbox import Sandbox, cgroups, seccomp
     from labgrader.sandbox import namespaces as ns
@@ -72,7 +77,7 @@ def run_kernel(request):
     ns.unshare_all()
     pid = os.fork()  # the grandchild is PID 1 of the new PID namespace: when it ends, all its processes end
     if pid:
-        def forward(signum, frame):
+        def forward(signum: int, frame: FrameType | None) -> None:
             # Ending PID 1 of the namespace ends every process in it; the kernel reaps them all
             # before this waitpid returns, so "exited" means "nothing left".
             os.kill(pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
@@ -98,7 +103,7 @@ def run_kernel(request):
     os._exit(0)
 
 
-def _exit_like(code):
+def _exit_like(code: int) -> NoReturn:
     """End the watcher as the kernel ended: with its exit status, or killed by the same signal."""
     if code < 0:
         if -code not in (signal.SIGKILL, signal.SIGSTOP):  # the only two whose handler cannot be set
@@ -109,11 +114,11 @@ def _exit_like(code):
 
 
 class ForkServer:
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.children = {}  # pid -> exit code once reaped
+        self.children: dict[int, int | None] = {}  # pid -> exit code once reaped
 
-    def reap(self):
+    def reap(self) -> None:
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -123,7 +128,7 @@ class ForkServer:
                 return
             self.children[pid] = os.waitstatus_to_exitcode(status)
 
-    def handle(self, request):
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         self.reap()
         op = request["op"]
         if op == "launch":
@@ -150,7 +155,7 @@ class ForkServer:
             return {"ok": True}
         return {"error": f"unknown op {op!r}"}
 
-    def serve(self):
+    def serve(self) -> NoReturn:
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         server.bind(self.path)
         os.chmod(self.path, 0o600)
@@ -165,7 +170,7 @@ class ForkServer:
             finally:
                 conn.close()
 
-    def _serve_connection(self, conn):
+    def _serve_connection(self, conn: socket.socket) -> None:
         with conn.makefile("rwb") as stream:
             for line in stream:
                 try:
@@ -179,12 +184,12 @@ class ForkServer:
 class Running:
     """Start a fork server for the duration of a ``with`` block; its socket path is ``.socket``."""
 
-    def __init__(self, wait=True, imports=(), config=None):
+    def __init__(self, wait: bool = True, imports: Iterable[str] = (), config: Any = None) -> None:
         self.wait = wait
         self.imports = [str(name) for name in imports]  # the labs' warm_imports
         self.config = config  # the course's (traitlets) config: the kernels' environment is read from it
 
-    def __enter__(self):
+    def __enter__(self) -> Running:
         from labgrader.kernels import stderr_filter
         self._dir = tempfile.mkdtemp(prefix="labgrader-forkserver-")  # 0700: only the grader connects
         self.socket = os.path.join(self._dir, "socket")
@@ -199,7 +204,7 @@ class Running:
             self.ready()
         return self
 
-    def environment(self):
+    def environment(self) -> dict[str, str]:
         """The server's environment: what its kernels get (a forked kernel's /proc/self/environ is
         this, whatever it later puts in os.environ; TensorFlow reads its variables at import, here),
         with labgrader importable and the working directory off sys.path (PYTHONSAFEPATH)."""
@@ -210,13 +215,14 @@ class Running:
         return {**kernel_environment(os.environ, kernel_env),
                 **{name: inside[name] for name in ("PYTHONPATH", "PYTHONSAFEPATH")}}
 
-    def ready(self):
+    def ready(self) -> None:
         """Block until the server has imported TensorFlow and listens (a few seconds)."""
+        assert self.process.stdout is not None  # Popen(stdout=PIPE)
         if self.process.stdout.readline().strip() != "ready":
             self.__exit__()
             raise RuntimeError("the fork server did not start (see the messages above)")
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -225,9 +231,7 @@ class Running:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-
-
-def main():
+def main() -> None:
     from labgrader.sandbox.namespaces import die_with_parent
     imports = sys.argv[2:]
     parent = int(imports.pop(0).split("=", 1)[1]) if imports and imports[0].startswith("--parent=") else None
@@ -237,7 +241,7 @@ def main():
     SECCOMP.update(warm_up(imports))
     server = ForkServer(sys.argv[1])
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: FrameType | None) -> NoReturn:
         for pid, code in server.children.items():
             if code is None:
                 os.kill(pid, signal.SIGTERM)  # each child ends its kernel's whole PID namespace

@@ -8,9 +8,13 @@ The grader reaches the kernel's sockets through a relay that drops any message o
 part (ZMQ_MAXMSGSIZE), should one ever get past the relay. A message it cannot read (nested too
 deeply, replayed, malformed) is counted and dropped (session.py).
 """
+from __future__ import annotations
+
 import dataclasses
 import os
 import subprocess
+from collections.abc import Mapping
+from typing import Any
 
 import zmq
 import zmq.asyncio
@@ -24,7 +28,7 @@ from labgrader.kernels.relay import Relay
 from labgrader.kernels.session import GradingSession
 from labgrader.sandbox import Sandbox, check_once, cgroups
 from labgrader.sandbox.scratch import Scratch
-from labgrader.sandbox.uids import lease_kernel_uid
+from labgrader.sandbox.uids import Lease, lease_kernel_uid
 
 # TensorFlow logs to stderr at import, and nbgrader scores a graded cell 0 for any stderr.
 QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONWARNINGS": "ignore",
@@ -36,9 +40,10 @@ PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "OPENBLAS_CORET
 SAFE_PATH_ARGS = ["--InteractiveShellApp.ignore_cwd=True"]
 MiB = 1024 ** 2
 QUEUED_BYTES = 256 * MiB  # received kernel messages the grader's ZeroMQ may queue, roughly
+DEFAULT_MAX_MESSAGE_BYTES = 32 * MiB
 
 
-def kernel_environment(env, extra=QUIET_TENSORFLOW):
+def kernel_environment(env: Mapping[str, str], extra: Mapping[str, str] = QUIET_TENSORFLOW) -> dict[str, str]:
     """A kernel's environment: the allow-listed variables of ``env``, then ``extra``."""
     return {**{k: v for k, v in env.items() if k in PASSED_ENV}, **extra}
 
@@ -49,12 +54,12 @@ class GradingKernelClient(AsyncKernelClient):
     first; this is the backstop (libzmq would never reconnect a channel it trips on)."""
 
     @default("context")
-    def _context_default(self):
+    def _context_default(self) -> zmq.asyncio.Context:
         self._created_context = True  # destroyed with the client's channels, as jupyter_client's own
-        return capped_context(getattr(self.parent, "max_message_bytes", GradingKernelManager.max_message_bytes.default()))
+        return capped_context(getattr(self.parent, "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES))
 
 
-def capped_context(max_bytes):
+def capped_context(max_bytes: int) -> zmq.asyncio.Context:
     """A ZeroMQ context whose sockets refuse parts over ``max_bytes`` and queue at most about
     QUEUED_BYTES of received messages (ZeroMQ counts its queue in messages, not bytes): a kernel
     thread sending message after message just under the cap while the grader is between cells
@@ -82,7 +87,7 @@ class GradingKernelManager(AsyncKernelManager):
                             "and RLIMIT_NPROC of its uid.")
     cgroup_parent = Unicode("", config=True, help="cgroup (a path as /proc/self/cgroup shows it) below which each kernel "
                             "gets its memory and pids cgroup; empty: the grader's own cgroup.")
-    max_message_bytes = Integer(32 * MiB, config=True, help="Largest message (all its parts) the grader accepts from a "
+    max_message_bytes = Integer(DEFAULT_MAX_MESSAGE_BYTES, config=True, help="Largest message (all its parts) the grader accepts from a "
                                 "kernel; a larger one is dropped whole as it streams in, before the grader holds it "
                                 "(the kernel's other messages arrive as usual). Outputs are cut to 1 MB per cell "
                                 "anyway (GuardedExecute.max_output_bytes).")
@@ -93,18 +98,18 @@ class GradingKernelManager(AsyncKernelManager):
     client_factory = Type(GradingKernelClient, klass=AsyncKernelClient, config=True)
 
     @default("fork_server")
-    def _fork_server_default(self):
+    def _fork_server_default(self) -> str:
         # Read when a kernel starts, not at import: the batch sets the variable after this module
         # was imported (forkserver.Running imports it), and its forked workers inherit that import.
         return os.environ.get("LABGRADER_FORKSERVER", "")
 
     @default("context")
-    def _context_default(self):
+    def _context_default(self) -> zmq.asyncio.Context:
         self._created_context = True
         return capped_context(self.max_message_bytes)  # the manager's own control socket
 
     @default("session")
-    def _session_default(self):
+    def _session_default(self) -> GradingSession:
         return GradingSession(parent=self)  # a message it cannot read is counted, never raised (session.py)
 
     sandbox_uid_first = Integer(1_900_000_000, config=True, help="First uid of the range kernels run as: "
@@ -118,14 +123,18 @@ class GradingKernelManager(AsyncKernelManager):
                                 "(autograded/<student>/<assignment>/, a tmpfs copied back when the kernel "
                                 "ends), in bytes.")
 
-    _private_dir = None  # the kernel's connection file and sockets, shared with the sandbox
-    _scratch = _lease = _cgroup = _workdir = _relay = None
+    _private_dir: str | None = None  # the kernel's connection file and sockets, shared with the sandbox
+    _scratch: Scratch | None = None
+    _lease: Lease | None = None
+    _cgroup: cgroups.KernelCgroup | None = None
+    _workdir: str | None = None
+    _relay: Relay | None = None
 
-    def make_sandbox(self, uid, gid=None):
+    def make_sandbox(self, uid: int, gid: int | None = None) -> Sandbox:
         return Sandbox(uid=uid, gid=uid if gid is None else gid, memory_bytes=self.memory_limit, max_processes=self.max_processes,
                        tmp_bytes=self.tmp_size, workdir_bytes=self.working_copy_size)
 
-    async def _async_pre_start_kernel(self, **kw):
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         if self.sandbox:
             check_once()
             kw["cwd"] = workdir = os.path.realpath(kw.get("cwd") or os.getcwd())
@@ -136,33 +145,35 @@ class GradingKernelManager(AsyncKernelManager):
                 raise
         return await super()._async_pre_start_kernel(**kw)
 
-    def _prepare_sandbox(self, workdir):
+    def _prepare_sandbox(self, workdir: str) -> dict[str, Any]:
         """Lease the kernel's uid, mount its scratch, make its cgroup; the launch spec for the provisioner."""
-        self._lease = lease_kernel_uid(self.sandbox_uid_first, self.sandbox_uid_count)
-        box = self.make_sandbox(self._lease.uid, self._lease.gid)
-        self._scratch = Scratch(self._lease.uid, self._lease.gid, self.tmp_size, self.working_copy_size)
+        self._lease = lease = lease_kernel_uid(self.sandbox_uid_first, self.sandbox_uid_count)
+        box = self.make_sandbox(lease.uid, lease.gid)
+        self._scratch = scratch = Scratch(lease.uid, lease.gid, self.tmp_size, self.working_copy_size)
         place = cgroups.find_place(self.cgroup_parent)
         if place:
             self._cgroup = cgroups.KernelCgroup(place, self.ram_limit, self.max_processes)
-        self._private_dir = self._scratch.ipc
+        self._private_dir = scratch.ipc
         self.transport, self.ip = "ipc", os.path.join(self._private_dir, "socket")
         self.connection_file = os.path.join(self._private_dir, "connection.json")
         # A signal would reach bwrap, not the kernel: interrupt through the control channel.
-        self.kernel_spec.interrupt_mode = "message"
-        self.kernel_spec.metadata["kernel_provisioner"] = (
+        spec = self.kernel_spec
+        assert spec is not None  # jupyter_client loaded it before pre-start
+        spec.interrupt_mode = "message"
+        spec.metadata["kernel_provisioner"] = (
             {"provisioner_name": "labgrader-forkserver", "config": {"socket": self.fork_server}} if self.fork_server
             else {"provisioner_name": "labgrader-bubblewrap"})
-        return {"workdir": workdir, "plan": box.plan(workdir, self._scratch), "sandbox": dataclasses.asdict(box),
-                "root_dir": self._scratch.root, "holder": self._scratch.holder_pid,
+        return {"workdir": workdir, "plan": box.plan(workdir, scratch), "sandbox": dataclasses.asdict(box),
+                "root_dir": scratch.root, "holder": scratch.holder_pid,
                 "cgroup": self._cgroup.procs_files if self._cgroup else []}
 
-    def format_kernel_cmd(self, extra_arguments=None):
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         cmd = super().format_kernel_cmd(extra_arguments)
         if self.sandbox and cmd[1:3] == ["-m", "ipykernel_launcher"]:
             cmd = [cmd[0], "-P"] + cmd[1:] + SAFE_PATH_ARGS  # -P: python's PYTHONSAFEPATH (the env has it too)
         return cmd
 
-    async def _async_launch_kernel(self, kernel_cmd, **kw):
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         if "stderr" in kw:
             return await self._launch_sandboxed(kernel_cmd, **kw)
         # The kernel's stderr reaches the grader's terminal only as printable text (no escape sequences).
@@ -172,12 +183,13 @@ class GradingKernelManager(AsyncKernelManager):
         finally:
             os.close(kw["stderr"])  # the kernel holds its copy; the filter ends when the kernel does
 
-    async def _launch_sandboxed(self, kernel_cmd, **kw):
+    async def _launch_sandboxed(self, kernel_cmd: list[str], **kw: Any) -> None:
         kw["env"] = kernel_environment(kw.get("env") or os.environ, self.kernel_env)
         kw.setdefault("stdout", subprocess.DEVNULL)  # the kernel's banner; its stderr stays visible
         if not self.sandbox:
             return await super()._async_launch_kernel(kernel_cmd, **kw)
         try:
+            assert self._scratch is not None and self._lease is not None  # made by _prepare_sandbox
             self._scratch.stage_in(kw["cwd"])
             if os.geteuid() == 0:  # jupyter_client wrote it 0600 as root; the kernel (not started yet) must read it
                 os.lchown(self.connection_file, self._lease.uid, self._lease.uid)
@@ -196,7 +208,7 @@ class GradingKernelManager(AsyncKernelManager):
         """Messages of the running kernel dropped so far for going over ``max_message_bytes``."""
         return self._relay.dropped if self._relay else 0
 
-    async def _async_post_start_kernel(self, **kw):
+    async def _async_post_start_kernel(self, **kw: Any) -> None:
         if self.sandbox:
             # from here on the grader (this manager's control socket, its clients) reaches the
             # kernel's sockets only through the relay, which drops oversized messages
@@ -204,14 +216,14 @@ class GradingKernelManager(AsyncKernelManager):
             self.ip = self._relay.prefix
         return await super()._async_post_start_kernel(**kw)
 
-    async def _async_cleanup_resources(self, restart=False):
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if not restart:
             self._release()
 
     cleanup_resources = _async_cleanup_resources
 
-    def _release(self):
+    def _release(self) -> None:
         """Once the kernel has ended: its working copy back to the grader, its mounts, cgroup and uid freed."""
         scratch, lease, cgroup, workdir, relay = self._scratch, self._lease, self._cgroup, self._workdir, self._relay
         self._scratch = self._lease = self._cgroup = self._workdir = self._relay = None

@@ -12,10 +12,14 @@ cgroup, the plan of what the kernel sees) and hands it to the provisioner throug
   (``labgrader.kernels.forkserver``) for a forked kernel that builds the same sandbox in-process
   from the same plan.
 """
+from __future__ import annotations
+
 import asyncio
 import os
 import signal
+from typing import Any
 
+from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Unicode
 
@@ -26,7 +30,7 @@ from labgrader.sandbox.cgroups import join_command
 SANDBOX_KW = "labgrader_sandbox"
 
 
-def _take_spec(provisioner, kwargs):
+def _take_spec(provisioner: LocalProvisioner, kwargs: dict[str, Any]) -> dict[str, Any]:
     spec = kwargs.pop(SANDBOX_KW, None)
     if spec is None:
         raise RuntimeError(f"{type(provisioner).__name__} starts sandboxed kernels only: its sandbox comes from "
@@ -37,14 +41,15 @@ def _take_spec(provisioner, kwargs):
 class BubblewrapProvisioner(LocalProvisioner):
     """LocalProvisioner whose command runs in the sandbox: cgroup, then bwrap, seccomp, limits."""
 
-    spec = None
+    spec: dict[str, Any] | None = None
 
-    async def pre_launch(self, **kwargs):
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         self.spec = _take_spec(self, kwargs)
         return await super().pre_launch(**kwargs)
 
-    async def launch_kernel(self, cmd, **kwargs):
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         spec = self.spec
+        assert spec is not None  # pre_launch took it
         program = seccomp.bpf(refuse_memfd=not spec["cgroup"])
         fd = os.memfd_create("labgrader-seccomp")  # bwrap reads the filter from an inherited descriptor
         try:
@@ -68,26 +73,27 @@ class ForkServerProvisioner(LocalProvisioner):
     namespace below it); its exit code is the kernel's (negative: the signal that ended it)."""
 
     socket = Unicode(config=True, help="Unix socket of the fork server.")
-    spec = None
-    pid = None          # the fork server's child, while it runs
-    exit_code = None    # once it has ended
+    spec: dict[str, Any] | None = None
+    pid: int | None = None        # the fork server's child, while it runs
+    exit_code: int | None = None  # once it has ended
 
     @property
-    def has_process(self):
+    def has_process(self) -> bool:
         return self.pid is not None
 
-    async def pre_launch(self, **kwargs):
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         self.spec = _take_spec(self, kwargs)
         return await super().pre_launch(**kwargs)
 
-    async def launch_kernel(self, cmd, **kwargs):
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         # the kernel's own arguments (connection file, nbgrader's --HistoryManager.hist_file=:memory:, ...)
+        assert self.spec is not None and self.parent is not None  # pre_launch took it; the manager owns this
         argv = cmd[cmd.index("ipykernel_launcher") + 1:] if "ipykernel_launcher" in cmd else ["-f", self.parent.connection_file]
         reply = await self._ask({"op": "launch", "argv": argv, "env": kwargs["env"], **self.spec})
         self.pid, self.exit_code = reply["pid"], None
         return self.connection_info
 
-    async def poll(self):
+    async def poll(self) -> int | None:
         """None while the kernel runs, else its exit code (0 when none was launched)."""
         if self.pid is None:
             return self.exit_code if self.exit_code is not None else 0
@@ -96,29 +102,29 @@ class ForkServerProvisioner(LocalProvisioner):
             self.pid, self.exit_code = None, code
         return code
 
-    async def wait(self):
+    async def wait(self) -> int | None:
         while (code := await self.poll()) is None:
             await asyncio.sleep(0.05)
         return code
 
-    async def send_signal(self, signum):
+    async def send_signal(self, signum: int) -> None:
         """SIGINT reaches the kernel; any other signal ends the kernel's whole PID namespace."""
         if self.pid is not None:
             await self._ask({"op": "signal", "pid": self.pid, "signum": int(signum)})
 
-    async def kill(self, restart=False):
+    async def kill(self, restart: bool = False) -> None:
         """SIGKILL to the watcher: the kernel (its PR_SET_PDEATHSIG) and its namespace end with it."""
         await self.send_signal(signal.SIGKILL)
 
-    async def terminate(self, restart=False):
+    async def terminate(self, restart: bool = False) -> None:
         """SIGTERM to the watcher, which kills the kernel's namespace and exits once it is gone."""
         await self.send_signal(signal.SIGTERM)
 
-    async def cleanup(self, restart=False):
+    async def cleanup(self, restart: bool = False) -> None:
         self.spec = None
         await super().cleanup(restart=restart)
 
-    async def _ask(self, message):
+    async def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
         reply = await request_async(self.socket, message)
         if reply.get("error"):
             raise RuntimeError(f"fork server ({self.socket}): {reply['error']}")

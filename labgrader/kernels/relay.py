@@ -18,6 +18,8 @@ Unix sockets only (kernels are sandboxed without a network): the kernel listens 
 ``<kernel prefix>-<port>`` (its connection file); the grader connects to ``<relay prefix>-<port>``
 in a directory of its own (0700), so the kernel cannot reach the relay.
 """
+from __future__ import annotations
+
 import atexit
 import os
 import shutil
@@ -25,11 +27,12 @@ import socket
 import struct
 import tempfile
 import threading
+from collections.abc import Iterable
 
 CHUNK = 64 * 1024
 GREETING = 64  # ZMTP 3.x: signature (10), version (2), mechanism (20), as-server (1), filler (31)
 MORE, LONG, COMMAND = 0x01, 0x02, 0x04
-_open = set()  # closed at exit should a kernel manager never be shut down
+_open: set[Relay] = set()  # closed at exit should a kernel manager never be shut down
 
 
 class NotZmtp3(Exception):
@@ -39,7 +42,7 @@ class NotZmtp3(Exception):
 class MessageFilter:
     """Follows the ZMTP 3 frames a kernel sends; ``feed`` returns what may go on to the grader."""
 
-    def __init__(self, limit):
+    def __init__(self, limit: int) -> None:
         self.limit = limit
         self.dropped = 0          # messages over the limit, dropped whole
         self._greeting_left = GREETING
@@ -71,7 +74,7 @@ class MessageFilter:
                 self._header_byte(out)
         return bytes(out)
 
-    def _greeting(self, data, pos, out):
+    def _greeting(self, data: bytes, pos: int, out: bytearray) -> int:
         step = min(self._greeting_left, len(data) - pos)
         chunk = data[pos:pos + step]
         if len(self._signature) < 11:
@@ -83,7 +86,7 @@ class MessageFilter:
         self._greeting_left -= step
         return pos + step
 
-    def _header_byte(self, out):
+    def _header_byte(self, out: bytearray) -> None:
         header = self._header
         if len(header) < (9 if header[0] & LONG else 2):
             return
@@ -99,7 +102,7 @@ class MessageFilter:
         if not size:
             self._frame_done(out)
 
-    def _frame_done(self, out):
+    def _frame_done(self, out: bytearray) -> None:
         if self._more:
             return
         if not self._dropping:
@@ -110,14 +113,14 @@ class MessageFilter:
 class Relay:
     """Relays the channels ``ports`` of the kernel listening at ``kernel_prefix`` (ipc transport)."""
 
-    def __init__(self, kernel_prefix, ports, limit):
+    def __init__(self, kernel_prefix: str, ports: Iterable[int], limit: int) -> None:
         self.kernel_prefix, self.limit = kernel_prefix, limit
         self.dir = tempfile.mkdtemp(prefix="labgrader-relay-")
         _open.add(self)
         self.prefix = os.path.join(self.dir, "socket")
         self.dropped = 0  # oversized messages of the kernel, dropped
         self._closed = threading.Event()
-        self._sockets = set()
+        self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         for port in ports:
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -127,7 +130,7 @@ class Relay:
             threading.Thread(target=self._accept, args=(listener, port), daemon=True,
                              name=f"labgrader-relay-{port}").start()
 
-    def close(self):
+    def close(self) -> None:
         _open.discard(self)
         self._closed.set()
         with self._lock:
@@ -136,20 +139,20 @@ class Relay:
             self._sockets.clear()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def _track(self, sock):
+    def _track(self, sock: socket.socket) -> None:
         with self._lock:
             if self._closed.is_set():
                 _close(sock)
                 raise OSError("relay closed")
             self._sockets.add(sock)
 
-    def _forget(self, *socks):
+    def _forget(self, *socks: socket.socket) -> None:
         with self._lock:
             for sock in socks:
                 self._sockets.discard(sock)
                 _close(sock)
 
-    def _accept(self, listener, port):
+    def _accept(self, listener: socket.socket, port: int) -> None:
         while not self._closed.is_set():
             try:
                 grader, _ = listener.accept()
@@ -166,7 +169,7 @@ class Relay:
             threading.Thread(target=self._pump, args=(kernel, grader, MessageFilter(self.limit)), daemon=True).start()
             threading.Thread(target=self._pump, args=(grader, kernel, None), daemon=True).start()
 
-    def _pump(self, source, dest, message_filter):
+    def _pump(self, source: socket.socket, dest: socket.socket, message_filter: MessageFilter | None) -> None:
         """Copy ``source`` to ``dest`` until either ends, through ``message_filter`` if given."""
         try:
             while data := source.recv(CHUNK):
@@ -181,7 +184,7 @@ class Relay:
         self._forget(source, dest)
 
 
-def _close(sock):
+def _close(sock: socket.socket) -> None:
     try:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
@@ -190,6 +193,6 @@ def _close(sock):
 
 
 @atexit.register
-def _close_leftovers():
+def _close_leftovers() -> None:
     for relay in list(_open):
         relay.close()

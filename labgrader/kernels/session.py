@@ -38,13 +38,13 @@ class GradingSession(Session):
         super().__init__(**kwargs)
         self.unreadable: Counter[str] = Counter()  # reason -> messages dropped, since the session began
 
-    def feed_identities(self, msg_list, copy: bool = True):
+    def feed_identities(self, msg_list: Any, copy: bool = True) -> tuple[list[bytes], list[Any]]:
         try:
             return super().feed_identities(msg_list, copy=copy)
         except ValueError:  # no delimiter: deserialize([]) below counts it as malformed
             return [], []
 
-    def deserialize(self, msg_list, content: bool = True, copy: bool = True) -> dict[str, Any]:
+    def deserialize(self, msg_list: list[Any], content: bool = True, copy: bool = True) -> dict[str, Any]:
         try:
             message = super().deserialize(msg_list, content=content, copy=copy)
             check_shape(message, content)
@@ -61,7 +61,7 @@ class GradingSession(Session):
         self.unreadable[why] += 1
         return self._stand_in(msg_list, why)
 
-    def _stand_in(self, msg_list, why: str) -> dict[str, Any]:
+    def _stand_in(self, msg_list: list[Any], why: str) -> dict[str, Any]:
         """A note for the cell the message was meant for, when that much can be read."""
         parent: Any = {}
         msg_type = "labgrader_unreadable"
@@ -100,8 +100,8 @@ def check_shape(message: dict[str, Any], content: bool) -> None:
     if not isinstance(body, dict):
         raise Unreadable("content is not an object")
     if header["msg_type"] in REQUIRED:
-        key, kind = REQUIRED[header["msg_type"]]
-        if not isinstance(body.get(key), kind):
+        key, required_type = REQUIRED[header["msg_type"]]
+        if not isinstance(body.get(key), required_type):
             raise Unreadable(f"{header['msg_type']} without {key}")
     transient = body.get("transient")
     if transient is not None and not isinstance(transient, dict):

@@ -7,16 +7,20 @@ descriptor to hand to the kernel instead; a thread copies what arrives to the re
 control characters or escape sequences, and at most ``limit`` bytes per kernel (the rest is read
 and dropped, so the kernel never blocks on a full pipe).
 """
+from __future__ import annotations
+
 import os
 import sys
 import threading
+from collections.abc import Iterator
+from typing import BinaryIO, TextIO
 
 from labgrader.student_ids import printable
 
 LIMIT = 64 * 1024
 
 
-def pipe(prefix="[kernel stderr] ", limit=LIMIT, dest=None):
+def pipe(prefix: str = "[kernel stderr] ", limit: int = LIMIT, dest: TextIO | None = None) -> int:
     """A write end for a kernel's stderr (the caller closes its copy once the kernel has started)."""
     read_fd, write_fd = os.pipe()
     threading.Thread(target=_copy, args=(read_fd, prefix, limit, dest), daemon=True,
@@ -24,7 +28,7 @@ def pipe(prefix="[kernel stderr] ", limit=LIMIT, dest=None):
     return write_fd
 
 
-def _copy(read_fd, prefix, limit, dest):
+def _copy(read_fd: int, prefix: str, limit: int, dest: TextIO | None) -> None:
     written = 0
     with os.fdopen(read_fd, "rb", buffering=0) as source:
         reader = _lines(source)
@@ -43,7 +47,7 @@ def _copy(read_fd, prefix, limit, dest):
                 pass
 
 
-def _lines(source, chunk=65536):
+def _lines(source: BinaryIO, chunk: int = 65536) -> Iterator[bytes]:
     """Lines of at most ``chunk`` bytes (a kernel writing no newline cannot fill our memory)."""
     pending = b""
     while True:

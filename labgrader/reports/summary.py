@@ -1,10 +1,14 @@
 """The end-of-run summary of a batch: what was graded, what failed and why, how long it took."""
+from __future__ import annotations
+
+from typing import Any
+
 from labgrader.record import Flag, flag_lines
 from labgrader.reports.gradebook import total_scores
 from labgrader.text import printable  # student ids, messages and notes: no escape sequences
 
 
-def print_summary(report):
+def print_summary(report: dict[str, Any]) -> None:
     results = report["results"]
     failed = [r for r in results if not r["ok"]]
     noted = [r for r in results if r["ok"] and r["notes"]]

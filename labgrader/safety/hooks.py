@@ -11,7 +11,11 @@ the others. What remains: nbgrader's ``init_assignment`` still copies the refuse
 student's ``autograded/`` folder; the batch command's pre-flight refuses such hand-ins before
 nbgrader sees them.
 """
+from __future__ import annotations
+
+import logging
 import os
+from typing import Any
 
 from traitlets.log import get_logger
 
@@ -20,12 +24,12 @@ from labgrader.student_ids import excluded
 from . import paths
 
 
-def _log():
+def _log() -> logging.Logger | logging.LoggerAdapter[Any]:
     # The running nbgrader app's logger (plain path), else the one the converter uses (batch).
     return get_logger()
 
 
-def refuse_unsafe_handin(assignment, student, notebooks, **_):
+def refuse_unsafe_handin(assignment: str, student: str, notebooks: list[str], **_: Any) -> None:
     """``Autograde.pre_convert_hook``: refuse a hand-in holding anything but regular files and
     folders within the size caps, and clear the working copy of what earlier kernels left in it."""
     if not notebooks:
@@ -45,7 +49,7 @@ def refuse_unsafe_handin(assignment, student, notebooks, **_):
             _log().warning("[labgrader] %s: %s", who, note)
 
 
-def reclaim_autograded(assignment, student, notebooks, **_):
+def reclaim_autograded(assignment: str, student: str, notebooks: list[str], **_: Any) -> None:
     """``GenerateFeedback.pre_convert_hook``: before nbgrader copies the working copy's files
     into ``feedback/`` (``shutil.copy``: follows links, expands sparse files, no size cap), leave
     only regular files within the caps there."""
@@ -54,7 +58,7 @@ def reclaim_autograded(assignment, student, notebooks, **_):
             _log().warning("[labgrader] %s: %s", os.path.basename(os.path.dirname(workdir)), note)
 
 
-def _working_copy(handin):
+def _working_copy(handin: str) -> str | None:
     """``autograded/<student>/<assignment>`` for ``submitted/<student>/<assignment>`` (nbgrader's
     default directory structure; other layouts are left to the preprocessor after the kernel)."""
     student_dir = os.path.dirname(handin)
@@ -65,7 +69,7 @@ def _working_copy(handin):
                         os.path.basename(handin))
 
 
-def exclude_unsafe_handins(c, root):
+def exclude_unsafe_handins(c: Any, root: str) -> None:
     """For nbgrader_config.py: make plain nbgrader skip hand-ins that hold anything but regular
     files and folders within the caps (through ``CourseDirectory.student_id_exclude``, as
     ``labgrader.student_ids`` does), printing why, so that nbgrader's ``init_assignment`` never
@@ -74,7 +78,7 @@ def exclude_unsafe_handins(c, root):
     submitted = os.path.join(root, "submitted")
     if not os.path.isdir(submitted):
         return
-    unsafe = {}
+    unsafe: dict[str, str] = {}
     for student in sorted(os.listdir(submitted)):
         folder = os.path.join(submitted, student)
         try:

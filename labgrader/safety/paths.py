@@ -8,9 +8,14 @@ expected, sparse files (a few bytes on disk, GiBs once copied). The grader runs 
 every open, copy or chmod of such a path must look at the entry itself (``lstat``,
 ``O_NOFOLLOW``, operations relative to a directory descriptor) and stay within size caps.
 """
+from __future__ import annotations
+
 import errno
 import os
 import stat
+from collections.abc import Collection, Iterable
+
+StrPath = str | os.PathLike[str]  # a path as the caller has it
 
 MiB = 1024 ** 2
 # Generous for one lab notebook and a few data files; far below what could fill a disk.
@@ -25,7 +30,7 @@ class UnsafePath(Exception):
     """A path the grader will not read, write or copy; the message says why."""
 
 
-def kind(mode):
+def kind(mode: int) -> str:
     """What a file is, in words a student or instructor understands."""
     for test, name in ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
                        (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
@@ -36,12 +41,12 @@ def kind(mode):
     return "a special file"
 
 
-def is_sparse(st):
+def is_sparse(st: os.stat_result) -> bool:
     """Holes: fewer bytes on disk than its size (small files may live inline, with no blocks)."""
     return stat.S_ISREG(st.st_mode) and st.st_size > 64 * 1024 and st.st_blocks * 512 < st.st_size // 2
 
 
-def _describe(name, st, link=None, dir_fd=None):
+def _describe(name: str, st: os.stat_result, link: str | None = None, dir_fd: int | None = None) -> str:
     """``name is a symbolic link (to target)``; ``link`` is where to read it (relative to ``dir_fd``)."""
     text = f"{name} is {kind(st.st_mode)}"
     if stat.S_ISLNK(st.st_mode):
@@ -52,7 +57,8 @@ def _describe(name, st, link=None, dir_fd=None):
     return text
 
 
-def handin_problems(folder, notebook=None, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_TOTAL_BYTES):
+def handin_problems(folder: StrPath, notebook: str | None = None, max_file_bytes: int = MAX_FILE_BYTES,
+                    max_total_bytes: int = MAX_TOTAL_BYTES) -> list[str]:
     """Why a hand-in cannot be read safely (an empty list when it can).
 
     The hand-in folder and its student folder must be real directories, and every entry below
@@ -60,7 +66,7 @@ def handin_problems(folder, notebook=None, max_file_bytes=MAX_FILE_BYTES, max_to
     most ``max_total_bytes``; ``notebook`` (a name), if present, must be a regular file. Nothing is
     opened: only ``lstat``."""
     folder = os.fspath(folder)
-    problems = []
+    problems: list[str] = []
     for path in (os.path.dirname(folder), folder):
         try:
             st = os.lstat(path)
@@ -98,7 +104,7 @@ def handin_problems(folder, notebook=None, max_file_bytes=MAX_FILE_BYTES, max_to
     return problems
 
 
-def _open_regular(path, max_bytes, dir_fd=None):
+def _open_regular(path: StrPath, max_bytes: int, dir_fd: int | None = None) -> tuple[int, os.stat_result]:
     """A descriptor on ``path`` if it is a regular file of at most ``max_bytes`` (never follows a
     link, never blocks on a FIFO, never opens a device as a terminal)."""
     try:
@@ -121,7 +127,7 @@ def _open_regular(path, max_bytes, dir_fd=None):
     return fd, st
 
 
-def read_regular(path, max_bytes=MAX_FILE_BYTES):
+def read_regular(path: StrPath, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of a regular file (raises UnsafePath for anything else, or one too large)."""
     fd, _ = _open_regular(path, max_bytes)
     with os.fdopen(fd, "rb") as f:
@@ -131,7 +137,7 @@ def read_regular(path, max_bytes=MAX_FILE_BYTES):
     return data
 
 
-def copy_regular(src, dst, max_bytes=MAX_FILE_BYTES, src_dir_fd=None):
+def copy_regular(src: StrPath, dst: StrPath, max_bytes: int = MAX_FILE_BYTES, src_dir_fd: int | None = None) -> os.stat_result:
     """Copy a regular file to a new ``dst`` (which must not exist: never written through a link),
     keeping its times; raises UnsafePath for anything but a regular file within the cap. ``src``
     may be relative to the directory descriptor ``src_dir_fd``. Returns the source's ``fstat``
@@ -154,7 +160,8 @@ def copy_regular(src, dst, max_bytes=MAX_FILE_BYTES, src_dir_fd=None):
             raise
 
 
-def reclaim(workdir, uid=None, gid=None, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_TOTAL_BYTES, remove=()):
+def reclaim(workdir: StrPath, uid: int | None = None, gid: int | None = None, max_file_bytes: int = MAX_FILE_BYTES,
+            max_total_bytes: int = MAX_TOTAL_BYTES, remove: Iterable[str] = ()) -> list[str]:
     """Take a kernel's working copy back once the kernel and all its processes are gone.
 
     Everything is done through directory descriptors opened with ``O_NOFOLLOW``: every directory
@@ -167,7 +174,7 @@ def reclaim(workdir, uid=None, gid=None, max_file_bytes=MAX_FILE_BYTES, max_tota
     Returns one note per removed entry. ``uid``/``gid`` default to the grader's own."""
     uid = os.geteuid() if uid is None else uid
     gid = os.getegid() if gid is None else gid
-    notes = []
+    notes: list[str] = []
     try:
         top = os.open(os.fspath(workdir), _DIR_FLAGS)
     except FileNotFoundError:
@@ -176,7 +183,7 @@ def reclaim(workdir, uid=None, gid=None, max_file_bytes=MAX_FILE_BYTES, max_tota
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise UnsafePath(f"{workdir} is not a directory") from None
         raise
-    budget = [max_total_bytes]
+    budget = [max_total_bytes]  # bytes left, shared by the whole walk
     try:
         _take_back(top, "", 0, uid, gid, max_file_bytes, budget, set(remove), notes)
     finally:
@@ -184,7 +191,8 @@ def reclaim(workdir, uid=None, gid=None, max_file_bytes=MAX_FILE_BYTES, max_tota
     return notes
 
 
-def _take_back(dfd, rel, depth, uid, gid, max_file_bytes, budget, remove, notes):
+def _take_back(dfd: int, rel: str, depth: int, uid: int, gid: int, max_file_bytes: int, budget: list[int],
+               remove: Collection[str], notes: list[str]) -> None:
     os.fchown(dfd, uid, gid)
     os.fchmod(dfd, 0o755)  # from here on the sandbox user can no longer add or rename entries
     for name in sorted(os.listdir(dfd)):
@@ -222,11 +230,11 @@ def _take_back(dfd, rel, depth, uid, gid, max_file_bytes, budget, remove, notes)
 CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyw", ".so", ".pyd", ".pth")
 
 
-def importable_entries(workdir, keep=()):
+def importable_entries(workdir: StrPath, keep: Collection[str] = ()) -> list[tuple[str, str]]:
     """Top-level entries of a working copy that Python could import (modules, compiled modules,
     ``.pth`` files, packages and folders holding code), except the relative paths in ``keep``.
     Only ``lstat``/``scandir`` without following links; returns [(name, what)]."""
-    found = []
+    found: list[tuple[str, str]] = []
     with os.scandir(os.fspath(workdir)) as entries:
         for entry in sorted(entries, key=lambda e: e.name):
             if entry.name in keep:
@@ -241,7 +249,7 @@ def importable_entries(workdir, keep=()):
     return found
 
 
-def remove_entry(workdir, name):
+def remove_entry(workdir: StrPath, name: str) -> None:
     """Remove the top-level entry ``name`` of ``workdir`` (a folder with all it holds), never through a link."""
     import shutil
     top = os.open(os.fspath(workdir), _DIR_FLAGS)

@@ -7,16 +7,26 @@ under rlimits without capabilities. As root, each kernel also runs as an unprivi
 own; as an ordinary user, the kernel runs as that user inside an unprivileged user namespace
 (bwrap --unshare-user, started inside the namespaces of the kernel's mount holder: userns.py).
 """
+from __future__ import annotations
+
 import functools
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import labgrader
+
+if TYPE_CHECKING:
+    from .scratch import Scratch
+
+# (kind, path, source): what the sandbox sees, in mount order (Sandbox.plan)
+PlanEntry = tuple[str, str, str]
 
 FIX = ("Install bubblewrap (`apt-get install bubblewrap`, which ./course does), allow unprivileged "
        "user namespaces or run the grader as root, or opt out explicitly with "
@@ -40,7 +50,7 @@ class SandboxUnavailable(RuntimeError):
 
 
 @functools.cache
-def check_once():
+def check_once() -> None:
     """Sandbox.check, probed once per process (not once per kernel); a failure is not cached."""
     Sandbox().check()
 
@@ -54,9 +64,9 @@ class Sandbox:
     max_file_bytes: int = 256 * 1024 ** 2
     tmp_bytes: int = 256 * 1024 ** 2     # the private /tmp (a tmpfs, see scratch.py)
     workdir_bytes: int = 256 * 1024 ** 2  # the working copy (a tmpfs, see scratch.py)
-    extra_ro: list = field(default_factory=list)
+    extra_ro: list[str] = field(default_factory=list)
 
-    def check(self):
+    def check(self) -> None:
         """Raise SandboxUnavailable unless a sandbox can be made on this machine; the message says
         what the system lacks."""
         if shutil.which("bwrap") is None:
@@ -88,20 +98,20 @@ class Sandbox:
                 raise SandboxUnavailable(f"the grader is not root and cannot mount a tmpfs in a user namespace "
                                          f"({exc}). " + FIX) from None
 
-    def python_dirs(self):
+    def python_dirs(self) -> list[str]:
         """The interpreter, the venv and the labgrader package: read-only."""
         dirs = {sys.prefix, sys.base_prefix, os.path.realpath(sys.base_prefix),
                 str(Path(labgrader.__file__).resolve().parent)}
         dirs.update(sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib"))
         return sorted(d for d in dirs if os.path.exists(d))
 
-    def plan(self, workdir, scratch):
+    def plan(self, workdir: str, scratch: Scratch) -> list[PlanEntry]:
         """What the sandbox sees, in mount order, as (kind, path, source) triples: kind is "ro"
         (read-only bind of source at path), "rw" (read-write bind) or "symlink" (path -> source).
         The only writable places are the size-capped tmpfs mounts of ``scratch`` (a
         ``scratch.Scratch``): /tmp, the kernel's socket directory, and the working copy at its
         own path. Both launch paths follow it: bwrap for a cold kernel, the fork server for a warm one."""
-        entries = [("rw", "/tmp", scratch.tmp)]  # first, so that binds below /tmp stay visible
+        entries: list[PlanEntry] = [("rw", "/tmp", scratch.tmp)]  # first, so that binds below /tmp stay visible
         for path in filter(os.path.lexists, SYSTEM_DIRS):
             entries.append(("symlink", path, os.readlink(path)) if os.path.islink(path) else ("ro", path, path))
         entries += [("ro", path, path) for path in SYSTEM_FILES + self.python_dirs() + list(self.extra_ro)
@@ -109,7 +119,7 @@ class Sandbox:
         entries += [("rw", scratch.ipc, scratch.ipc_mount), ("rw", os.path.realpath(workdir), scratch.work)]
         return entries
 
-    def environment(self):
+    def environment(self) -> dict[str, str]:
         """Set inside the sandbox: caches (IPython, Keras, matplotlib) go to the private /tmp; the
         kernel's uid has no /etc/passwd entry, so getpass.getuser() reads USER. PYTHONPATH: the
         kernel imports the grader's own labgrader (the one python_dirs binds), not wherever the
@@ -118,7 +128,8 @@ class Sandbox:
         return {"HOME": "/tmp", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp", "USER": "student", "LOGNAME": "student",
                 "PYTHONPATH": str(Path(labgrader.__file__).resolve().parent.parent), "PYTHONSAFEPATH": "1"}
 
-    def wrap(self, cmd, workdir, plan, holder_pid=None, seccomp_fd=None):
+    def wrap(self, cmd: Iterable[str], workdir: str, plan: Iterable[Sequence[str]], holder_pid: int | None = None,
+             seccomp_fd: int | None = None) -> list[str]:
         """``cmd`` run by bwrap in the sandbox described by ``plan``, in ``workdir``; without root,
         inside the user + mount namespaces of ``holder_pid`` (where the plan's mounts are). bwrap
         loads the seccomp filter it reads from ``seccomp_fd`` (an inherited descriptor) just
@@ -150,19 +161,19 @@ class Sandbox:
             args += ["--setenv", name, value]
         return args + ["--"] + self.limits_command() + list(cmd)
 
-    def drop_privileges(self):
+    def drop_privileges(self) -> None:
         """In-process equivalent of limits_command (used by the fork server's children)."""
         from .limits import drop_privileges
         drop_privileges(self.uid, self.gid, self.memory_bytes, self.max_processes, self.max_file_bytes)
 
-    def limits_command(self):
+    def limits_command(self) -> list[str]:
         # -P: run from the working copy, ``-m`` would otherwise import a handed-in labgrader/ (as root)
         return [sys.executable, "-P", "-m", "labgrader.sandbox.limits", "--uid", str(self.uid), "--gid", str(self.gid),
                 "--memory", str(self.memory_bytes), "--nproc", str(self.max_processes),
                 "--fsize", str(self.max_file_bytes), "--"]
 
 
-def _read(path):
+def _read(path: str) -> str | None:
     try:
         with open(path) as f:
             return f.read().strip()

@@ -22,6 +22,8 @@ forbids when processes live in it) are both handled. Where no cgroup can be made
 user's grader, read-only cgroupfs, a v2 parent that cannot delegate), ``find_place`` says why,
 once, and kernels run without one (see seccomp.py for what replaces it: memfd_create refused).
 """
+from __future__ import annotations
+
 import atexit
 import functools
 import logging
@@ -30,12 +32,13 @@ import re
 import secrets
 import signal
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 log = logging.getLogger("labgrader.sandbox")
 PREFIX = "labgrader-"
 _STALE = re.compile(rf"^{PREFIX}(\d+)-[0-9a-f]+$")
-_created = set()  # removed at exit should a kernel's teardown never run
+_created: set[str] = set()  # removed at exit should a kernel's teardown never run
 
 
 class CgroupUnavailable(OSError):
@@ -46,7 +49,7 @@ class CgroupUnavailable(OSError):
 class Place:
     """Where kernel cgroups are made: the parent directory per hierarchy (v1: one per controller)."""
     version: int
-    parents: tuple  # ((controller, directory), ...); v2: (("unified", directory),)
+    parents: tuple[tuple[str, str], ...]  # ((controller, directory), ...); v2: (("unified", directory),)
 
 
 @functools.cache
@@ -65,7 +68,7 @@ def find_place(parent: str = "") -> Place | None:
         return None
 
 
-def _locate(parent, mounts=None, own=None):
+def _locate(parent: str, mounts: dict[str, str] | None = None, own: dict[str, str] | None = None) -> Place:
     """The Place below ``parent`` from the machine's cgroup mounts and this process's cgroups:
     v1 when a memory hierarchy is mounted (also on "hybrid" systems), else v2."""
     mounts = _cgroup_mounts() if mounts is None else mounts
@@ -78,16 +81,16 @@ def _locate(parent, mounts=None, own=None):
     return Place(1, tuple((name, _directory(mounts[name], parent or own.get(name, "/"))) for name in ("memory", "pids")))
 
 
-def _directory(mount_point, path):
+def _directory(mount_point: str, path: str) -> str:
     directory = os.path.normpath(os.path.join(mount_point, path.lstrip("/")))
     if not os.path.isdir(directory):
         raise CgroupUnavailable(f"the cgroup {directory} does not exist")
     return directory
 
 
-def _cgroup_mounts():
+def _cgroup_mounts() -> dict[str, str]:
     """{controller: mount point} of cgroup v1 hierarchies, "" for the v2 one (from mountinfo)."""
-    found = {}
+    found: dict[str, str] = {}
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split()
@@ -102,9 +105,9 @@ def _cgroup_mounts():
     return found
 
 
-def _own_cgroups():
+def _own_cgroups() -> dict[str, str]:
     """{controller: path} of this process from /proc/self/cgroup ("" for v2)."""
-    found = {}
+    found: dict[str, str] = {}
     with open("/proc/self/cgroup") as f:
         for line in f:
             _, controllers, path = line.rstrip("\n").split(":", 2)
@@ -116,12 +119,12 @@ def _own_cgroups():
 class KernelCgroup:
     """One kernel's cgroup (v1: a directory in each of the memory and pids hierarchies)."""
 
-    def __init__(self, place: Place, memory_bytes: int, max_pids: int):
+    def __init__(self, place: Place, memory_bytes: int, max_pids: int) -> None:
         self.place = place
         name = f"{PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         for _, parent in place.parents:
             _sweep_once(parent)
-        self.dirs = {}
+        self.dirs: dict[str, str] = {}  # controller -> this kernel's directory
         try:
             for controller, parent in place.parents:
                 if place.version == 2:
@@ -135,7 +138,7 @@ class KernelCgroup:
             self.remove()
             raise
 
-    def _limit(self, memory_bytes, max_pids):
+    def _limit(self, memory_bytes: int, max_pids: int) -> None:
         if self.place.version == 1:
             _write(self.dirs["memory"], "memory.limit_in_bytes", memory_bytes)
             _write(self.dirs["memory"], "memory.memsw.limit_in_bytes", memory_bytes, optional=True)  # no swap either
@@ -148,7 +151,7 @@ class KernelCgroup:
             _write(path, "pids.max", max_pids)
 
     @property
-    def procs_files(self) -> list:
+    def procs_files(self) -> list[str]:
         """The files a process writes its pid to in order to join (``join``)."""
         return [os.path.join(path, "cgroup.procs") for path in self.dirs.values()]
 
@@ -172,8 +175,9 @@ class KernelCgroup:
             return 0
 
     @property
-    def _memory_dir(self):
-        return self.dirs.get("memory") or self.dirs.get("unified")
+    def _memory_dir(self) -> str:
+        """The memory controller's directory (until ``remove``)."""
+        return self.dirs["memory" if self.place.version == 1 else "unified"]
 
     def remove(self) -> None:
         """Kill whatever is left in the cgroup and remove it (the kernel has ended)."""
@@ -183,7 +187,7 @@ class KernelCgroup:
         self.dirs = {}
 
 
-def join(procs_files) -> None:
+def join(procs_files: Iterable[str]) -> None:
     """Move the calling process into the cgroup (its future children follow)."""
     for path in procs_files:
         _check_path(path)
@@ -191,7 +195,7 @@ def join(procs_files) -> None:
             f.write("0")  # 0: the writing process
 
 
-def join_command(procs_files, cmd) -> list:
+def join_command(procs_files: Sequence[str], cmd: Sequence[str]) -> list[str]:
     """``cmd``, started by a shell that first joins the cgroup (``echo $$`` is the shell's pid,
     which then becomes ``cmd`` through exec): nothing of ``cmd`` runs outside the cgroup."""
     for path in procs_files:
@@ -201,13 +205,13 @@ def join_command(procs_files, cmd) -> list:
     return ["/bin/sh", "-c", script + f'shift {shift}; exec "$@"', "labgrader-join-cgroup", *procs_files, *cmd]
 
 
-def _check_path(path):
+def _check_path(path: str) -> None:
     if not (os.path.isabs(path) and path.startswith("/sys/fs/cgroup/") and os.path.basename(path) == "cgroup.procs"
             and ".." not in path.split("/")):
         raise ValueError(f"not a cgroup.procs file: {path!r}")
 
 
-def _delegate(parent):
+def _delegate(parent: str) -> None:
     """v2: let ``parent``'s children have the memory and pids controllers."""
     path = os.path.join(parent, "cgroup.subtree_control")
     with open(path) as f:
@@ -223,14 +227,14 @@ def _delegate(parent):
                                 "to an empty cgroup the grader may write)") from None
 
 
-def _mkdir(path):
+def _mkdir(path: str) -> None:
     try:
         os.mkdir(path, 0o755)
     except OSError as exc:
         raise CgroupUnavailable(f"cannot create the cgroup {path} ({exc.strerror})") from None
 
 
-def _write(directory, name, value, optional=False):
+def _write(directory: str, name: str, value: object, optional: bool = False) -> None:
     path = os.path.join(directory, name)
     if optional and not os.path.exists(path):
         return
@@ -241,7 +245,7 @@ def _write(directory, name, value, optional=False):
         raise CgroupUnavailable(f"cannot set {path} to {value} ({exc.strerror})") from None
 
 
-def _read_int(path):
+def _read_int(path: str) -> int | None:
     try:
         with open(path) as f:
             return int(f.read().split()[0])
@@ -249,7 +253,7 @@ def _read_int(path):
         return None
 
 
-def _remove(path, deadline=2.0):
+def _remove(path: str, deadline: float = 2.0) -> None:
     """Kill the processes in ``path`` and remove it; tasks still exiting make rmdir fail (EBUSY)
     for a moment, so it is retried until ``deadline`` seconds have passed."""
     give_up = time.monotonic() + deadline
@@ -267,7 +271,7 @@ def _remove(path, deadline=2.0):
             time.sleep(0.02)
 
 
-def _kill_all(path):
+def _kill_all(path: str) -> None:
     kill_file = os.path.join(path, "cgroup.kill")  # v2, Linux 5.14+: every process, atomically
     if os.path.exists(kill_file):
         try:
@@ -289,7 +293,7 @@ def _kill_all(path):
 
 
 @functools.cache
-def _sweep_once(parent):
+def _sweep_once(parent: str) -> None:
     """Remove kernel cgroups left by graders that no longer run (killed with SIGKILL): their kernels
     died with them, so the cgroups are empty. Only empty ones go (rmdir refuses the others): a pid
     seen from another PID namespace must not kill anything."""
@@ -306,7 +310,7 @@ def _sweep_once(parent):
                 pass
 
 
-def _alive(pid):
+def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -317,6 +321,6 @@ def _alive(pid):
 
 
 @atexit.register
-def _remove_leftovers():
+def _remove_leftovers() -> None:
     for path in list(_created):
         _remove(path, deadline=0.5)

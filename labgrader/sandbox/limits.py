@@ -7,6 +7,8 @@ that namespace.
 As a command (what bwrap runs before the kernel):
     python -m labgrader.sandbox.limits --uid 65534 --gid 65534 --memory BYTES --nproc N --fsize BYTES -- CMD...
 """
+from __future__ import annotations
+
 import argparse
 import ctypes
 import os
@@ -15,7 +17,7 @@ import resource
 PR_SET_NO_NEW_PRIVS = 38
 
 
-def drop_privileges(uid, gid, memory, nproc, fsize):
+def drop_privileges(uid: int, gid: int, memory: int, nproc: int, fsize: int) -> None:
     for limit, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_NPROC, nproc),
                          (resource.RLIMIT_FSIZE, fsize), (resource.RLIMIT_CORE, 0)):
         resource.setrlimit(limit, (value, value))
@@ -29,7 +31,7 @@ def drop_privileges(uid, gid, memory, nproc, fsize):
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--uid", type=int, required=True)
     parser.add_argument("--gid", type=int, required=True)

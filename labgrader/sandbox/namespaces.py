@@ -9,9 +9,12 @@ rlimits and the kernel's own unprivileged uid. Without root, the child first joi
 mount namespaces of the kernel's mount holder (``join``, see userns.py): it may then make the
 others (they belong to that user namespace), and ends with no capabilities instead of a new uid.
 """
+from __future__ import annotations
+
 import ctypes
 import os
 import platform
+from collections.abc import Iterable, Sequence
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x20000000, 0x40000000
 CLONE_NEWCGROUP = 0x2000000
@@ -25,18 +28,19 @@ DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _check(result, what):
+def _check(result: int, what: str) -> None:
     if result != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"{what}: {os.strerror(errno)}")
 
 
-def mount(source, target, fstype=None, flags=0, data=None):
-    enc = lambda s: s.encode() if s is not None else None
+def mount(source: str | None, target: str, fstype: str | None = None, flags: int = 0, data: str | None = None) -> None:
+    def enc(text: str | None) -> bytes | None:
+        return text.encode() if text is not None else None
     _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
 
 
-def join(holder_pid):
+def join(holder_pid: int) -> None:
     """Enter the user namespace, then the mount namespace, of ``holder_pid`` (single-threaded caller)."""
     for kind, flag in (("user", 0x10000000), ("mnt", CLONE_NEWNS)):
         fd = os.open(f"/proc/{holder_pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
@@ -46,30 +50,30 @@ def join(holder_pid):
             os.close(fd)
 
 
-def forbid_user_namespaces():
+def forbid_user_namespaces() -> None:
     """No user namespace may be made inside the one just joined (the kernel would hold every
     capability in it again): its own limit, which only a process with capabilities there can set."""
     with open("/proc/sys/user/max_user_namespaces", "w") as f:
         f.write("0")
 
 
-def unshare_all():
+def unshare_all() -> None:
     """New namespaces for everything but the user; the caller's *children* get the new PID
     namespace. The cgroup namespace (as bwrap --unshare-cgroup-try) makes the kernel's own cgroup
     its root: it does not see where the grader's cgroups are."""
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP), "unshare")
 
 
-def die_with_parent(signal_number=9):
+def die_with_parent(signal_number: int = 9) -> None:
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal_number, 0, 0, 0), "prctl")
 
 
-def enter_root(plan, new_root, workdir):
+def enter_root(plan: Iterable[Sequence[str]], new_root: str, workdir: str) -> None:
     """Mount the plan (``Sandbox.plan``, in order) under ``new_root`` (an empty directory) and make it the root."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
 
-    def inside(path):
+    def inside(path: str) -> str:
         return os.path.join(new_root, path.lstrip("/"))
 
     for kind, path, source in plan:

@@ -18,6 +18,8 @@ namespaces (``holder_pid``). The kernel and the grader must name the socket dire
 same string: ``ipc`` is then a link on the host to the holder's view of the mount, at which
 path the sandbox binds the mount itself.
 """
+from __future__ import annotations
+
 import atexit
 import os
 import shutil
@@ -25,6 +27,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+from typing import IO
 
 from .namespaces import MNT_DETACH, MS_NODEV, MS_NOSUID, _libc, mount
 
@@ -33,24 +36,24 @@ IPC_FILES = 64
 BYTES_PER_FILE = 16 * 1024  # number of files a cap allows: one per 16 KiB (at least 1024)
 CHUNK = 1024 ** 2
 
-_mounted = set()  # unmounted on exit should a kernel's teardown never run (the grader crashed)
-_bases = set()    # and these removed (a kernel manager nobody shut down)
+_mounted: set[str] = set()  # unmounted on exit should a kernel's teardown never run (the grader crashed)
+_bases: set[str] = set()    # and these removed (a kernel manager nobody shut down)
 
 
-def max_files(size):
+def max_files(size: int) -> int:
     return max(1024, size // BYTES_PER_FILE)
 
 
 class Scratch:
-    def __init__(self, uid, gid, tmp_bytes, workdir_bytes):
+    def __init__(self, uid: int, gid: int, tmp_bytes: int, workdir_bytes: int) -> None:
         self.uid, self.gid, self.workdir_bytes = uid, gid, workdir_bytes
         self.base = tempfile.mkdtemp(prefix="labgrader-kernel-")  # 0700: nothing else gets in
         _bases.add(self.base)
         # where the mounts are, in the namespace the kernel's sandbox is built from
         self.ipc_mount, self.tmp, self.work, self.root = (os.path.join(self.base, n) for n in ("ipc", "tmp", "work", "root"))
         self.ipc = self.ipc_mount  # the socket directory, as both the grader and the kernel name it
-        self.skipped = []  # what the working copy held that is not a regular file or directory
-        self.holder = None
+        self.skipped: list[str] = []  # what the working copy held that is not a regular file or directory
+        self.holder: subprocess.Popen[str] | None = None
         try:
             if os.geteuid() == 0:
                 self._tmpfs(self.ipc, IPC_BYTES, IPC_FILES, f"mode=0700,uid={uid},gid={gid}")
@@ -64,35 +67,35 @@ class Scratch:
             raise
 
     @property
-    def holder_pid(self):
+    def holder_pid(self) -> int | None:
         """The process whose user + mount namespaces hold the mounts (None: the host's, as root)."""
         return self.holder.pid if self.holder else None
 
-    def grader_view(self, path):
+    def grader_view(self, path: str) -> str:
         """``path`` (one of the mounts) as the grader reaches it."""
         return f"/proc/{self.holder.pid}/root{path}" if self.holder else path
 
-    def _hold(self, tmp_bytes, workdir_bytes):
+    def _hold(self, tmp_bytes: int, workdir_bytes: int) -> None:
         for path in (self.ipc_mount, self.tmp, self.work):
             os.mkdir(path, 0o700)
-        self.holder = subprocess.Popen(
+        self.holder = holder = subprocess.Popen(
             [sys.executable, "-m", "labgrader.sandbox.userns", self.base, str(IPC_BYTES), str(tmp_bytes), str(workdir_bytes)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_holder_env())
-        line = self.holder.stdout.readline().strip()
+        line = _pipe(holder.stdout).readline().strip()
         if line != "ready":
-            self.holder.kill()
-            self.holder.wait()
+            holder.kill()
+            holder.wait()
             raise OSError(f"could not mount the kernel's tmpfs in a user namespace: "
-                          f"{line or self.holder.stderr.read().strip()}")
+                          f"{line or _pipe(holder.stderr).read().strip()}")
         self.ipc = os.path.join(self.base, "ipc-link")
         os.symlink(self.grader_view(self.ipc_mount), self.ipc)
 
-    def _tmpfs(self, path, size, files, options):
+    def _tmpfs(self, path: str, size: int, files: int, options: str) -> None:
         os.mkdir(path, 0o700)
         mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},nr_inodes={files},{options}")
         _mounted.add(path)
 
-    def stage_in(self, workdir):
+    def stage_in(self, workdir: str) -> None:
         """Copy the working copy into the capped tmpfs, owned by the kernel's user."""
         try:
             _copy_tree(workdir, self.grader_view(self.work), limit=None, skipped=self.skipped,
@@ -101,7 +104,7 @@ class Scratch:
             raise OSError(exc.errno, f"the working copy {workdir} does not fit in the kernel's "
                           f"{self.workdir_bytes} bytes (c.GradingKernelManager.working_copy_size): {exc.strerror}") from None
 
-    def copy_back(self, workdir):
+    def copy_back(self, workdir: str) -> None:
         """Replace the working copy's content with what the kernel left (the kernel has ended)."""
         with os.scandir(workdir) as entries:
             for entry in entries:
@@ -111,37 +114,43 @@ class Scratch:
                     os.unlink(entry.path)
         _copy_tree(self.grader_view(self.work), workdir, limit=self.workdir_bytes, owner=None, skipped=self.skipped)
 
-    def close(self):
+    def close(self) -> None:
         for path in (self.ipc_mount, self.tmp, self.work):
             if path in _mounted:
                 _libc.umount2(path.encode(), MNT_DETACH)
                 _mounted.discard(path)
         if self.holder:  # its mounts go with its namespace once the kernel is gone too
-            self.holder.stdin.close()
+            _pipe(self.holder.stdin).close()
             try:
                 self.holder.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.holder.kill()
                 self.holder.wait()
-            self.holder.stdout.close()
-            self.holder.stderr.close()
+            _pipe(self.holder.stdout).close()
+            _pipe(self.holder.stderr).close()
             self.holder = None
         shutil.rmtree(self.base, ignore_errors=True)
         _bases.discard(self.base)
 
 
-def _holder_env():
+def _pipe(stream: IO[str] | None) -> IO[str]:
+    """One of the holder's pipes (it is started with all three)."""
+    assert stream is not None
+    return stream
+
+
+def _holder_env() -> dict[str, str]:
     """The holder imports labgrader like the grader does (it may not be installed in the venv)."""
     import labgrader
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(labgrader.__file__)))
     return {"PATH": os.environ.get("PATH", os.defpath), "PYTHONPATH": package_parent}
 
 
-def _copy_tree(src, dst, limit, owner, skipped):
+def _copy_tree(src: str, dst: str, limit: int | None, owner: tuple[int, int] | None, skipped: list[str]) -> None:
     """Copy the directories and regular files below ``src`` into the existing directory ``dst``,
     by file descriptor and without following any link; stop copying files once ``limit`` bytes
     (apparent size: a sparse file counts in full) have been copied."""
-    budget = [limit]
+    budget = limit  # bytes left to copy (None: no cap)
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
     stack = [(os.open(src, flags | os.O_DIRECTORY), os.open(dst, flags | os.O_DIRECTORY), "")]
     try:
@@ -156,10 +165,10 @@ def _copy_tree(src, dst, limit, owner, skipped):
                         if owner:
                             os.fchown(child_d, *owner)
                         stack.append((os.open(name, flags | os.O_DIRECTORY, dir_fd=sfd), child_d, rel + name + "/"))
-                    elif stat.S_ISREG(info.st_mode) and (budget[0] is None or info.st_size <= budget[0]):
+                    elif stat.S_ISREG(info.st_mode) and (budget is None or info.st_size <= budget):
                         _copy_file(name, sfd, dfd, owner, info.st_mode & 0o755 | 0o600)
-                        if budget[0] is not None:
-                            budget[0] -= info.st_size
+                        if budget is not None:
+                            budget -= info.st_size
                     else:
                         skipped.append(rel + name)
             finally:
@@ -171,7 +180,7 @@ def _copy_tree(src, dst, limit, owner, skipped):
             os.close(dfd)
 
 
-def _copy_file(name, sfd, dfd, owner, mode):
+def _copy_file(name: str, sfd: int, dfd: int, owner: tuple[int, int] | None, mode: int) -> None:
     src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=sfd)
     try:
         if not stat.S_ISREG(os.fstat(src).st_mode):  # swapped since the stat: not copied
@@ -191,7 +200,7 @@ def _copy_file(name, sfd, dfd, owner, mode):
 
 
 @atexit.register
-def _unmount_leftovers():
+def _unmount_leftovers() -> None:
     for path in list(_mounted):
         _libc.umount2(path.encode(), MNT_DETACH)
     for base in list(_bases):

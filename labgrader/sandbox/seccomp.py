@@ -19,10 +19,14 @@ Without a memory cgroup to charge it to (an ordinary user's grader, or no writab
 filter also refuses memfd_create: its pages are host memory outside RLIMIT_AS and outside the
 tmpfs caps (see cgroups.py).
 """
+from __future__ import annotations
+
 import ctypes
 import errno
 import functools
 import tempfile
+from types import ModuleType
+from typing import Any
 
 # By family (compare Docker's default profile, which allows the rest).
 DENIED = [
@@ -59,7 +63,7 @@ class SeccompUnavailable(RuntimeError):
     """The filter cannot be built here (no pyseccomp, or no libseccomp.so.2)."""
 
 
-def _library():
+def _library() -> ModuleType:
     try:
         import pyseccomp
     except (ImportError, RuntimeError, OSError) as exc:  # pyseccomp raises RuntimeError without libseccomp
@@ -68,7 +72,7 @@ def _library():
     return pyseccomp
 
 
-def build(refuse_memfd: bool = False):
+def build(refuse_memfd: bool = False) -> Any:
     """A new libseccomp filter (``pyseccomp.SyscallFilter``): allow by default, refuse the above."""
     sc = _library()
     refuse = sc.ERRNO(errno.EPERM)

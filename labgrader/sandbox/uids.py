@@ -10,6 +10,8 @@ file in a root-only directory: it holds across the batch's worker processes and 
 Only root can switch uids: a grader run by an ordinary user runs every kernel as itself, each in a
 user namespace of its own (see userns.py and the README on what that loses).
 """
+from __future__ import annotations
+
 import errno
 import fcntl
 import os
@@ -23,7 +25,7 @@ class NoFreeUid(RuntimeError):
     """Every uid of the range is in use by a running kernel."""
 
 
-def lock_dir():
+def lock_dir() -> str:
     """A directory only root can write, refused if someone else made it (or made it a link)."""
     parent = "/run" if os.access("/run", os.W_OK) else tempfile.gettempdir()
     path = os.path.join(parent, LOCK_DIR)
@@ -40,7 +42,7 @@ def lock_dir():
 class UidLease:
     """``UidLease(first, count).uid`` is this kernel's own uid until ``release()``."""
 
-    def __init__(self, first, count):
+    def __init__(self, first: int, count: int) -> None:
         if first <= 0 or count <= 0 or first + count > 2 ** 31:
             raise ValueError(f"bad sandbox uid range {first}..{first + count - 1}: uids must be in 1..2**31-1")
         directory = lock_dir()
@@ -54,12 +56,12 @@ class UidLease:
                     continue
                 raise
             self.uid = self.gid = uid
-            self._fd = fd
+            self._fd: int | None = fd
             return
         raise NoFreeUid(f"all {count} sandbox uids ({first}..{first + count - 1}) are in use; raise "
                         "c.GradingKernelManager.sandbox_uid_count or run fewer kernels at once")
 
-    def release(self):
+    def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the file drops the flock
             self._fd = None
@@ -68,12 +70,15 @@ class UidLease:
 class OwnUid:
     """Not root: the kernel keeps the grader's uid (nothing to lease)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.uid, self.gid = os.getuid(), os.getgid()
 
-    def release(self):
+    def release(self) -> None:
         pass
 
 
-def lease_kernel_uid(first, count):
+Lease = UidLease | OwnUid  # what a kernel holds its uid by
+
+
+def lease_kernel_uid(first: int, count: int) -> Lease:
     return UidLease(first, count) if os.geteuid() == 0 else OwnUid()

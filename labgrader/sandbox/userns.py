@@ -14,6 +14,8 @@ inside the holder's namespaces (bwrap through nsenter, or the fork server's chil
 setns) and builds its sandbox from there. The holder never runs student code and is not visible
 from the kernel (the kernel has its own PID namespace).
 """
+from __future__ import annotations
+
 import ctypes
 import os
 import sys
@@ -23,7 +25,7 @@ from .namespaces import MS_NODEV, MS_NOSUID, _check, _libc, die_with_parent, mou
 CLONE_NEWUSER, CLONE_NEWNS = 0x10000000, 0x20000
 
 
-def enter_own_user_namespace():
+def enter_own_user_namespace() -> None:
     """unshare a user + mount namespace in which the caller's uid and gid map to themselves."""
     uid, gid = os.getuid(), os.getgid()
     _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare(CLONE_NEWUSER)")
@@ -33,8 +35,9 @@ def enter_own_user_namespace():
             f.write(text)
 
 
-def main():
-    base, ipc_bytes, tmp_bytes, work_bytes = sys.argv[1], *map(int, sys.argv[2:5])
+def main() -> None:
+    base = sys.argv[1]
+    ipc_bytes, tmp_bytes, work_bytes = (int(arg) for arg in sys.argv[2:5])
     from .scratch import IPC_FILES, max_files
     die_with_parent()
     enter_own_user_namespace()
@@ -55,7 +58,7 @@ if __name__ == "__main__":
         sys.exit(1)
 
 
-def drop_capabilities():
+def drop_capabilities() -> None:
     """Empty effective, permitted and inheritable sets (a process that joined a user namespace
     holds every capability in it until it execs; the fork server's kernel never execs)."""
     class Header(ctypes.Structure):
