@@ -8,7 +8,7 @@ the state, from a CDN). Two kinds of page show them:
 
 - the feedback page (``nbgrader generate_feedback``), which the student *and the instructor* open;
   nbconvert's ``sanitize_html`` does not reach markdown cells in nbgrader's feedback template, and
-  its bleach allow-list would also mangle the grader's own verdict lines;
+  its allow-list would also mangle the grader's own verdict lines;
 - the autograded notebook, which nbgrader's formgrader renders inside the Jupyter server's own
   origin (the instructor's session: a script there can read ``source/`` and open a terminal), and
   which JupyterLab opens when the instructor clicks "Open live notebook".
@@ -32,16 +32,19 @@ So :class:`InertStudentContent` (shared by :class:`SanitizeOutputs`, for feedbac
 
 Outputs the grader writes itself carry ``metadata={"labgrader": "verdict"}``. One in the notebook
 (the grader's, or forged by a student) keeps its plain text, and in feedback its HTML only through
-a strict allow-list (a few inline tags, class/style/data-* attributes, CSS without URLs), so a
+a strict allow-list (nh3, the maintained binding of Rust's ammonia: a few inline tags, whose other
+tags are removed; class/style/data-* attributes; a few CSS properties, without URLs), so a
 forged marker gains nothing; the autograded notebook keeps no verdict HTML at all (the grader's
 verdicts there are plain text).
 """
+from __future__ import annotations
+
 import base64
 import binascii
 import re
+from typing import Any
 
-import bleach
-from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
+import nh3
 from nbformat.notebooknode import NotebookNode
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor
@@ -56,32 +59,40 @@ DEFAULT_REPR = re.compile(r"<[\w.]+ object(?: at 0x[0-9a-fA-F]+)?>")
 SHOWN_AS_TEXT = ["text/html", "text/markdown", "image/svg+xml", "text/latex", "application/javascript",
                  "text/javascript"]
 VERDICT_TAGS = {"div", "span", "b", "strong", "i", "em", "code", "br", "p"}
+# What the grader's verdict lines style (summarize_checks.py), and a little more.
+VERDICT_CSS = {"color", "background", "background-color", "border-left", "padding", "margin", "font-weight",
+               "font-style"}
+# A CSS value kept in a verdict: colours, lengths, keywords, rgb(); nothing that fetches or escapes.
+_CSS_VALUE = re.compile(r"[\w\s#%.,()+-]*")
+_CSS_ACTIVE = re.compile(r"url|image-set|image|expression|var|attr", re.IGNORECASE)
 IMAGE_TYPES = ("image/png", "image/jpeg")
 
 
-class _CssWithoutUrls(CSSSanitizer):
-    """bleach's CSS filter checks property names only: also drop values that fetch or escape."""
-
-    def sanitize_css(self, style):
-        kept = [d for d in super().sanitize_css(style).split(";")
-                if d.strip() and not re.search(r"url\(|image-set|expression|\\|@", d, re.IGNORECASE)]
-        return ";".join(kept)
-
-
-_VERDICT_CSS = _CssWithoutUrls(allowed_css_properties=set(ALLOWED_CSS_PROPERTIES)
-                               | {"border-left", "padding", "margin", "background", "font-weight"})
+def _verdict_css(style: str) -> str:
+    """The declarations of ``style`` whose property is allowed and whose value cannot fetch anything."""
+    kept = []
+    for declaration in style.split(";"):
+        name, colon, value = declaration.partition(":")
+        name, value = name.strip().lower(), value.strip()
+        if colon and name in VERDICT_CSS and _CSS_VALUE.fullmatch(value) and not _CSS_ACTIVE.search(value):
+            kept.append(f"{name}:{value}")
+    return ";".join(kept)
 
 
-def _verdict_html(text):
-    return bleach.clean(text, tags=VERDICT_TAGS, strip=False, strip_comments=True, css_sanitizer=_VERDICT_CSS,
-                        attributes=lambda tag, name, value: name in ("class", "style") or name.startswith("data-"))
+def _verdict_attribute(tag: str, name: str, value: str) -> str | None:
+    return _verdict_css(value) if name == "style" else value
 
 
-def _text(value):
+def _verdict_html(text: str) -> str:
+    return nh3.clean(text, tags=VERDICT_TAGS, attributes={"*": {"class", "style"}}, generic_attribute_prefixes={"data-"},
+                     attribute_filter=_verdict_attribute, strip_comments=True)
+
+
+def _text(value: Any) -> str:
     return "".join(value) if isinstance(value, list) else str(value)
 
 
-def _is_base64(value):
+def _is_base64(value: Any) -> bool:
     try:
         base64.b64decode("".join(_text(value).split()), validate=True)
         return True
@@ -89,29 +100,29 @@ def _is_base64(value):
         return False
 
 
-def inert_markdown(text):
+def inert_markdown(text: str) -> str:
     """Markdown that renders the same words without raw HTML, links, images or entities."""
     return re.sub(r"([\\\[\]()<>&!])", r"\\\1", text)
 
 
-def _longest_fence_run(text):
+def _longest_fence_run(text: str) -> int:
     return max((len(m) for m in re.findall(r"`+|~+", text)), default=0)
 
 
-def fenced(text):
+def fenced(text: str) -> str:
     """Markdown that shows ``text`` verbatim: a code fence longer than any run of ` or ~ in it."""
     fence = "~" * max(3, _longest_fence_run(text) + 1)
     return f"{fence}\n{text}\n{fence}"
 
 
-def is_fenced(text) -> bool:
+def is_fenced(text: str) -> bool:
     """``text`` is what :func:`fenced` makes (one code block nothing inside can close): inert already,
     so feedback does not fence again what autograde fenced."""
     m = re.fullmatch(r"(~{3,})\n(.*)\n\1", text, re.DOTALL)
-    return bool(m) and _longest_fence_run(m.group(2)) < len(m.group(1))
+    return m is not None and _longest_fence_run(m.group(2)) < len(m.group(1))
 
 
-def is_verdict(output) -> bool:
+def is_verdict(output: NotebookNode) -> bool:
     return output.get("metadata", {}).get("labgrader") == "verdict"
 
 
@@ -127,7 +138,7 @@ def inert_verdict(output: NotebookNode, keep_html: bool = True) -> NotebookNode:
     return output
 
 
-def inert_data(data: dict, safe_types=SAFE_TYPES) -> tuple[dict, str | None]:
+def inert_data(data: dict[str, Any], safe_types: set[str] = SAFE_TYPES) -> tuple[dict[str, Any], str | None]:
     """``(kept, shown)``: the types rendered as they are (images only if valid base64; plain text
     untouched), and the source of the first dropped type as text (``None`` when nothing was dropped)."""
     kept = {k: v for k, v in data.items() if k in safe_types}
@@ -141,13 +152,13 @@ def inert_data(data: dict, safe_types=SAFE_TYPES) -> tuple[dict, str | None]:
     return kept, source if isinstance(source, str) else _text(source) if isinstance(source, list) else repr(source)
 
 
-def says_nothing(plain) -> bool:
+def says_nothing(plain: Any) -> bool:
     """No plain text, or only IPython's default repr (``<IPython.core.display.HTML object>``)."""
     plain = _text(plain).strip()
     return not plain or bool(DEFAULT_REPR.fullmatch(plain))
 
 
-def image_metadata(metadata) -> NotebookNode:
+def image_metadata(metadata: Any) -> NotebookNode:
     """width/height are written into <img>; anything else (file names, URLs) is dropped."""
     return NotebookNode({
         k: NotebookNode({d: v for d, v in m.items() if d in ("width", "height") and isinstance(v, (int, float))})
@@ -162,12 +173,12 @@ class InertStudentContent(NbGraderPreprocessor):
                      "escapes text/plain and embeds images as base64 data). Others are shown as text.")
     verdict_html = True  # a verdict line keeps its (allow-listed) HTML
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         nb.metadata.pop("widgets", None)
         self._instructor_text = self._instructor_text_cells(resources)
         return super().preprocess(nb, resources)
 
-    def _instructor_text_cells(self, resources):
+    def _instructor_text_cells(self, resources: dict[str, Any]) -> dict[str, str]:
         """{grade id: source} of the instructor's markdown cells, from the gradebook."""
         info = resources.get("nbgrader", {})
         if not info.get("db_url"):
@@ -179,7 +190,7 @@ class InertStudentContent(NbGraderPreprocessor):
                 return {}
             return {cell.name: cell.source for cell in notebook.source_cells if cell.cell_type == "markdown"}
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any], index: int) -> tuple[NotebookNode, dict[str, Any]]:
         grading = cell.metadata.get("nbgrader", {})
         if isinstance(grading.get("comment"), str):
             grading["comment"] = inert_markdown(grading["comment"])
@@ -191,15 +202,15 @@ class InertStudentContent(NbGraderPreprocessor):
                                 metadata=NotebookNode({k: v for k, v in cell.metadata.items() if k == "nbgrader"}))
         return cell, resources
 
-    def _is_instructors(self, cell):
+    def _is_instructors(self, cell: NotebookNode) -> bool:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         return cell.cell_type == "markdown" and grade_id in self._instructor_text \
             and self._instructor_text[grade_id] == cell.source
 
-    def inert_outputs(self, outputs: list) -> list:
+    def inert_outputs(self, outputs: list[NotebookNode]) -> list[NotebookNode]:
         return [o for o in (self.sanitize_output(o) for o in outputs) if o is not None]
 
-    def sanitize_output(self, output):
+    def sanitize_output(self, output: NotebookNode) -> NotebookNode | None:
         """One output made inert, in place (``None``: nothing worth showing is left): the plain
         text shows the dropped source when it said nothing by itself."""
         kind = output.get("output_type")

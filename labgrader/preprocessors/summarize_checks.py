@@ -1,19 +1,22 @@
 """Feedback: put each graded check's verdict, points and message at the top of its cell."""
-import html
+from __future__ import annotations
+
+from typing import Any
 
 from nbformat.notebooknode import NotebookNode
-from labgrader.preprocessors.feedback_base import FeedbackPreprocessor
 
 from labgrader.cells import is_test_cell
+from labgrader.preprocessors.feedback_base import FeedbackPreprocessor
+from labgrader.templates import render
 
 
 class SummarizeChecks(FeedbackPreprocessor):
     """For feedback (after GetGrades): a one-line verdict per graded test cell, e.g.
     "Passed: 2 / 2 points" or "Failed: 0 / 2 points. model3 has its own copy of ...", built
-    from the cell's score and the grader's message (JudgeObservations), never from test code or
+    from the cell's score and the grader's message (JudgeAnswers), never from test code or
     from what the kernel printed there: the cell's outputs are replaced by this line."""
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any], index: int) -> tuple[NotebookNode, dict[str, Any]]:
         if not is_test_cell(cell):
             return cell, resources
         meta = cell.metadata.nbgrader
@@ -24,10 +27,8 @@ class SummarizeChecks(FeedbackPreprocessor):
         label = "Passed" if passed else "Failed"
         text = f"{label}: {score:g} / {points:g} points. {message}"
         colour = "#1b7f3b" if passed else "#b3261e"
-        summary = (f'<div class="labgrader-verdict" data-passed="{str(passed).lower()}" '
-                   f'style="border-left:4px solid {colour};padding:4px 8px;margin:4px 0;'
-                   f'background:{colour}14"><b style="color:{colour}">{label}</b> '
-                   f'({score:g} / {points:g} points): {html.escape(message)}</div>')
+        summary = render("verdict.html.j2", passed=passed, colour=colour, label=label, score=score, points=points,
+                         message=message)
         # Under a graded test cell, feedback shows only what the grader wrote: this verdict line.
         cell.outputs = [NotebookNode(output_type="display_data", metadata={"labgrader": "verdict"},
                                      data={"text/html": summary, "text/plain": text})]

@@ -5,81 +5,84 @@ Nothing is parsed back out of prose.
 
     python -m labgrader report embeddings      -> reports/embeddings.html, reports/embeddings.csv
 """
+from __future__ import annotations
+
 import base64
 import collections
-import html
 import io
 import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
 from labgrader.lab import notebook_names
-from labgrader.record import Flag, SubmissionRecord, read_notebook_record, report_path
+from labgrader.record import MAX_LISTED, Flag, SubmissionRecord, read_notebook_record, report_path
 from labgrader.reports.csv_safe import Writer
 from labgrader.exchange.report import refusals
 from labgrader.reports.gradebook import cell_scores, flagged_students, late_penalties, max_points
+from labgrader.templates import render
 
 
 @dataclass
 class ClassData:
     assignment: str
-    checks: list                                     # grade ids, in notebook order
-    points: dict                                     # grade id -> max points
-    scores: dict                                     # student -> {grade id: score}
-    errors: dict = field(default_factory=dict)       # student -> why it was not graded
-    notes: dict = field(default_factory=dict)        # student -> [notes]
-    failures: dict = field(default_factory=dict)     # student -> {grade id: message}
-    faults: dict = field(default_factory=dict)       # student -> what went wrong while running
-    flags: dict = field(default_factory=dict)        # student -> [Flag]: graded, to be reviewed
-    dropped_flags: dict = field(default_factory=dict)  # student -> flags counted, not kept
-    notebooks: dict = field(default_factory=dict)    # notebook -> its grade ids, in order (the gradebook's notebooks)
-    refused: list = field(default_factory=list)      # what the collectors refused: [{"who", "entry", "reasons"...}]
-    penalties: dict = field(default_factory=dict)    # student -> points taken for lateness
+    checks: list[str]                                # grade ids, in notebook order
+    points: dict[str, float]                         # grade id -> max points
+    scores: dict[str, dict[str, float]]              # student -> {grade id: score}
+    errors: dict[str, str] = field(default_factory=dict)       # student -> why it was not graded
+    notes: dict[str, list[str]] = field(default_factory=dict)  # student -> [notes]
+    failures: dict[str, dict[str, str]] = field(default_factory=dict)  # student -> {grade id: message}
+    faults: dict[str, str] = field(default_factory=dict)       # student -> what went wrong while running
+    flags: dict[str, list[Flag]] = field(default_factory=dict)  # student -> [Flag]: graded, to be reviewed
+    dropped_flags: dict[str, int] = field(default_factory=dict)  # student -> flags counted, not kept
+    notebooks: dict[str, list[str]] = field(default_factory=dict)  # notebook -> its grade ids, in order (the gradebook's)
+    refused: list[dict[str, Any]] = field(default_factory=list)  # what the collectors refused: [{"who", "entry", "reasons"...}]
+    penalties: dict[str, float] = field(default_factory=dict)  # student -> points taken for lateness
 
-    def notebook_total(self, student, notebook):
+    def notebook_total(self, student: str, notebook: str) -> float:
         return sum(self.scores[student].get(c, 0) for c in self.notebooks.get(notebook, []))
 
     @property
-    def max_score(self):
+    def max_score(self) -> float:
         return sum(self.points.values())
 
-    def total(self, student):
+    def total(self, student: str) -> float:
         return max(0.0, sum(self.scores[student].values()) - self.penalties.get(student, 0.0))
 
-    def pass_rate(self, check):
+    def pass_rate(self, check: str) -> float:
         graded = [s for s in self.scores if s not in self.errors]
         passed = [s for s in graded if self.scores[s].get(check, 0) >= self.points[check]]
         return len(passed) / len(graded) if graded else 0.0
 
-    def common_failures(self, top=10):
+    def common_failures(self, top: int = 10) -> list[tuple[tuple[str, str], int]]:
         counts = collections.Counter((check, message) for per in self.failures.values()
                                      for check, message in per.items())
         return counts.most_common(top)
 
 
-def collect(root, assignment, db_url=None):
+def collect(root: str | Path, assignment: str, db_url: str | None = None) -> ClassData:
     root = Path(root)
     db_url = db_url or f"sqlite:///{root / 'gradebook.db'}"
     points = max_points(db_url, assignment)
     scores = cell_scores(db_url, assignment)
-    notebooks = {}
+    notebooks: dict[str, list[str]] = {}
     for name in notebook_names(db_url, assignment):  # the gradebook's notebooks, never a guessed name
         release = nbformat.read(root / "release" / assignment / f"{name}.ipynb", as_version=4)
         notebooks[name] = [c.metadata.nbgrader["grade_id"] for c in release.cells
                            if c.metadata.get("nbgrader", {}).get("grade_id") in points]
     order = [grade_id for ids in notebooks.values() for grade_id in ids]
     data = ClassData(assignment, order, points, scores, notebooks=notebooks,
-                     refused=refusals(root, assignment), penalties=late_penalties(db_url, assignment))
+                     refused=refusals(str(root), assignment), penalties=late_penalties(db_url, assignment))
     path = report_path(root, assignment)
     batch = [SubmissionRecord.from_dict(r) for r in json.loads(path.read_text())["results"]] if path.exists() else []
-    for record in batch:  # what the batch could not grade has no autograded notebook
-        if not record.ok and record.student in scores:
-            data.errors[record.student] = record.error
-        if record.notes:
-            data.notes[record.student] = list(record.notes)
+    for failed in batch:  # what the batch could not grade has no autograded notebook
+        if not failed.ok and failed.student in scores:
+            data.errors[failed.student] = failed.error
+        if failed.notes:
+            data.notes[failed.student] = list(failed.notes)
     for student in scores:
         record = submission_record(root, assignment, student, notebooks)
         if record is None:
@@ -99,7 +102,7 @@ def collect(root, assignment, db_url=None):
     return data
 
 
-def submission_record(root, assignment, student, notebooks):
+def submission_record(root: str | Path, assignment: str, student: str, notebooks: dict[str, list[str]]) -> SubmissionRecord | None:
     """A submission's record, from the records its autograded notebooks keep (None: none kept)."""
     record, found = SubmissionRecord(student, assignment, ok=True), False
     for name in notebooks:
@@ -114,7 +117,7 @@ def submission_record(root, assignment, student, notebooks):
 
 # ------------------------------------------------------------------ writing
 
-def write_csv(data, path):
+def write_csv(data: ClassData, path: str | Path) -> None:
     with open(path, "w", newline="") as f:
         out = Writer(f)  # student ids and messages are the students' text: no formulas
         split = list(data.notebooks) if len(data.notebooks) > 1 else []  # a total per notebook when several
@@ -127,13 +130,13 @@ def write_csv(data, path):
                          + [f"{data.scores[student].get(c, 0):g}" for c in data.checks] + [status, reason])
 
 
-def _png(fig):
+def _png(fig: Any) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def charts(data):
+def charts(data: ClassData) -> tuple[str, str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -159,96 +162,37 @@ def charts(data):
     return histogram, pass_rates
 
 
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2328;padding:0 1rem}
-h1{margin-bottom:.2rem} .sub{color:#57606a;margin-top:0}
-.cards{display:flex;gap:1rem;flex-wrap:wrap;margin:1rem 0}
-.card{border:1px solid #d0d7de;border-radius:8px;padding:.7rem 1rem;min-width:9rem}
-.card .v{font-size:1.6rem;font-weight:600} .card .k{color:#57606a;font-size:.85rem}
-.charts{display:flex;gap:1rem;flex-wrap:wrap} .charts img{max-width:100%;border:1px solid #d0d7de;border-radius:8px}
-table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem;font-size:.92rem}
-th,td{border-bottom:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa} td.n{text-align:right;font-variant-numeric:tabular-nums}
-td.full{color:#1b7f3b} td.zero{color:#b3261e} tr.error td{background:#fff4f2}
-"""
-
-
-def write_html(data, path):
+def write_html(data: ClassData, path: str | Path) -> None:
     histogram, pass_rates = charts(data)
     totals = [data.total(s) for s in data.scores] or [0]
-    esc = html.escape
-    rows = []
-    split = list(data.notebooks) if len(data.notebooks) > 1 else []  # one column per notebook when several
-    notebook_of = {c: nb for nb, ids in data.notebooks.items() for c in ids}
-    for student in sorted(data.scores):
-        cells = "".join(
-            f'<td class="n {"full" if data.scores[student].get(c, 0) >= data.points[c] else "zero"}" '
-            f'data-check="{esc(c)}">{data.scores[student].get(c, 0):g}</td>' for c in data.checks)
-        status = esc(data.errors.get(student, "; ".join(data.notes.get(student, []))))
-        per_notebook = "".join(f'<td class="n" data-notebook="{esc(nb)}">{data.notebook_total(student, nb):g}</td>'
-                               for nb in split)
-        rows.append(f'<tr class="{"error" if student in data.errors else ""}" data-student="{esc(student)}">'
-                    f'<td>{esc(student)}</td><td class="n total">{data.total(student):g}</td>{per_notebook}{cells}<td>{status}</td></tr>')
-    failures = "".join(f"<tr><td>{esc(check)}</td><td>{esc(message)}</td><td class='n'>{count}</td></tr>"
-                       for (check, message), count in data.common_failures())
-    errored = "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td><td>not graded</td><td>{esc(reason)}</td></tr>"
-                      for s, reason in sorted(data.errors.items()))
-    errored += "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td><td>graded, with a fault</td><td>{esc(reason)}</td></tr>"
-                       for s, reason in sorted(data.faults.items()))
-    flagged = "".join(f"<tr data-student='{esc(s)}'><td>{esc(s)}</td>{cells}</tr>"
-                      for s, found in sorted(data.flags.items())
-                      for cells in _flag_cells(found, data.dropped_flags.get(s, 0)))
-    refused = "".join(f"<tr data-student='{esc(str(r.get('who', '')))}'><td>{esc(str(r.get('who', '')))}</td>"
-                      f"<td>{esc(str(r.get('entry', '')))}</td><td>{esc('; '.join(map(str, r.get('reasons', []))))}</td></tr>"
-                      for r in data.refused)
-    checks = "".join(f"<tr data-check='{esc(c)}'><td>{esc(notebook_of.get(c, ''))}</td><td>{esc(c)}</td><td class='n'>{data.points[c]:g}</td>"
-                     f"<td class='n rate'>{100 * data.pass_rate(c):.0f}%</td></tr>" for c in data.checks)
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Class report: {esc(data.assignment)}</title>
-<style>{STYLE}</style></head><body>
-<h1>Class report: {esc(data.assignment)}</h1>
-<p class="sub">{len(data.scores)} submissions, maximum score {data.max_score:g}</p>
-<div class="cards">
- <div class="card"><div class="v" id="submissions">{len(data.scores)}</div><div class="k">submissions</div></div>
- <div class="card"><div class="v" id="mean">{statistics.mean(totals):.2f}</div><div class="k">mean score</div></div>
- <div class="card"><div class="v" id="median">{statistics.median(totals):g}</div><div class="k">median score</div></div>
- <div class="card"><div class="v" id="full-marks">{sum(t >= data.max_score for t in totals)}</div><div class="k">full marks</div></div>
- <div class="card"><div class="v" id="errored">{len(data.errors)}</div><div class="k">not graded (errors)</div></div>
-</div>
-<div class="charts"><img alt="Score distribution" src="{histogram}"><img alt="Pass rate per check" src="{pass_rates}"></div>
-<h2>Checks</h2>
-<table id="checks"><tr><th>notebook</th><th>check</th><th>points</th><th>pass rate</th></tr>{checks}</table>
-<h2>Most common failures</h2>
-<table id="failures"><tr><th>check</th><th>message shown to the student</th><th>students</th></tr>{failures or "<tr><td colspan=3>none</td></tr>"}</table>
-<h2>Submissions that errored or timed out</h2>
-<table id="errors"><tr><th>student</th><th>outcome</th><th>reason</th></tr>{errored or "<tr><td colspan=3>none</td></tr>"}</table>
-<h2>Flagged for manual review</h2>
-<p class="sub">Graded as usual (the scores stand), but the grader saw evidence of tampering with what it is
-handed: every grade is marked needs-manual-grade in the gradebook. The line is a hint: a line of the
-student's that may have done it.</p>
-<table id="flags"><tr><th>student</th><th>where</th><th>what the grader saw</th><th>line</th></tr>{flagged or "<tr><td colspan=4>none</td></tr>"}</table>
-<h2>Refused when collected</h2>
-<p class="sub">Hand-ins the collectors did not take (another student's id, links, forged entries...): never
-graded; kept where they were, with the reasons (collect_report_{esc(data.assignment)}.json).</p>
-<table id="refused"><tr><th>student</th><th>entry or file</th><th>reasons</th></tr>{refused or "<tr><td colspan=3>none</td></tr>"}</table>
-<h2>Students</h2>
-<table id="students"><tr><th>student</th><th>total</th>{"".join(f"<th>{esc(nb)}.ipynb</th>" for nb in split)}{"".join(f"<th>{esc(c)}</th>" for c in data.checks)}<th>notes</th></tr>{"".join(rows)}</table>
-</body></html>"""
+    page = render("class_report.html.j2", data=data, histogram=histogram, pass_rates=pass_rates,
+                  mean=statistics.mean(totals), median=statistics.median(totals),
+                  full_marks=sum(t >= data.max_score for t in totals),
+                  split=list(data.notebooks) if len(data.notebooks) > 1 else [],  # a column per notebook when several
+                  notebook_of={c: nb for nb, ids in data.notebooks.items() for c in ids},
+                  flag_rows=flag_rows(data), refused=refused_rows(data))
     Path(path).write_text(page, encoding="utf-8")
 
 
-def _flag_cells(flags, dropped=0):
-    """Table cells for a student's flags: the first MAX_LISTED, then how many more (as everywhere)."""
-    from labgrader.record import MAX_LISTED
-    esc = html.escape
-    rows = [f"<td>{esc(f.where)}</td><td>{esc(f.seen)}</td><td><code>{esc(f.line)}</code></td>" for f in flags[:MAX_LISTED]]
-    more = max(0, len(flags) - MAX_LISTED) + dropped
-    if more:
-        rows.append(f"<td></td><td>... and {more} more</td><td></td>")
+def flag_rows(data: ClassData) -> list[dict[str, Any]]:
+    """The flags table: per student, the first MAX_LISTED flags, then how many more (as everywhere)."""
+    rows: list[dict[str, Any]] = []
+    for student, found in sorted(data.flags.items()):
+        rows += [{"student": student, "flag": flag, "more": 0} for flag in found[:MAX_LISTED]]
+        more = max(0, len(found) - MAX_LISTED) + data.dropped_flags.get(student, 0)
+        if more:
+            rows.append({"student": student, "flag": None, "more": more})
     return rows
 
 
-def write_report(root, assignment, out_dir=None, db_url=None):
+def refused_rows(data: ClassData) -> list[tuple[str, str, str]]:
+    """(who, entry, reasons) of each hand-in the collectors refused (the collect report's JSON)."""
+    return [(str(r.get("who", "")), str(r.get("entry", "")), "; ".join(map(str, r.get("reasons", []))))
+            for r in data.refused]
+
+
+def write_report(root: str | Path, assignment: str, out_dir: str | Path | None = None,
+                 db_url: str | None = None) -> tuple[Path, Path]:
     out_dir = Path(out_dir or Path(root) / "reports")
     out_dir.mkdir(parents=True, exist_ok=True)
     data = collect(root, assignment, db_url)
