@@ -1,12 +1,15 @@
 """Command line: python -m labgrader <command> (or ./course <command>)."""
+from __future__ import annotations
+
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="labgrader", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo_cmd = commands.add_parser("demo", help="grade the demo class into the SQLite gradebook and print the grades")
@@ -39,15 +42,15 @@ def main(argv=None):
     serve_cmd.add_argument("--status", action="store_true", help="print the queue, what was graded, failures and flags")
     serve_cmd.add_argument("--json", action="store_true", help="with --status: as JSON")
     args = parser.parse_args(argv)
-    from labgrader.batch.runner import GradingStopped
+    from labgrader.errors import LabgraderError
     try:
         run(args)
-    except GradingStopped as exc:
+    except LabgraderError as exc:  # any of labgrader's: what is wrong and what to do, no traceback
         print(f"\n{exc}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     if args.command == "serve":
         serve(args)
     elif args.command == "demo":
@@ -78,7 +81,7 @@ def run(args):
         print(f"Canvas CSV: {write_canvas_csv(db_url, args.assignment, args.to)}")
 
 
-def serve(args):
+def serve(args: argparse.Namespace) -> None:
     if args.status:
         from labgrader.service.status import print_status
         raise SystemExit(print_status(str(args.course.resolve()), as_json=args.json))
@@ -90,7 +93,7 @@ def serve(args):
     Service(args.course, args.assignment, workers=args.workers, scheduler=args.scheduler).run()
 
 
-def exit_status(report):
+def exit_status(report: dict[str, Any]) -> int:
     """Non-zero when any submission was not graded or was flagged, said last (after the summary)."""
     from labgrader.record import SubmissionRecord
     records = [SubmissionRecord.from_dict(r) for r in report["results"]]

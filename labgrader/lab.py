@@ -26,6 +26,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from labgrader.errors import LabgraderError
 from labgrader.judging.answers import Answers, NotGradable
 from labgrader.judging.values import Value, Verdict, failed, passed
 
@@ -34,7 +35,7 @@ MODULE_FILE = "grading.py"
 __all__ = ["Check", "Lab", "LabError", "NotGradable", "Value", "Verdict", "failed", "load_lab", "passed"]
 
 
-class LabError(Exception):
+class LabError(LabgraderError):
     """The lab itself is broken (its grading.py, or its notebook's hidden tests): grading stops."""
 
 

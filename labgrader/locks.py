@@ -17,13 +17,15 @@ import os
 import threading
 from collections.abc import Iterator
 
+from labgrader.errors import LabgraderError
+
 LOCK_DIR = os.path.join(".labgrader", "locks")
 
 _held: dict[str, list[int]] = {}  # path -> [descriptor, depth], in this process
 _guard = threading.Lock()
 
 
-class LockUnavailable(RuntimeError):
+class LockUnavailable(LabgraderError, RuntimeError):
     """The lock file cannot be opened (made by another user): the message says what to do."""
 
 

@@ -42,6 +42,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from labgrader.batch import task
 from labgrader.batch.runner import GradingStopped, grade_class, sqlite_with_busy_timeout
 from labgrader.config import load_course_config
+from labgrader.errors import LabgraderError
 from labgrader.lab import load_lab
 from labgrader.record import SubmissionRecord
 
@@ -50,7 +51,7 @@ WORKERS_TIMEOUT = 120  # seconds to wait for the first worker to join
 RETRIES = 1  # a task that raised (not a dead worker: that is rescheduled anyway) runs once more
 
 
-class CourseMismatch(RuntimeError):
+class CourseMismatch(LabgraderError, RuntimeError):
     """A worker cannot grade this course as the client sees it."""
 
 

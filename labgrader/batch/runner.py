@@ -14,9 +14,12 @@ from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
 
 from labgrader.config import load_course_config
+from labgrader.errors import LabgraderError
 from labgrader.exchange.report import refusals
 from labgrader.kernels import forkserver
+from labgrader.kernels.manager import GradingKernelManager
 from labgrader.lab import LabError, load_lab, notebook_names
+from labgrader.quiet import quiet_tensorflow_import
 from labgrader.record import SubmissionRecord, report_path
 from labgrader.sandbox import SandboxUnavailable, check_once
 from labgrader.student_ids import refusal
@@ -25,7 +28,7 @@ from . import task
 from .preflight import check_submission
 
 
-class GradingStopped(RuntimeError):
+class GradingStopped(LabgraderError, RuntimeError):
     """The class cannot be graded here (no sandbox, no assignment, a broken lab); the message says
     what to do. Nothing was recorded for the submissions not graded."""
 
@@ -124,8 +127,7 @@ def grade_class(root: str | Path, assignment: str, students: list[str] | None = 
 
 def _warm_up(modules: tuple[str, ...]) -> None:
     """Import the lab's heavy modules (TensorFlow) before the workers are forked, quietly."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    quiet_tensorflow_import()
     for name in modules:
         importlib.import_module(name)
 
@@ -163,7 +165,7 @@ def _grade_all(executor: Executor, gradable: list, assignment: str, force: bool,
 
 def _require_sandbox(config: Any) -> None:
     """Stop before touching any grade when the sandbox cannot be made (unless opted out)."""
-    if config.GradingKernelManager.get("sandbox", True):
+    if GradingKernelManager(config=config).sandbox:
         try:
             check_once()
         except SandboxUnavailable as exc:

@@ -13,6 +13,7 @@ from traitlets.config import Config
 
 from labgrader.config import load_course_config
 from labgrader.context import broken
+from labgrader.errors import LabgraderError
 from labgrader.lab import LabError, load_lab, notebook_names
 from labgrader.locks import LockUnavailable, student_lock
 from labgrader.preprocessors.guarded_execute import GuardedExecute
@@ -22,7 +23,7 @@ from labgrader.reference_run import PreAutograde, check_ready as reference_check
 _config: Config | None = None
 
 
-class NotInitialized(RuntimeError):
+class NotInitialized(LabgraderError, RuntimeError):
     """grade_submission in a process that did not run init_worker: it would grade unsandboxed."""
 
 
@@ -46,7 +47,7 @@ def require_sandboxed(config: Config) -> None:
     """Refuse a configuration whose autograde steps would not start kernels through our sandboxed
     executor (stock nbgrader: student code with the grader's permissions)."""
     from traitlets.utils.importstring import import_item
-    steps = config.Autograde.get("autograde_preprocessors", [])
+    steps = Autograde(config=config).autograde_preprocessors
     classes = [import_item(step) if isinstance(step, str) else step for step in steps]
     if not any(isinstance(step, type) and issubclass(step, GuardedExecute) for step in classes):
         raise NotInitialized("the course's nbgrader_config.py does not run GuardedExecute in "

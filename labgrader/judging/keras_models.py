@@ -14,11 +14,12 @@ Also the helpers judges use on rebuilt models: ``layers_deep``, ``trainable_para
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+
+from labgrader.quiet import quiet_tensorflow_import
 
 from .protocol import Malformed
 from .values import decode_array
@@ -43,8 +44,7 @@ class TooLarge(NotGradable):
 
 def keras():
     """Keras, imported on first use, quietly (TensorFlow logs to stderr at import)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    quiet_tensorflow_import()
     import keras as module
     return module
 

@@ -26,13 +26,11 @@ from labgrader.kernels import stderr_filter
 from labgrader.kernels.provisioner import SANDBOX_KW
 from labgrader.kernels.relay import Relay
 from labgrader.kernels.session import GradingSession
+from labgrader.quiet import QUIET_TENSORFLOW
 from labgrader.sandbox import Sandbox, check_once, cgroups
 from labgrader.sandbox.scratch import Scratch
 from labgrader.sandbox.uids import Lease, lease_kernel_uid
 
-# TensorFlow logs to stderr at import, and nbgrader scores a graded cell 0 for any stderr.
-QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONWARNINGS": "ignore",
-                    "TF_NUM_INTEROP_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1"}
 # The only variables of the grader's environment a kernel gets (no tokens, no instructor paths).
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 # Neither the working directory nor '' on the kernel's sys.path: a numpy.py or keras/ handed in

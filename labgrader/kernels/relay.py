@@ -29,13 +29,15 @@ import tempfile
 import threading
 from collections.abc import Iterable
 
+from labgrader.errors import LabgraderError
+
 CHUNK = 64 * 1024
 GREETING = 64  # ZMTP 3.x: signature (10), version (2), mechanism (20), as-server (1), filler (31)
 MORE, LONG, COMMAND = 0x01, 0x02, 0x04
 _open: set[Relay] = set()  # closed at exit should a kernel manager never be shut down
 
 
-class NotZmtp3(Exception):
+class NotZmtp3(LabgraderError):
     """The kernel speaks a framing the filter cannot follow: the connection is cut."""
 
 

@@ -20,6 +20,8 @@ from jupyter_client.session import Session
 from nbformat.v4 import output_from_msg
 from nbformat.v4.nbbase import validate
 
+from labgrader.errors import LabgraderError
+
 # Messages nbclient turns into a cell's outputs: an unreadable one stands in as a note in that cell.
 OUTPUT_TYPES = {"stream", "display_data", "execute_result", "update_display_data", "error", "clear_output"}
 # Fields of a reply or status nbclient reads without a default.
@@ -27,7 +29,7 @@ REQUIRED = {"execute_reply": ("status", str), "status": ("execution_state", str)
 NOTE = "\n[labgrader: a message from the kernel could not be read ({why}); it was dropped]\n"
 
 
-class Unreadable(Exception):
+class Unreadable(LabgraderError):
     """A message the grader does not accept; the text says why, in a few words."""
 
 

@@ -6,10 +6,11 @@ converted with a student id given on the command line.
 """
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from labgrader.errors import LabgraderError
 from labgrader.student_ids import refusal
 
 
-class UnsafeStudentIdError(Exception):
+class UnsafeStudentIdError(LabgraderError):
     pass
 
 

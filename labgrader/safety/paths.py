@@ -15,6 +15,8 @@ import os
 import stat
 from collections.abc import Collection, Iterable
 
+from labgrader.errors import LabgraderError
+
 StrPath = str | os.PathLike[str]  # a path as the caller has it
 
 MiB = 1024 ** 2
@@ -26,7 +28,7 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_C
 _DIR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
 
 
-class UnsafePath(Exception):
+class UnsafePath(LabgraderError):
     """A path the grader will not read, write or copy; the message says why."""
 
 

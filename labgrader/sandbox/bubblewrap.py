@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import labgrader
+from labgrader.errors import LabgraderError
 
 if TYPE_CHECKING:
     from .scratch import Scratch
@@ -45,7 +46,7 @@ SYSTEM_FILES = ["/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/et
                 "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/alternatives", "/etc/ssl/certs", "/etc/fonts"]
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(LabgraderError, RuntimeError):
     """The sandbox cannot be created here; the message says how to fix it or opt out."""
 
 

@@ -35,13 +35,15 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from labgrader.errors import LabgraderError
+
 log = logging.getLogger("labgrader.sandbox")
 PREFIX = "labgrader-"
 _STALE = re.compile(rf"^{PREFIX}(\d+)-[0-9a-f]+$")
 _created: set[str] = set()  # removed at exit should a kernel's teardown never run
 
 
-class CgroupUnavailable(OSError):
+class CgroupUnavailable(LabgraderError, OSError):
     """No cgroup can be made for kernels here; the message says why."""
 
 

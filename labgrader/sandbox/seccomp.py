@@ -28,6 +28,8 @@ import tempfile
 from types import ModuleType
 from typing import Any
 
+from labgrader.errors import LabgraderError
+
 # By family (compare Docker's default profile, which allows the rest).
 DENIED = [
     # keys: the per-uid keyring outlives the kernel (the next kernel with that uid would read it)
@@ -59,7 +61,7 @@ NAMESPACE_FLAGS = {"CLONE_NEWNS": 0x20000, "CLONE_NEWCGROUP": 0x02000000, "CLONE
                    "CLONE_NEWNET": 0x40000000}
 
 
-class SeccompUnavailable(RuntimeError):
+class SeccompUnavailable(LabgraderError, RuntimeError):
     """The filter cannot be built here (no pyseccomp, or no libseccomp.so.2)."""
 
 

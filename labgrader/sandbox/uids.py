@@ -18,10 +18,12 @@ import os
 import stat
 import tempfile
 
+from labgrader.errors import LabgraderError
+
 LOCK_DIR = "labgrader-uids"
 
 
-class NoFreeUid(RuntimeError):
+class NoFreeUid(LabgraderError, RuntimeError):
     """Every uid of the range is in use by a running kernel."""
 
 
