@@ -98,7 +98,7 @@ c.GenerateFeedback.preprocessors = [
 # `nbgrader export`: the same CSV, with cells a spreadsheet will not run as formulas.
 c.ExportApp.plugin_class = "labgrader.reports.export.SafeCsvExportPlugin"
 
-# ---- Exchange, late hand-ins, LMS downloads (labgrader/exchange/; README "Run the course on a JupyterHub") ----
+# ---- Exchange, late hand-ins, LMS downloads (labgrader/exchange/; docs/hub.md) ----
 # Who submitted = the owner of the inbound entry; when = its latest ctime; never the name or timestamp.txt.
 c.ExchangeFactory.collect = "labgrader.exchange.collect.TrustedCollect"
 # Released feedback readable by its student only (POSIX ACL), not by whoever learns its name.

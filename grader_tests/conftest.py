@@ -28,7 +28,7 @@ pytest_plugins = ["hub"]
 SLOW_MODULES = {"test_distributed", "test_postgresql", "test_demo", "test_release", "test_source_notebook",
                 "test_corpus", "test_hostile", "test_messages", "test_validate", "test_flags",
                 "test_class_report", "test_feedback_and_export", "test_outputs_hostile", "test_path_attacks",
-                "test_caps", "test_rootless", "test_sandbox", "test_second_lab"}
+                "test_caps", "test_rootless", "test_sandbox", "test_second_lab", "test_lab_corpora", "test_tutorial"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -91,7 +91,7 @@ def generated_course():
         base = Path(tempfile.mkdtemp(prefix="labgrader-template-"))
         atexit.register(shutil.rmtree, base, True)
         course = copy_course(base / "course")
-        for assignment in (ASSIGNMENT, NUMPY_ASSIGNMENT):
+        for assignment in sorted(p.name for p in (course / "source").iterdir() if p.is_dir()):
             nbgrader(course, "generate_assignment", assignment, "--force")
         _template["path"] = course
     return _template["path"]
@@ -115,26 +115,31 @@ def class_course(dest, snippets, extra_config=""):
     return course
 
 
-NUMPY_ASSIGNMENT = "numpy_basics"  # the second lab: two notebooks
-NUMPY_CORPUS = REPO / "grader_tests" / "submissions_numpy_basics"
+def lab_corpora():
+    """{assignment: its corpus folder} for every grader_tests/submissions_<assignment>/ of a lab in
+    source/: a new lab's corpus is found by its folder's name (grader_tests/grading/test_lab_corpora.py)."""
+    return {path.name.removeprefix("submissions_"): path
+            for path in sorted((REPO / "grader_tests").glob("submissions_*"))
+            if path.is_dir() and (REPO / "source" / path.name.removeprefix("submissions_")).is_dir()}
 
 
-def numpy_corpus(kind=None):
-    """The second lab's submissions (kept apart from the embeddings corpus above)."""
-    return [submissions.load(p) for p in sorted(NUMPY_CORPUS.glob(f"{kind}/*" if kind else "*/*"))]
+def lab_corpus(assignment, kind=None, folder=None):
+    """The submissions of a lab's corpus (or of one kind: correct, wrong, hostile)."""
+    folder = Path(folder) if folder else lab_corpora()[assignment]
+    return [submissions.load(p) for p in sorted(folder.glob(f"{kind}/*" if kind else "*/*"))]
 
 
-def numpy_class_course(dest, snippets):
-    """A course copy with ``snippets`` of the numpy_basics lab handed in (every notebook), plus
-    the instructor's own notebooks."""
+def lab_class_course(dest, assignment, snippets, template=None):
+    """A course copy with ``snippets`` of ``assignment`` handed in (every notebook of it), plus the
+    instructor's own notebooks as the student instructor_solution."""
     course = Path(dest)
-    shutil.copytree(generated_course(), course)
-    release = course / "release" / NUMPY_ASSIGNMENT
+    shutil.copytree(template or generated_course(), course, symlinks=True)
+    release = course / "release" / assignment
     for snippet in snippets:
-        submissions.write_assignment(snippet, release, course / "submitted" / snippet.name / NUMPY_ASSIGNMENT)
-    solved = course / "submitted" / "instructor_solution" / NUMPY_ASSIGNMENT
+        submissions.write_assignment(snippet, release, course / "submitted" / snippet.name / assignment)
+    solved = course / "submitted" / "instructor_solution" / assignment
     solved.mkdir(parents=True)
-    for notebook in sorted((course / "source" / NUMPY_ASSIGNMENT).glob("*.ipynb")):
+    for notebook in sorted((course / "source" / assignment).glob("*.ipynb")):
         shutil.copy(notebook, solved)
     return course
 

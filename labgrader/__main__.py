@@ -3,45 +3,115 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+COURSE_HELP = "the course directory: where nbgrader_config.py, source/ and submitted/ are (default: the current directory)"
+
+
+def wrapped(text: str) -> str:
+    """A description as --help shows it: wrapped to 88 columns (epilogs keep their own lines)."""
+    return textwrap.fill(" ".join(text.split()), 88)
+
+
+EXIT_STATUS = """exit status: 0 every submission graded and none flagged; 1 a submission was not graded or was
+flagged (said on the last line); 2 grading stopped before or while grading (no sandbox, no such
+assignment, a broken lab), with the reason."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (docs/_ext renders every command's --help into the documentation)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m labgrader", description=wrapped("Grade nbgrader assignments safely and fast. Run from the course "
+        "directory (or give --course); plain nbgrader commands keep working beside these."))
+    commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+    formatter = argparse.RawDescriptionHelpFormatter
+
+    demo = commands.add_parser(
+        "demo", formatter_class=formatter, help="grade the demo class and print the grades",
+        description=wrapped("Generate the embeddings lab's student version, hand in the demo class (the test corpus in "
+        "grader_tests/submissions/), grade it in parallel into the course's gradebook, write feedback, the "
+        "exports and the class report, and print a grade table."),
+        epilog="writes: gradebook.db, autograded/, feedback/, grades.csv, grades_canvas.csv,\n"
+               "grading_report_embeddings.json, reports/embeddings.html and reports/embeddings.csv (in the course)")
+    demo.add_argument("--course", type=Path, default=ROOT, help="the course directory (default: this repository)")
+
+    grade = commands.add_parser(
+        "autograde", formatter_class=formatter, help="autograde a whole class in parallel (like nbgrader autograde)",
+        description=wrapped("Autograde every submission in submitted/<student>/<assignment>/ with nbgrader's own Autograde, "
+        "each in a sandboxed kernel forked from a warm fork server, one worker per core plus one. Before the "
+        "first submission the instructor's notebook must get full marks from the lab's judges (the readiness "
+        "check). Re-grades every submission it is given (plain `nbgrader autograde` needs --force for that)."),
+        epilog="writes: the gradebook, autograded/<student>/<assignment>/, and grading_report_<assignment>.json\n"
+               "(one record per submission: scores, flags, faults, the kernel's stderr, timings)\n\n" + EXIT_STATUS)
+    grade.add_argument("assignment", help="the assignment's name, as in source/<assignment>/")
+    grade.add_argument("--student", action="append", metavar="ID",
+                       help="grade only this student (repeatable; default: every student in submitted/)")
+    grade.add_argument("--workers", type=int, metavar="N",
+                       help="worker processes (default: cores + 1; with --cluster local: Dask workers)")
+    grade.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="grade on this Dask cluster (its workers need the course at the same path and a "
+                            "PostgreSQL gradebook)")
+    grade.add_argument("--cluster", choices=["local"],
+                       help="grade on a Dask LocalCluster of --workers processes on this machine")
+    grade.add_argument("--keep", action="store_true", help="skip submissions already autograded (default: re-grade)")
+    grade.add_argument("--course", type=Path, default=Path.cwd(), help=COURSE_HELP)
+
+    report = commands.add_parser(
+        "report", formatter_class=formatter, help="the class report (HTML and CSV) from the gradebook",
+        description=wrapped("A self-contained HTML page: the score distribution, each check's pass rate, the most common "
+        "failure messages, each student's state (graded, flagged with the findings, timed out, kernel died, not "
+        "gradable), and the same table of students as CSV. Reads the course's gradebook (its db_url) and "
+        "grading_report_<assignment>.json."),
+        epilog="writes: <out>/<assignment>.html and <out>/<assignment>.csv")
+    report.add_argument("assignment", help="the assignment's name, as in source/<assignment>/")
+    report.add_argument("--out", type=Path, metavar="DIR", help="the folder to write to (default: <course>/reports)")
+    report.add_argument("--course", type=Path, default=Path.cwd(), help=COURSE_HELP)
+
+    canvas = commands.add_parser(
+        "export-canvas", formatter_class=formatter, help="the grades as a CSV that Canvas's gradebook imports",
+        description=wrapped("Canvas's gradebook columns (Student, ID, SIS User ID, SIS Login ID, Section, <assignment>) and a "
+        "Points Possible row, one row per student of the gradebook; the SIS Login ID is the nbgrader student id. "
+        "Rename the last column to the Canvas assignment's name before importing (Grades > Import)."),
+        epilog="writes: the file given by --to")
+    canvas.add_argument("assignment", help="the assignment's name, as in source/<assignment>/")
+    canvas.add_argument("--to", type=Path, metavar="FILE", help="the CSV to write (default: <course>/grades_canvas.csv)")
+    canvas.add_argument("--course", type=Path, default=Path.cwd(), help=COURSE_HELP)
+
+    release = commands.add_parser(
+        "check-release", formatter_class=formatter, help="check the committed student version against source/",
+        description=wrapped("Regenerate the student version in a scratch copy of the course with `nbgrader "
+        "generate_assignment` and compare it cell by cell (type, source, nbgrader metadata) with the committed "
+        "release/<assignment>/; check that no line of a solution or hidden-test region of source/ reaches "
+        "release/."),
+        epilog="exit status: 0 in sync and leak-free; 1 otherwise, each problem on a line of its own")
+    release.add_argument("assignment", nargs="*", help="assignments to check (default: every folder of source/)")
+    release.add_argument("--course", type=Path, default=Path.cwd(), help=COURSE_HELP)
+
+    # The grading service (labgrader/service/): feedback seconds after Submit, on a JupyterHub.
+    serve = commands.add_parser(
+        "serve", formatter_class=formatter, help="grade each submission as it arrives and release its feedback",
+        description=wrapped("Watch the exchange's inbound folder, collect each new submission, grade it on a warm pool and "
+        "release a feedback page to its student alone, at the level of the policy (c.GradingService in "
+        "nbgrader_config.py). Meant to run as a JupyterHub managed service, as the instructor."),
+        epilog="writes: the gradebook, autograded/, feedback pages in the exchange, and .labgrader/service/\n"
+               "(the journal, kept copies, the shadow course)")
+    serve.add_argument("assignment", nargs="*", help="assignments to serve (default: c.GradingService.assignments, "
+                       "else every assignment of the gradebook)")
+    serve.add_argument("--course", type=Path, default=Path.cwd(), help=COURSE_HELP)
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="worker processes (default: c.GradingService.workers, else cores + 1)")
+    serve.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="grade on this Dask cluster (one assignment)")
+    serve.add_argument("--status", action="store_true",
+                       help="print the queue, what was graded, failures, flags and refusals, then exit")
+    serve.add_argument("--json", action="store_true", help="with --status: as JSON")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="labgrader", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo_cmd = commands.add_parser("demo", help="grade the demo class into the SQLite gradebook and print the grades")
-    demo_cmd.add_argument("--course", type=Path, default=ROOT, help="course directory (default: this repo)")
-    grade_cmd = commands.add_parser("autograde", help="autograde a whole class, in parallel (like `nbgrader autograde`)")
-    grade_cmd.add_argument("assignment", help="the assignment's name, as in source/<assignment>/")
-    grade_cmd.add_argument("--student", action="append", help="only this student (repeatable)")
-    grade_cmd.add_argument("--workers", type=int, help="worker processes (default: cores + 1)")
-    grade_cmd.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                           help="grade on this Dask cluster (its workers need the course and a PostgreSQL gradebook)")
-    grade_cmd.add_argument("--cluster", choices=["local"],
-                           help="grade on a Dask LocalCluster of --workers processes on this machine")
-    grade_cmd.add_argument("--keep", action="store_true", help="skip submissions already autograded (default: re-grade)")
-    grade_cmd.add_argument("--course", type=Path, default=Path.cwd(), help="course directory (default: here)")
-    report_cmd = commands.add_parser("report", help="class report (HTML + CSV) from the gradebook")
-    report_cmd.add_argument("assignment")
-    report_cmd.add_argument("--course", type=Path, default=Path.cwd(), help="course directory (default: here)")
-    canvas_cmd = commands.add_parser("export-canvas", help="grades as a CSV that Canvas's gradebook imports")
-    canvas_cmd.add_argument("assignment")
-    canvas_cmd.add_argument("--to", type=Path, default=Path("grades_canvas.csv"))
-    canvas_cmd.add_argument("--course", type=Path, default=Path.cwd(), help="course directory (default: here)")
-    # The grading service (labgrader/service/): feedback seconds after Submit, on a JupyterHub.
-    serve_cmd = commands.add_parser("serve", help="grade each submission as it arrives and release its feedback "
-                                    "(a JupyterHub service; policy: c.GradingService in nbgrader_config.py)")
-    serve_cmd.add_argument("assignment", nargs="*", help="assignments to serve (default: c.GradingService.assignments, "
-                           "else every assignment of the gradebook)")
-    serve_cmd.add_argument("--course", type=Path, default=Path.cwd(), help="course directory (default: here)")
-    serve_cmd.add_argument("--workers", type=int, help="worker processes (default: c.GradingService.workers, else cores + 1)")
-    serve_cmd.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="grade on this Dask cluster (one assignment)")
-    serve_cmd.add_argument("--status", action="store_true", help="print the queue, what was graded, failures and flags")
-    serve_cmd.add_argument("--json", action="store_true", help="with --status: as JSON")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     from labgrader.errors import LabgraderError
     try:
         run(args)
@@ -69,16 +139,22 @@ def run(args: argparse.Namespace) -> None:
         print_summary(report)
         raise SystemExit(exit_status(report))
     elif args.command == "report":
-        from labgrader.config import load_course_config
         from labgrader.reports.class_report import write_report
-        db_url = load_course_config(args.course.resolve()).CourseDirectory.db_url  # the course's, PostgreSQL included
-        page, table = write_report(args.course, args.assignment, db_url=db_url)
+        page, table = write_report(args.course, args.assignment, out_dir=args.out, db_url=course_db_url(args.course))
         print(f"Class report: {page}\nCSV: {table}")
     elif args.command == "export-canvas":
         from labgrader.reports.lms import write_canvas_csv
-        from labgrader.config import load_course_config
-        db_url = load_course_config(args.course.resolve()).CourseDirectory.db_url
-        print(f"Canvas CSV: {write_canvas_csv(db_url, args.assignment, args.to)}")
+        path = args.to or args.course / "grades_canvas.csv"
+        print(f"Canvas CSV: {write_canvas_csv(course_db_url(args.course), args.assignment, path)}")
+    elif args.command == "check-release":
+        from labgrader.release_check import main as check_release
+        raise SystemExit(check_release(args.course, args.assignment))
+
+
+def course_db_url(course: Path) -> str:
+    """The course's gradebook, as nbgrader reads it from nbgrader_config.py (PostgreSQL included)."""
+    from labgrader.config import load_course_config
+    return load_course_config(course.resolve()).CourseDirectory.db_url
 
 
 def serve(args: argparse.Namespace) -> None:

@@ -1,6 +1,6 @@
-"""The engine is not the embeddings lab's: a second lab (numpy_basics, two notebooks) graded by
-plain `nbgrader autograde` and by the batch command, per notebook, with its own reports; a
-course copied elsewhere grades the same; a broken set-up stops grading before any zero is recorded."""
+"""The engine is not the embeddings lab's: a course copied elsewhere grades the same, and a broken lab
+(the second lab, numpy_basics, with a bug put in its judge) stops grading before any zero is recorded
+and flags no one. Every lab's corpus is graded on both paths by test_lab_corpora.py."""
 import json
 import os
 import shutil
@@ -10,51 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ASSIGNMENT, NUMPY_ASSIGNMENT, REPO, batch_exit_status, class_course, corpus, nbgrader,
-                      numpy_class_course, numpy_corpus)
+from conftest import ASSIGNMENT, REPO, class_course, corpus, lab_class_course, lab_corpus, nbgrader
 from labgrader.reports.gradebook import cell_scores
 
 pytestmark = pytest.mark.slow
 ENV = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-FULL = {"q1_column_means": 2.0, "q2_standardize": 2.0, "q3_outer_sum": 1.0}
+NUMPY_ASSIGNMENT = "numpy_basics"
 
 
 def batch(course, *argv, assignment=NUMPY_ASSIGNMENT):
     return subprocess.run([sys.executable, "-m", "labgrader", *argv, assignment], cwd=course, env=ENV,
                           capture_output=True, text=True, timeout=900)
-
-
-@pytest.mark.parametrize("path", ["plain", "batch"])
-def test_the_numpy_lab_is_graded_per_cell_and_per_notebook_on_both_paths(tmp_path, path):
-    snippets = numpy_corpus()
-    course = numpy_class_course(tmp_path / "course", snippets)
-    if path == "plain":
-        nbgrader(course, "autograde", NUMPY_ASSIGNMENT)
-    else:
-        result = batch(course, "autograde")
-        assert result.returncode == batch_exit_status(course, NUMPY_ASSIGNMENT), result.stdout + result.stderr
-        report = json.loads((course / f"grading_report_{NUMPY_ASSIGNMENT}.json").read_text())
-        assert report["notebooks"] == ["arrays.ipynb", "broadcasting.ipynb"]
-        records = {r["student"]: r for r in report["results"]}
-        assert records["solved"]["scores"] == {"arrays": {"q1_column_means": 2.0, "q2_standardize": 2.0},
-                                               "broadcasting": {"q3_outer_sum": 1.0}}
-        assert records["hands_in_one_notebook"]["notes"] == ["'broadcasting.ipynb' was not handed in: its cells score 0"]
-        assert not (course / "grading_report.json").exists()
-        # no notebook was copied to another lab's name
-        assert sorted(p.name for p in (course / "submitted" / "solved" / NUMPY_ASSIGNMENT).iterdir()) == \
-            ["arrays.ipynb", "broadcasting.ipynb"]
-    scores = cell_scores(f"sqlite:///{course}/gradebook.db", NUMPY_ASSIGNMENT)
-    assert scores.pop("instructor_solution") == FULL
-    assert scores == {s.name: s.expected for s in snippets}
-
-    # its own class report, per notebook
-    result = batch(course, "report")
-    assert result.returncode == 0, result.stderr
-    table = (course / "reports" / f"{NUMPY_ASSIGNMENT}.csv").read_text().splitlines()
-    assert table[0].startswith("student,total,max,arrays.ipynb,broadcasting.ipynb,q1_column_means")
-    assert any(line.startswith("hands_in_one_notebook,4,5,4,0,") for line in table)
-    page = (course / "reports" / f"{NUMPY_ASSIGNMENT}.html").read_text()
-    assert 'data-notebook="broadcasting"' in page and "embeddings" not in page
 
 
 def test_a_course_copied_elsewhere_grades_the_same_with_plain_nbgrader(tmp_path):
@@ -100,7 +66,7 @@ def test_a_lab_whose_judge_fails_the_instructor_stops_before_any_student(tmp_pat
     """A bug in grading.py reads as the lab's, never as a student's cheating: the readiness check
     judges the instructor's own answers, stops with the lab's name, the grade id and the exception,
     records no score and flags no one."""
-    course = numpy_class_course(tmp_path / "course", numpy_corpus("correct"))
+    course = lab_class_course(tmp_path / "course", NUMPY_ASSIGNMENT, lab_corpus(NUMPY_ASSIGNMENT, "correct"))
     break_judge(course, BROKEN_AT_LOAD)
     result = nbgrader(course, "autograde", NUMPY_ASSIGNMENT, check=False) if path == "plain" else batch(course, "autograde")
     out = result.stdout + result.stderr
@@ -114,8 +80,8 @@ def test_a_judge_that_breaks_on_one_answer_stops_grading_and_flags_no_one(tmp_pa
     """The same bug met only by one student's answer, in the middle of a class: grading stops there
     (exit status 2, the lab, the grade id and the exception named), the student is neither flagged
     nor scored, and no later submission is recorded with a zero."""
-    snippets = numpy_corpus()
-    course = numpy_class_course(tmp_path / "course", snippets)
+    snippets = lab_corpus(NUMPY_ASSIGNMENT)
+    course = lab_class_course(tmp_path / "course", NUMPY_ASSIGNMENT, snippets)
     break_judge(course, BROKEN_MIDWAY)
     result = batch(course, "autograde", "--workers", "1")
     out = result.stdout + result.stderr

@@ -20,7 +20,7 @@ What each worker needs (checked when it joins, before any grade is touched):
   source/ and release/ (a shared filesystem: NFS, CephFS...; the graded notebooks are written
   back under autograded/ there); a submission a worker cannot see is reported as not graded;
 - the same Python environment (labgrader, nbgrader, TensorFlow), and what the sandbox needs
-  (root or its capabilities, bubblewrap, namespaces, the uid range: see the README);
+  (root or its capabilities, bubblewrap, namespaces, the uid range: see docs/cluster.md);
 - one thread (``--nthreads 1``): a worker process grades one submission at a time, run more
   worker processes for more at once (nbgrader's converter is not written for threads).
 

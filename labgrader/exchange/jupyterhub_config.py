@@ -1,7 +1,7 @@
 """JupyterHub for one course on one machine: PAM login with each student's unix account,
 ``LocalProcessSpawner`` (each server runs as its user), the project's own configurable-http-proxy.
 
-Run as root from the course root (README "Run the course on a JupyterHub")::
+Run as root from the course root (docs/hub.md)::
 
     .venv/bin/jupyterhub -f labgrader/exchange/jupyterhub_config.py
 

@@ -80,7 +80,7 @@ class GradingKernelManager(AsyncKernelManager):
                         "anonymous memory, memfd and tmpfs pages (its /tmp and working copy), page cache, all "
                         "counted by a memory cgroup of its own. Beyond it the kernel is killed (a dead kernel: its "
                         "remaining cells are not run). This lab's TensorFlow kernel peaks at about 0.5 GiB cold. "
-                        "Without a writable cgroup (grader not root) it is not enforced; see the README.")
+                        "Without a writable cgroup (grader not root) it is not enforced (docs/security.md, Without root).")
     max_processes = Integer(512, config=True, help="Cap on the processes+threads of a kernel: its cgroup's pids.max, "
                             "and RLIMIT_NPROC of its uid.")
     cgroup_parent = Unicode("", config=True, help="cgroup (a path as /proc/self/cgroup shows it) below which each kernel "

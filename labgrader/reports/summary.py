@@ -45,6 +45,8 @@ def print_summary(report: dict[str, Any]) -> None:
             print(printable(f"  {entry.get('who') or '?'}: {entry.get('entry', '')}: {'; '.join(entry.get('reasons', []))}"))
     if report.get("stopped"):
         print(printable(f"\nGrading stopped: {report['stopped']}"))
-    if totals:
-        scores = [s for s, _ in totals.values()]
-        print(f"\nMean score {sum(scores) / len(scores):.2f} / {next(iter(totals.values()))[1]:g}")
+    graded = [totals[r["student"]] for r in results if r["ok"] and r["student"] in totals]
+    if graded:  # this run's students only (after --student, not the whole gradebook's)
+        scores = [score for score, _ in graded]
+        print(f"\nMean score {sum(scores) / len(scores):.2f} / {graded[0][1]:g} "
+              f"over the {len(scores)} submission(s) graded by this run")

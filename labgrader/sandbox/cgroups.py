@@ -66,7 +66,7 @@ def find_place(parent: str = "") -> Place | None:
     except OSError as exc:
         log.warning("[labgrader] kernels run without a memory cgroup: %s. Memory a kernel holds is then bounded "
                     "by its address-space cap and the tmpfs caps only, and memfd_create is refused in kernels "
-                    "(README: Limits).", exc)
+                    "(docs/security.md, \"Without root\").", exc)
         return None
 
 

@@ -8,7 +8,7 @@ file in a root-only directory: it holds across the batch's worker processes and 
 `nbgrader` runs, and the kernel releases it when it dies with the grader.
 
 Only root can switch uids: a grader run by an ordinary user runs every kernel as itself, each in a
-user namespace of its own (see userns.py and the README on what that loses).
+user namespace of its own (see userns.py, and docs/security.md "Without root" on what that loses).
 """
 from __future__ import annotations
 
