@@ -10,6 +10,7 @@ every open, copy or chmod of such a path must look at the entry itself (``lstat`
 """
 import errno
 import os
+import shutil
 import stat
 
 MiB = 1024 ** 2
@@ -98,7 +99,7 @@ def handin_problems(folder, notebook=None, max_file_bytes=MAX_FILE_BYTES, max_to
     return problems
 
 
-def _open_regular(path, max_bytes, dir_fd=None):
+def open_regular(path, max_bytes, dir_fd=None):
     """A descriptor on ``path`` if it is a regular file of at most ``max_bytes`` (never follows a
     link, never blocks on a FIFO, never opens a device as a terminal)."""
     try:
@@ -123,7 +124,7 @@ def _open_regular(path, max_bytes, dir_fd=None):
 
 def read_regular(path, max_bytes=MAX_FILE_BYTES):
     """The bytes of a regular file (raises UnsafePath for anything else, or one too large)."""
-    fd, _ = _open_regular(path, max_bytes)
+    fd, _ = open_regular(path, max_bytes)
     with os.fdopen(fd, "rb") as f:
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:  # grew while we read
@@ -136,7 +137,7 @@ def copy_regular(src, dst, max_bytes=MAX_FILE_BYTES, src_dir_fd=None):
     keeping its times; raises UnsafePath for anything but a regular file within the cap. ``src``
     may be relative to the directory descriptor ``src_dir_fd``. Returns the source's ``fstat``
     taken after the copy (its owner and ctime say whether it changed meanwhile)."""
-    fd, st = _open_regular(src, max_bytes, dir_fd=src_dir_fd)
+    fd, st = open_regular(src, max_bytes, dir_fd=src_dir_fd)
     with os.fdopen(fd, "rb") as fsrc:
         out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:
@@ -152,6 +153,18 @@ def copy_regular(src, dst, max_bytes=MAX_FILE_BYTES, src_dir_fd=None):
         except BaseException:
             os.unlink(dst)
             raise
+
+
+def replace_folder(new, dest):
+    """Put the complete folder ``new`` at ``dest`` (a rename: same file system); a folder already
+    there is removed only once the new one is in its place."""
+    if os.path.lexists(dest):
+        old = f"{dest}.old-{os.getpid()}-{os.path.basename(new)}"
+        os.rename(dest, old)
+        os.rename(new, dest)
+        shutil.rmtree(old)
+    else:
+        os.rename(new, dest)
 
 
 def reclaim(workdir, uid=None, gid=None, max_file_bytes=MAX_FILE_BYTES, max_total_bytes=MAX_TOTAL_BYTES, remove=()):
@@ -205,7 +218,7 @@ def _take_back(dfd, rel, depth, uid, gid, max_file_bytes, budget, remove, notes)
             os.unlink(name, dir_fd=dfd)
         else:
             try:
-                fd, st = _open_regular(name, min(max_file_bytes, budget[0]), dir_fd=dfd)
+                fd, st = open_regular(name, min(max_file_bytes, budget[0]), dir_fd=dfd)
             except UnsafePath as exc:
                 notes.append(f"removed from the working copy: {path}: {str(exc).split(' is ', 1)[-1]}")
                 os.unlink(name, dir_fd=dfd)
