@@ -14,7 +14,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from labgrader.preprocessors import (  # noqa: E402
     CheckCellMetadata,  # nbgrader's, its JSON schema checked once per process instead of once per cell
     ClearHiddenTests, FlagEvidence, GuardedExecute, JudgeAnswers, KeepRecord, PrepareGrading, ReclaimWorkingCopy,
-    RefuseUnsafeIds, RestoreTestCells, ResumeGrading, SanitizeAutograded, SanitizeOutputs, SummarizeChecks)
+    RecordChecks, RefuseUnsafeIds, RestoreTestCells, ResumeGrading, SanitizeAutograded, SanitizeOutputs, SummarizeChecks)
 from labgrader.reference_run import PreAutograde  # noqa: E402
 from labgrader.student_ids import exclude_unsafe  # noqa: E402
 
@@ -76,6 +76,7 @@ c.Autograde.autograde_preprocessors = [
     FlagEvidence,  # after SaveAutoGrades (which resets needs_manual_grade): evidence -> manual review
     AssignLatePenalties,
     CheckCellMetadata,
+    RecordChecks,  # every graded cell's points, score, message and visibility, into the record
     KeepRecord,  # last: the notebook's record, kept in the autograded notebook (both paths)
 ]
 

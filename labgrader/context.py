@@ -22,6 +22,7 @@ import nbformat
 import numpy as np
 from nbgrader.coursedir import CourseDirectory
 
+from labgrader.cells import grade_id, is_test_cell
 from labgrader.judging import reference as reference_store
 from labgrader.lab import Lab, LabError, load_lab
 from labgrader.record import NotebookRecord
@@ -69,12 +70,34 @@ class CourseCache:
 
     @classmethod
     def release(cls, coursedir: CourseDirectory, assignment: str, notebook: str) -> Any:
-        path = os.path.join(coursedir.format_path(coursedir.release_directory, ".", assignment), notebook + ".ipynb")
+        return cls._read(coursedir.release_directory, coursedir, assignment, notebook)
+
+    @classmethod
+    def _read(cls, folder: str, coursedir: CourseDirectory, assignment: str, notebook: str) -> Any:
+        path = os.path.join(coursedir.format_path(folder, ".", assignment), notebook + ".ipynb")
         stamp = os.stat(path).st_mtime_ns
         key = (path, str(stamp))
         if key not in cls._releases:
             cls._releases[key] = nbformat.read(path, as_version=4)
         return cls._releases[key]
+
+    @classmethod
+    def test_visibility(cls, coursedir: CourseDirectory, assignment: str, notebook: str) -> dict[str, tuple[bool, bool]]:
+        """grade id -> (its test cell, as released, holds tests the student can see and run; it holds
+        hidden tests in the instructor's notebook): a fact of the assignment, read once per process.
+        A source notebook that cannot be read counts every cell as hiding some."""
+        release = cls.release(coursedir, assignment, notebook)
+        try:
+            source = cls._read(coursedir.source_directory, coursedir, assignment, notebook)
+            hidden = {grade_id(c) for c in source.cells if is_test_cell(c) and "BEGIN HIDDEN TESTS" in c.source}
+        except OSError:
+            hidden = None
+        found = {}
+        for cell in release.cells:
+            if is_test_cell(cell):
+                code = [line for line in cell.source.splitlines() if line.strip() and not line.strip().startswith("#")]
+                found[grade_id(cell)] = (bool(code), hidden is None or grade_id(cell) in hidden)
+        return found
 
 
 def build(config: Any, resources: dict, sanitizing: bool) -> GradingContext:

@@ -1,12 +1,13 @@
 """What happened to a submission, recorded where it happened and kept with it.
 
 Every grading step adds to the ``NotebookRecord`` of the notebook it works on (repairs as
-``notes``, ``faults`` (cells interrupted or not run), evidence ``flags``, each check's ``messages``), and the
-last step keeps it in the autograded notebook's metadata (``metadata.labgrader``), on both paths:
-plain ``nbgrader autograde`` and the batch command write the same record. The batch's
-``SubmissionRecord`` gathers a submission's notebook records and its gradebook scores; the summary,
-``grading_report_<assignment>.json`` and the class report read these records and the gradebook,
-and parse no prose.
+``notes``, ``faults`` (cells interrupted or not run), evidence ``flags``, each check's ``messages``),
+``RecordChecks`` adds every graded cell's result (``CheckResult``: points, score, visible or not,
+message), and the last step keeps it in the autograded notebook's metadata (``metadata.labgrader``),
+on both paths: plain ``nbgrader autograde`` and the batch command write the same record. The batch's
+``SubmissionRecord`` gathers a submission's notebook records and its gradebook totals; the summary,
+``grading_report_<assignment>.json``, the class report, the grading service's journal, pages and
+``--status`` read these records, and parse no prose.
 """
 from __future__ import annotations
 
@@ -50,6 +51,30 @@ def flag_lines(flags: list[Flag], limit: int = MAX_LISTED, dropped: int = 0) -> 
     return lines
 
 
+@dataclass(frozen=True)
+class CheckResult:
+    """One graded cell, as the grader ran it: what every report and page of it reads."""
+    id: str                  # the grade id
+    points: float            # its max score
+    score: float | None      # what nbgrader scores it (None: needs manual grading)
+    visible: bool            # its outcome before the due date is what the student sees running the cell
+    message: str = ""        # the grader's verdict ("" passed)
+    kernel_error: str = ""   # the error the cell's own code raised in the kernel (what the student sees)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CheckResult:
+        if not isinstance(data, dict):
+            return cls("?", 0.0, 0.0, False)
+        score = data.get("score")
+        return cls(printable(str(data.get("id", "?")))[:300], _number(data.get("points")),
+                   _number(score) if score is not None else None, bool(data.get("visible")),
+                   str(data.get("message", "")), str(data.get("kernel_error", "")))
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
 @dataclass
 class NotebookRecord:
     notebook: str = ""
@@ -62,6 +87,7 @@ class NotebookRecord:
     kernel_errors: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     dropped_flags: int = 0                                   # flags beyond MAX_KEPT, counted only
+    checks: list[CheckResult] = field(default_factory=list)  # every graded cell, after grading (RecordChecks)
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -93,7 +119,8 @@ class NotebookRecord:
                    kernel_errors={str(k): str(v) for k, v in (data.get("kernel_errors") or {}).items()},
                    timings={str(k): float(v) for k, v in (data.get("timings") or {}).items()
                             if isinstance(v, (int, float))},
-                   dropped_flags=int(data["dropped_flags"]) if isinstance(data.get("dropped_flags"), int) else 0)
+                   dropped_flags=int(data["dropped_flags"]) if isinstance(data.get("dropped_flags"), int) else 0,
+                   checks=[CheckResult.from_dict(c) for c in (data.get("checks") or [])[:10_000]])
 
 
 def read_notebook_record(nb: Any) -> NotebookRecord | None:
@@ -117,6 +144,12 @@ class SubmissionRecord:
     timings: dict = field(default_factory=dict)            # step -> seconds
     lab_error: str = ""                                    # the lab is broken: grading stopped here
     dropped_flags: int = 0                                 # flags counted but not kept
+    checks: dict = field(default_factory=dict)             # notebook -> [CheckResult dicts]
+    faults_by_notebook: dict = field(default_factory=dict)  # notebook -> its faults
+    score: float = 0.0                                     # the gradebook's total, once graded
+    max_score: float = 0.0
+    late_penalty: float = 0.0                              # nbgrader's late-submission penalty
+    seconds_late: float = 0.0
 
     @property
     def needs_review(self) -> bool:
@@ -128,8 +161,13 @@ class SubmissionRecord:
         self.flags += [asdict(f) for f in record.flags]
         self.dropped_flags += record.dropped_flags
         self.messages[record.notebook] = dict(record.messages)
+        self.checks[record.notebook] = [asdict(c) for c in record.checks]
+        self.faults_by_notebook[record.notebook] = list(record.faults)
         for step, seconds in record.timings.items():
             self.timings[step] = round(self.timings.get(step, 0.0) + seconds, 3)
+
+    def check_objects(self, notebook: str) -> list[CheckResult]:
+        return [CheckResult.from_dict(c) for c in self.checks.get(notebook, [])]
 
     def flag_objects(self) -> list[Flag]:
         return [Flag.from_dict(f) for f in self.flags]

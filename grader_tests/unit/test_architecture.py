@@ -89,3 +89,43 @@ def test_a_lab_is_imported_once_per_process(monkeypatch):
     for _ in range(5):  # every step of every notebook of every submission asks
         assert lab_module.load_lab(coursedir, "embeddings") is first
     assert len(calls) == 1
+
+
+def private_uses(name, path, known):
+    """``(module, private name)`` that ``name`` takes from a module of another package: imported
+    (``from labgrader.batch.runner import _record_failure``) or reached (``distributed._OnWorkers``)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text())
+    found, aliases = [], {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = package
+            for _ in range(max(node.level - 1, 0)):
+                base = base.rpartition(".")[0]
+            module = (f"{base}.{node.module}" if node.module else base) if node.level else node.module or ""
+            for alias in node.names:
+                if f"{module}.{alias.name}" in known:
+                    aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
+                elif module in known and alias.name.startswith("_"):
+                    found.append((module, alias.name))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in known:
+                    aliases[alias.asname or alias.name] = alias.name
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases \
+                and node.attr.startswith("_") and not node.attr.startswith("__"):
+            found.append((aliases[node.value.id], node.attr))
+    return [(module, attr) for module, attr in found if _package(module) != _package(name)]
+
+
+def _package(module):
+    return ".".join(module.split(".")[:2])
+
+
+def test_no_module_uses_another_packages_private_names():
+    """What one package needs of another is a named, public API (the service's of the batch:
+    ``warm_up``, ``OnWorkers``, ``Course.record_failure``...), never a ``_private`` name."""
+    known = modules()
+    crossings = {name: private_uses(name, path, set(known)) for name, path in known.items()}
+    assert {name: uses for name, uses in crossings.items() if uses} == {}

@@ -8,15 +8,17 @@ import os
 import signal
 import threading
 import time
+from dataclasses import asdict, replace
 
 import pytest
 
 from labgrader import locks
+from labgrader.record import CheckResult, SubmissionRecord
 from labgrader.service import journal as J
 from labgrader.service.pages import PageView, render
-from labgrader.service.policy import (GradingService, cap_decision, dispatchable, keeps_in_gradebook, level_at,
+from labgrader.service.intake import valid_secret
+from labgrader.service.policy import (GradingService, Lanes, Running, cap_decision, keeps_in_gradebook, level_at, plan,
                                       queue_order, shows)
-from labgrader.service.server import _notebooks, _valid_secret
 from labgrader.service.watch import entry_of
 
 UTC = dt.timezone.utc
@@ -72,16 +74,63 @@ def test_the_gradebook_keeps_the_newest_on_time_submission_else_the_newest_late_
     assert keeps_in_gradebook(before, before, DUE) and keeps_in_gradebook(after, after, DUE)
 
 
+def queued(*items):
+    return [{"key": f"k{i}", "time_ns": t, "assignment": "a", "student": s, "suspect": 0}
+            for i, (t, s) in enumerate(items)]
+
+
 def test_a_burst_drains_in_arrival_order_one_grading_per_student_at_a_time():
-    rows = [{"key": f"k{i}", "time_ns": t, "assignment": "a", "student": s}
-            for i, (t, s) in enumerate([(5, "bob"), (1, "alice"), (3, "alice"), (2, "carol"), (4, "dave")])]
-    ordered = queue_order(rows)
-    assert [r["time_ns"] for r in ordered] == [1, 2, 3, 4, 5]
-    chosen = dispatchable(ordered, busy_students=set(), free=3)
+    rows = queued((5, "bob"), (1, "alice"), (3, "alice"), (2, "carol"), (4, "dave"))
+    assert [r["time_ns"] for r in queue_order(rows)] == [1, 2, 4, 5, 3]  # each student's first, then the seconds
+    chosen = plan(rows, [], {}, 0.0, Lanes(3))
     assert [(r["student"], r["time_ns"]) for r in chosen] == [("alice", 1), ("carol", 2), ("dave", 4)]
-    chosen = dispatchable(ordered, busy_students={("a", "carol")}, free=5)
+    chosen = plan(rows, [Running("a", "carol", 0.0)], {}, 0.0, Lanes(5))
     assert [r["student"] for r in chosen] == ["alice", "dave", "bob"]
-    assert dispatchable(ordered, set(), free=0) == []
+    assert plan(rows, [Running("a", "x", 0.0), Running("a", "y", 0.0)], {}, 0.0, Lanes(2)) == []
+
+
+def test_round_robin_serves_the_student_who_used_least_first():
+    """Three students who used minutes of grading this hour, each with submissions queued before a
+    fourth student's first: the fourth goes first, then the others by what they used."""
+    rows = queued((1, "slow1"), (2, "slow2"), (3, "slow3"), (4, "slow1"), (9, "fresh"))
+    usage = {"slow1": 90.0, "slow2": 30.0, "slow3": 60.0}
+    order = [(r["student"], r["time_ns"]) for r in queue_order(rows, usage, Lanes(1))]
+    assert order == [("fresh", 9), ("slow2", 2), ("slow3", 3), ("slow1", 1), ("slow1", 4)]
+
+
+def test_long_gradings_leave_the_workers_to_others_up_to_the_burst():
+    lanes = Lanes(workers=2, burst=2, long_after=10.0)
+    now = 1000.0
+    long_ones = [Running("a", f"slow{i}", now - 30) for i in range(2)]
+    rows = queued((1, "slow2"), (2, "fresh"))
+    # two gradings have run for 30 s: they no longer count against the 2 workers
+    assert [r["student"] for r in plan(rows, long_ones, {}, now, lanes)] == ["slow2", "fresh"]
+    # four in flight (the workers and the burst): nobody starts, however long they have run
+    four = long_ones + [Running("a", "slow2", now - 30), Running("a", "slow3", now - 30)]
+    assert plan(queued((2, "fresh")), four, {}, now, lanes) == []
+    # two young gradings hold the workers: a third waits (at most long_after) even with burst free
+    young = [Running("a", "x", now - 1), Running("a", "y", now - 1)]
+    assert plan(queued((2, "fresh")), young, {}, now, lanes) == []
+
+
+def test_students_over_budget_never_take_the_last_free_worker():
+    lanes = Lanes(workers=2, burst=1, long_after=10.0, budget=60.0, reserved=1)
+    now = 1000.0
+    running = [Running("a", "slow1", now - 30)]  # long: one of three in flight
+    rows = queued((1, "slow2"), (2, "slow3"))
+    usage = {"slow2": 100.0, "slow3": 100.0}
+    chosen = plan(rows, running, usage, now, lanes)
+    assert [r["student"] for r in chosen] == ["slow2"]  # the last free one stays free
+    fresh = dict(queued((5, "fresh"))[0], key="kf")
+    assert [r["student"] for r in plan(rows + [fresh], running, usage, now, lanes)] == ["fresh"]  # first, and alone
+
+
+def test_a_submission_that_crashed_runs_alone():
+    rows = queued((1, "alice"), (2, "bob"))
+    rows[1]["suspect"] = 1
+    assert [r["student"] for r in plan(rows, [], {}, 0.0, Lanes(3))] == ["bob"]
+    assert plan(rows, [Running("a", "carol", 0.0)], {}, 0.0, Lanes(3)) == []
+    assert plan(queued((1, "alice")), [Running("a", "bob", 0.0, suspect=True)], {}, 0.0, Lanes(3)) == []
 
 
 # ------------------------------------------------------------------ journal
@@ -109,7 +158,7 @@ def test_the_journal_survives_a_restart_and_requeues_what_was_being_graded(tmp_p
     assert again.count_events("graded") == {"e2@2": 1}
     assert [e["event"] for e in again.events("e1@1")] == ["queued", "started", "interrupted"]
     assert again.admitted_times("embeddings", "alice") == [10.0]
-    assert again.entry_times() == {"e1": 1, "e2": 2}
+    assert again.entries() == {"e1", "e2"}
 
 
 def test_a_submission_interrupted_twice_is_flagged_not_retried_forever(tmp_path):
@@ -145,17 +194,16 @@ def test_meta_and_missing_rows(tmp_path):
 
 # ------------------------------------------------------------------ pages
 
-RESULT = {"ok": True, "score": 3.0, "max_score": 8.0, "penalty": 0.0, "late_seconds": 0.0, "notebooks": {"nb": {
-    "faults": [], "checks": [
-        {"id": "q1", "points": 2, "score": 2, "visible": True, "message": "", "kernel_error": ""},
-        {"id": "q2", "points": 1, "score": 0, "visible": True, "message": "model3 is a Functional",
-         "kernel_error": "model3 is a Functional, not a Sequential model"},
-        {"id": "q3", "points": 5, "score": 1, "visible": False, "message": "HIDDEN-SECRET-MESSAGE", "kernel_error": ""}]}}}
+CHECKS = [CheckResult("q1", 2, 2, True),
+          CheckResult("q2", 1, 0, True, "model3 is a Functional", "model3 is a Functional, not a Sequential model"),
+          CheckResult("q3", 5, 1, False, "HIDDEN-SECRET-MESSAGE")]
+RECORD = SubmissionRecord("alice", "embeddings", ok=True, score=3.0, max_score=8.0,
+                          checks={"nb": [asdict(c) for c in CHECKS]}, faults_by_notebook={"nb": []})
 FULL_PAGE = b"<html><head><title>nbgrader</title></head><body class='x'><p>Score: 3.0 / 8.0 HIDDEN-SECRET-MESSAGE</p></body></html>"
 
 
 def page(level, state=J.GRADED, **kw):
-    view = PageView("embeddings", "nb", "2026-12-01 10:00:00.000000 UTC", state, level, due=DUE, result=RESULT,
+    view = PageView("embeddings", "nb", "2026-12-01 10:00:00.000000 UTC", state, level, due=DUE, record=RECORD,
                     full_page=FULL_PAGE, **kw)
     return render(view).decode()
 
@@ -192,21 +240,23 @@ def test_pages_for_submissions_not_graded_say_why():
 
 
 def test_late_resubmissions_say_which_submission_counts():
-    late = dict(RESULT, kept_instead="2026-12-01 16:59:00.000000 UTC", kept_on_time=True)
-    text = render(PageView("embeddings", "nb", "t", J.GRADED, "full", due=DUE, result=late)).decode()
+    text = render(PageView("embeddings", "nb", "t", J.GRADED, "full", due=DUE, record=RECORD,
+                           kept_instead="2026-12-01 16:59:00.000000 UTC")).decode()
     assert "graded for your information only" in text and "2026-12-01 16:59:00" in text
-    penalised = dict(RESULT, late_seconds=300.0, penalty=3.0)
-    text = render(PageView("embeddings", "nb", "t", J.GRADED, "score", due=DUE, result=penalised)).decode()
+    penalised = replace(RECORD, seconds_late=300.0, late_penalty=3.0)
+    text = render(PageView("embeddings", "nb", "t", J.GRADED, "score", due=DUE, record=penalised)).decode()
     assert "5 min after the due date" in text and "late penalty 3: 0 counts" in text
 
 
 def test_student_made_text_is_escaped_on_every_page():
     hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-    result = {"notebooks": {hostile: {"faults": [hostile], "checks": [
-        {"id": hostile, "visible": True, "kernel_error": hostile, "message": hostile}]}}}
+    record = SubmissionRecord(hostile, hostile, ok=True, faults_by_notebook={hostile: [hostile]},
+                              checks={hostile: [asdict(CheckResult(hostile, 1, 0, True, hostile, hostile))]})
     for level in ("visible", "score", "full"):
-        text = render(PageView(hostile, hostile, hostile, J.GRADED, level, reason=hostile, result=result)).decode()
+        text = render(PageView(hostile, hostile, hostile, J.GRADED, level, reason=hostile, record=record,
+                               kept_instead=hostile)).decode()
         assert "<script>" not in text and "<img" not in text, level
+        assert "&lt;script&gt;" in text
     refused = render(PageView("a", "nb", "t", J.REFUSED, "visible", reason=hostile)).decode()
     assert "<script>" not in refused
 
@@ -273,11 +323,7 @@ def test_watched_paths_name_their_entry():
     assert entry_of("/x/inbound", "/x/other/f") is None
 
 
-def test_secrets_and_notebook_names(tmp_path):
-    assert _valid_secret(b"0123456789abcdef0123\n") == "0123456789abcdef0123"
+def test_secrets():
+    assert valid_secret(b"0123456789abcdef0123\n") == "0123456789abcdef0123"
     for bad in (b"../../etc", b"short", b"<html>" * 10, "é".encode() * 20):
-        assert _valid_secret(bad) == ""
-    (tmp_path / "embeddings.ipynb").write_text("{}")
-    (tmp_path / "Embeddings (1).ipynb").write_text("{}")
-    (tmp_path / "link.ipynb").symlink_to(tmp_path / "embeddings.ipynb")
-    assert _notebooks(str(tmp_path), ["embeddings"]) == ["embeddings", "Embeddings (1)"]
+        assert valid_secret(bad) == ""

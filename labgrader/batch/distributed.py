@@ -10,7 +10,7 @@ report): it takes any ``concurrent.futures.Executor``, here ``Client.get_executo
 
 Who writes the gradebook: the workers, as with the local pool. Each task runs nbgrader's own
 Autograde converter, which reads the gradebook (the assignment's cells, to restore and check
-them) and writes it (SaveAutoGrades, FlagTampering) in one conversion; moving the writes to the
+them) and writes it (SaveAutoGrades, FlagEvidence) in one conversion; moving the writes to the
 client would mean re-implementing that converter. So every worker must reach the gradebook:
 a database server (PostgreSQL) as soon as workers may run on other machines. The client writes
 only the "not graded" records (pre-flight failures, workers that died too often).
@@ -40,7 +40,8 @@ from pathlib import Path
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from labgrader.batch import task
-from labgrader.batch.runner import GradingStopped, grade_class, sqlite_with_busy_timeout
+from labgrader.batch.runner import GradingStopped, grade_class
+from labgrader.course import Course, sqlite_with_busy_timeout
 from labgrader.config import load_course_config
 from labgrader.errors import LabgraderError
 from labgrader.lab import load_lab
@@ -143,7 +144,7 @@ def _check_worker(worker, root, assignment, fingerprint):
     if seen != fingerprint:
         raise CourseMismatch(f"{_where()} sees a different course at {root} (nbgrader_config.py, source/{assignment} "
                              f"or release/{assignment} differ from the client's): sync the course or use a shared filesystem")
-    if load_course_config(Path(root)).GradingKernelManager.get("sandbox", True):
+    if Course(root).sandboxed:
         from labgrader.sandbox import SandboxUnavailable, check_once
         try:
             check_once()
@@ -186,7 +187,7 @@ def on_worker(fn, *args):
     return fn(*args)
 
 
-class _OnWorkers(Executor):
+class OnWorkers(Executor):
     """The runner's executor: submits ``fn(*args)`` as ``on_worker(fn, *args)`` to Dask."""
 
     def __init__(self, client):
@@ -254,7 +255,7 @@ def grade_on_cluster(root, assignment, students=None, scheduler=None, workers=No
             raise GradingStopped(f"Cannot grade: a Dask worker could not be set up ({type(exc).__name__}: {exc}). "
                              "Nothing was graded.") from None
         count = len(client.scheduler_info(n_workers=-1)["workers"])
-        executor = _OnWorkers(client)
+        executor = OnWorkers(client)
         try:
             # warm=False: the client starts no fork server of its own, each worker has one.
             return grade_class(root, assignment, students=students, workers=count, executor=executor,

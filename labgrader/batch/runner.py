@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from labgrader.config import load_course_config
 from labgrader.errors import LabgraderError
+from labgrader.course import Course, record_failure, sqlite_with_busy_timeout
 from labgrader.exchange.report import refusals
 from labgrader.kernels import forkserver
 from labgrader.kernels.manager import GradingKernelManager
@@ -31,13 +32,6 @@ from .preflight import check_submission
 class GradingStopped(LabgraderError, RuntimeError):
     """The class cannot be graded here (no sandbox, no assignment, a broken lab); the message says
     what to do. Nothing was recorded for the submissions not graded."""
-
-
-def sqlite_with_busy_timeout(db_url: str, seconds: int = 120) -> str:
-    """Several workers write to one SQLite file: let each wait for the lock instead of failing."""
-    if db_url.startswith("sqlite:") and "timeout=" not in db_url:
-        return db_url + ("&" if "?" in db_url else "?") + f"timeout={seconds}"
-    return db_url
 
 
 def submissions(root: str | Path, assignment: str, students: list[str] | None = None) -> list[str]:
@@ -90,6 +84,9 @@ def grade_class(root: str | Path, assignment: str, students: list[str] | None = 
         else:
             gradable.append((student, check.notes))
 
+    # The rows every grading writes to, made here once: workers inserting the same row at once fail
+    # one honest grading ("UNIQUE constraint failed: course.id").
+    Course(root, config, db_url).prepare_rows(assignment, [student for student, _ in gradable])
     # One more worker than cores: each worker also waits on its kernel (start-up, messages).
     workers = workers or (os.cpu_count() or 1) + 1
     own = executor is None
@@ -102,7 +99,7 @@ def grade_class(root: str | Path, assignment: str, students: list[str] | None = 
                 server = stack.enter_context(forkserver.Running(wait=False, imports=lab.warm_imports if lab else (), config=config))
                 settings["GradingKernelManager"] = {"fork_server": server.socket}
             if own and gradable and lab is not None:
-                _warm_up(lab.warm_imports)  # imported here, inherited by the workers (no TensorFlow op runs here)
+                warm_up(lab.warm_imports)  # imported here, inherited by the workers (no TensorFlow op runs here)
             executor = executor or ProcessPoolExecutor(max_workers=workers, initializer=task.init_worker,
                                                        initargs=(root, db_url, settings))
             if own:
@@ -125,7 +122,7 @@ def grade_class(root: str | Path, assignment: str, students: list[str] | None = 
     return report
 
 
-def _warm_up(modules: tuple[str, ...]) -> None:
+def warm_up(modules: tuple[str, ...]) -> None:
     """Import the lab's heavy modules (TensorFlow) before the workers are forked, quietly."""
     quiet_tensorflow_import()
     for name in modules:
@@ -183,15 +180,5 @@ def _require_assignment(db_url: str, assignment: str) -> None:
 
 def _record_failure(db_url: str, assignment: str, student: str, reason: str) -> None:
     """A submission that could not be graded scores 0 and is flagged for manual grading, so a
-    failed re-grade never leaves an old grade standing silently."""
-    with Gradebook(db_url) as gb:
-        gb.update_or_create_student(student)
-        submission = gb.update_or_create_submission(assignment, student)
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                grade.auto_score = 0
-                grade.manual_score = None
-                grade.needs_manual_grade = True
-            for comment in notebook.comments:
-                comment.auto_comment = f"Not graded automatically: {reason}"
-        gb.db.commit()
+    failed re-grade never leaves an old grade standing silently (``Course.record_failure``)."""
+    record_failure(db_url, assignment, student, reason)

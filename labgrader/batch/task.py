@@ -14,9 +14,9 @@ from traitlets.config import Config
 from labgrader.config import load_course_config
 from labgrader.context import broken
 from labgrader.errors import LabgraderError
+from labgrader.course import unguarded_problem
 from labgrader.lab import LabError, load_lab, notebook_names
 from labgrader.locks import LockUnavailable, student_lock
-from labgrader.preprocessors.guarded_execute import GuardedExecute
 from labgrader.record import SubmissionRecord, read_notebook_record
 from labgrader.reference_run import PreAutograde, check_ready as reference_check
 
@@ -46,12 +46,9 @@ def init_worker(root: str | Path, db_url: str, settings: dict[str, dict[str, Any
 def require_sandboxed(config: Config) -> None:
     """Refuse a configuration whose autograde steps would not start kernels through our sandboxed
     executor (stock nbgrader: student code with the grader's permissions)."""
-    from traitlets.utils.importstring import import_item
-    steps = Autograde(config=config).autograde_preprocessors
-    classes = [import_item(step) if isinstance(step, str) else step for step in steps]
-    if not any(isinstance(step, type) and issubclass(step, GuardedExecute) for step in classes):
-        raise NotInitialized("the course's nbgrader_config.py does not run GuardedExecute in "
-                             "c.Autograde.autograde_preprocessors: refusing to grade without the sandbox")
+    problem = unguarded_problem(config)
+    if problem:
+        raise NotInitialized(problem)
 
 
 def quiet_nbgrader_warnings() -> None:
@@ -137,7 +134,7 @@ def _grade(coursedir: CourseDirectory, config: Config, assignment: str, student:
                 kept.notebook = name
                 record.add_notebook(kept)
     if ok:
-        record.scores = notebook_scores(coursedir.db_url, assignment, student)
+        record_totals(record, coursedir.db_url)
     record.timings["grading"] = round(record.seconds, 3)
     return record
 
@@ -153,10 +150,21 @@ def _lab_error(coursedir: CourseDirectory, assignment: str) -> str:
 
 def notebook_scores(db_url: str, assignment: str, student: str) -> dict[str, dict[str, float]]:
     """{notebook: {grade id: score}} of one submission, as nbgrader saved them."""
+    record = SubmissionRecord(student, assignment)
+    record_totals(record, db_url)
+    return record.scores
+
+
+def record_totals(record: SubmissionRecord, db_url: str) -> None:
+    """What nbgrader saved of a graded submission, into its record, in one gradebook session: each
+    cell's score, the total, the late penalty and how late it was."""
     from nbgrader.api import Gradebook
     with Gradebook(db_url) as gb:
-        submission = gb.find_submission(assignment, student)
-        return {nb.name: {grade.name: grade.score for grade in nb.grades} for nb in submission.notebooks}
+        submission = gb.find_submission(record.assignment, record.student)
+        record.scores = {nb.name: {grade.name: grade.score for grade in nb.grades} for nb in submission.notebooks}
+        record.score, record.max_score = float(submission.score or 0.0), float(submission.max_score or 0.0)
+        record.late_penalty = float(submission.late_submission_penalty or 0.0)
+        record.seconds_late = float(submission.total_seconds_late or 0.0)
 
 
 def _reason(records: list[logging.LogRecord]) -> str:
@@ -170,4 +178,4 @@ def _reason(records: list[logging.LogRecord]) -> str:
 
 
 __all__ = ["NotInitialized", "check_ready", "course_directory", "grade_submission", "init_worker",
-           "load_course_config", "notebook_scores", "quiet_nbgrader_warnings", "require_sandboxed", "worker_config"]
+           "load_course_config", "notebook_scores", "quiet_nbgrader_warnings", "record_totals", "require_sandboxed", "worker_config"]

@@ -262,7 +262,7 @@ def copy(inbound_fd: int, entry: Entry, dest: str, caps: Caps = Caps()) -> None:
         with open(os.path.join(staging, "timestamp.txt"), "x") as fh:
             fh.write(format_timestamp(entry.time))
         os.chmod(staging, 0o755)
-        _replace(staging, dest)
+        paths.replace_folder(staging, dest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -300,17 +300,6 @@ def _copy_one(top, rel, staging, entry, caps):
     finally:
         for fd in fds[1:]:
             os.close(fd)
-
-
-def _replace(staging, dest):
-    """Put the new copy at ``dest``; an older copy is removed only once the new one is complete."""
-    if os.path.lexists(dest):
-        old = dest + ".old-" + os.path.basename(staging)
-        os.rename(dest, old)
-        os.rename(staging, dest)
-        shutil.rmtree(old)
-    else:
-        os.rename(staging, dest)
 
 
 def open_inbound(inbound: str) -> int:

@@ -90,7 +90,7 @@ class SafeExtractor(ExtractorPlugin):
     def _extract_zip(self, src, dest, shown, depth, budget=None):
         budget = budget if budget is not None else {"bytes": self.max_total_bytes, "members": self.max_members}
         try:
-            fd, _ = paths._open_regular(src, 4 * self.max_total_bytes)
+            fd, _ = paths.open_regular(src, 4 * self.max_total_bytes)
             with os.fdopen(fd, "rb") as fh, zipfile.ZipFile(fh) as archive:
                 members = archive.infolist()
                 budget["members"] -= len(members)

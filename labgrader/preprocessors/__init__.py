@@ -4,7 +4,7 @@ Autograde, sanitize pass: PrepareGrading, RefuseUnsafeIds, (nbgrader's ClearOutp
 OverwriteKernelspec), RestoreTestCells, (OverwriteCells), CheckCellMetadata, KeepRecord.
 Autograde, grading pass: ResumeGrading, GuardedExecute, ReclaimWorkingCopy, JudgeAnswers, SanitizeAutograded, (nbgrader's
 IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades), FlagEvidence,
-(AssignLatePenalties), CheckCellMetadata, KeepRecord. Feedback: ClearHiddenTests, SanitizeOutputs,
+(AssignLatePenalties), CheckCellMetadata, RecordChecks, KeepRecord. Feedback: ClearHiddenTests, SanitizeOutputs,
 SummarizeChecks. The order is set in nbgrader_config.py.
 """
 from .check_cell_metadata import CheckCellMetadata
@@ -15,6 +15,7 @@ from .judge_answers import JudgeAnswers
 from .keep_record import KeepRecord
 from .prepare_grading import PrepareGrading, ResumeGrading
 from .reclaim_working_copy import ReclaimWorkingCopy
+from .record_checks import RecordChecks
 from .refuse_unsafe_ids import RefuseUnsafeIds
 from .restore_test_cells import RestoreTestCells
 from .sanitize_autograded import SanitizeAutograded
@@ -22,5 +23,5 @@ from .sanitize_outputs import SanitizeOutputs
 from .summarize_checks import SummarizeChecks
 
 __all__ = ["CheckCellMetadata", "ClearHiddenTests", "FlagEvidence", "GuardedExecute", "JudgeAnswers", "KeepRecord",
-           "PrepareGrading", "ReclaimWorkingCopy", "RefuseUnsafeIds", "RestoreTestCells", "ResumeGrading",
+           "PrepareGrading", "ReclaimWorkingCopy", "RecordChecks", "RefuseUnsafeIds", "RestoreTestCells", "ResumeGrading",
            "SanitizeAutograded", "SanitizeOutputs", "SummarizeChecks"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 from collections.abc import Collection, Iterable
 
@@ -106,7 +107,7 @@ def handin_problems(folder: StrPath, notebook: str | None = None, max_file_bytes
     return problems
 
 
-def _open_regular(path: StrPath, max_bytes: int, dir_fd: int | None = None) -> tuple[int, os.stat_result]:
+def open_regular(path: StrPath, max_bytes: int, dir_fd: int | None = None) -> tuple[int, os.stat_result]:
     """A descriptor on ``path`` if it is a regular file of at most ``max_bytes`` (never follows a
     link, never blocks on a FIFO, never opens a device as a terminal)."""
     try:
@@ -131,7 +132,7 @@ def _open_regular(path: StrPath, max_bytes: int, dir_fd: int | None = None) -> t
 
 def read_regular(path: StrPath, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of a regular file (raises UnsafePath for anything else, or one too large)."""
-    fd, _ = _open_regular(path, max_bytes)
+    fd, _ = open_regular(path, max_bytes)
     with os.fdopen(fd, "rb") as f:
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:  # grew while we read
@@ -144,7 +145,7 @@ def copy_regular(src: StrPath, dst: StrPath, max_bytes: int = MAX_FILE_BYTES, sr
     keeping its times; raises UnsafePath for anything but a regular file within the cap. ``src``
     may be relative to the directory descriptor ``src_dir_fd``. Returns the source's ``fstat``
     taken after the copy (its owner and ctime say whether it changed meanwhile)."""
-    fd, st = _open_regular(src, max_bytes, dir_fd=src_dir_fd)
+    fd, st = open_regular(src, max_bytes, dir_fd=src_dir_fd)
     with os.fdopen(fd, "rb") as fsrc:
         out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:
@@ -160,6 +161,18 @@ def copy_regular(src: StrPath, dst: StrPath, max_bytes: int = MAX_FILE_BYTES, sr
         except BaseException:
             os.unlink(dst)
             raise
+
+
+def replace_folder(new: StrPath, dest: StrPath) -> None:
+    """Put the complete folder ``new`` at ``dest`` (a rename: same file system); a folder already
+    there is removed only once the new one is in its place."""
+    if os.path.lexists(dest):
+        old = f"{dest}.old-{os.getpid()}-{os.path.basename(new)}"
+        os.rename(dest, old)
+        os.rename(new, dest)
+        shutil.rmtree(old)
+    else:
+        os.rename(new, dest)
 
 
 def reclaim(workdir: StrPath, uid: int | None = None, gid: int | None = None, max_file_bytes: int = MAX_FILE_BYTES,
@@ -215,7 +228,7 @@ def _take_back(dfd: int, rel: str, depth: int, uid: int, gid: int, max_file_byte
             os.unlink(name, dir_fd=dfd)
         else:
             try:
-                fd, st = _open_regular(name, min(max_file_bytes, budget[0]), dir_fd=dfd)
+                fd, st = open_regular(name, min(max_file_bytes, budget[0]), dir_fd=dfd)
             except UnsafePath as exc:
                 notes.append(f"removed from the working copy: {path}: {str(exc).split(' is ', 1)[-1]}")
                 os.unlink(name, dir_fd=dfd)

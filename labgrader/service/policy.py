@@ -40,10 +40,34 @@ class GradingService(LoggingConfigurable):
                            help="Submissions of one assignment graded per student in any hour (0: no cap). "
                                 "One over it waits for a free slot; only the newest waiting one is graded.")
     workers = Integer(0, config=True, help="Worker processes of the local pool (0: one per core, plus one).")
+    burst_workers = Integer(-1, config=True,
+                            help="Workers added for gradings that run long: a grading that has run longer than "
+                                 "long_grading_seconds stops counting against `workers`, so slow notebooks cannot "
+                                 "hold every worker (-1: as many as `workers`; 0: none).")
+    long_grading_seconds = Float(10.0, config=True,
+                                 help="After this many seconds a grading counts as long (see burst_workers).")
+    grading_budget_seconds = Float(120.0, config=True,
+                                   help="Grading time each student gets per hour (each grading costs the longer of the "
+                                        "time it holds a worker and the CPU time its worker uses). A student over it is "
+                                        "served after every student within it, and never takes the last "
+                                        "reserved_workers free workers (0: no budget).")
+    reserved_workers = Integer(1, config=True,
+                               help="Workers a student over the grading budget never takes (kept for students within it).")
+    max_bytes_per_student = Integer(512 * 1024 ** 2, config=True,
+                                    help="Bytes the service keeps for one student (submissions waiting to be graded, "
+                                         "pages): over it, their oldest finished submissions' pages are dropped, then "
+                                         "a new submission is refused (0: no cap).")
+    receipt_grace_seconds = Float(60.0, config=True,
+                                  help="File-system exchange: an entry's time is its latest ctime, but never more than "
+                                       "this many seconds before the service copied it (what a student changes without "
+                                       "moving ctime, e.g. through a shared memory mapping, is never older than that).")
+    incomplete_seconds = Float(30.0, config=True,
+                               help="File-system exchange: an entry without nbgrader's submission_secret.txt (written "
+                                    "last by nbgrader submit) is taken once nothing in it changed for this long.")
     rescan_seconds = Float(30.0, config=True,
-                           help="Seconds between two full scans of inbound (besides inotify), and of the due dates.")
+                           help="Seconds between two scans of inbound for new entries (besides inotify), and of the due dates.")
     settle_seconds = Float(0.5, config=True,
-                           help="An entry is collected once nothing in it changed for this long (nbgrader submit "
+                           help="An entry is taken once nothing in it changed for this long (nbgrader submit "
                                 "writes an entry in several steps).")
     assignments = List(Unicode(), config=True,
                        help="Assignments served (default: every assignment of the gradebook).")
@@ -88,25 +112,81 @@ def keeps_in_gradebook(new: _dt.datetime, current: _dt.datetime | None, due: _dt
     return current is None or rank(new, due) >= rank(current, due)
 
 
-def queue_order(rows: Iterable[dict]) -> list[dict]:
-    """Submissions in the order they are graded: by trusted time (a burst drains in the order it
-    arrived), then by key; a student's next submission waits while one of theirs is in flight."""
-    return sorted(rows, key=lambda r: (r["time_ns"], r["key"]))
+@dataclass(frozen=True)
+class Lanes:
+    """How many gradings may run at once, and for whom (``GradingService``'s fairness settings)."""
+    workers: int                 # gradings younger than ``long_after`` at once
+    burst: int = 0               # more, while the rest have run long
+    long_after: float = 10.0
+    budget: float = 0.0          # grading seconds per student per hour (0: none)
+    reserved: int = 1
+
+    @classmethod
+    def of(cls, policy: GradingService, workers: int) -> Lanes:
+        burst = workers if policy.burst_workers < 0 else policy.burst_workers
+        return cls(workers, burst, policy.long_grading_seconds, policy.grading_budget_seconds,
+                   max(0, policy.reserved_workers))
+
+    @property
+    def capacity(self) -> int:
+        return self.workers + self.burst
 
 
-def dispatchable(queued: list[dict], busy_students: set[tuple[str, str]], free: int) -> list[dict]:
-    """From ``queued`` (in queue order), the next ``free`` submissions to start: at most one per
-    student and assignment in flight (the student's grading lock would only make a worker wait)."""
+@dataclass(frozen=True)
+class Running:
+    """A grading in flight."""
+    assignment: str
+    student: str
+    started: float               # epoch seconds
+    suspect: bool = False        # it crashed a grading before: it runs alone
+
+
+def over_budget(lanes: Lanes, used: float) -> bool:
+    return lanes.budget > 0 and used >= lanes.budget
+
+
+def queue_order(rows: Iterable[dict], usage: dict[str, float] | None = None, lanes: Lanes | None = None) -> list[dict]:
+    """Submissions in the order they are served: round-robin between students, the student who used
+    the least grading time in the last hour first (those over the budget after everyone within it),
+    then whoever waited longest; a student's own submissions in the order they arrived."""
+    usage = usage or {}
+    lanes = lanes or Lanes(1)
+    firsts: dict[tuple[str, str], int] = {}
+    ordered = sorted(rows, key=lambda r: (r["time_ns"], r["key"]))
+    turns = []
+    for row in ordered:
+        who = (row["assignment"], row["student"])
+        turn = firsts[who] = firsts.get(who, -1) + 1
+        used = usage.get(row["student"], 0.0)
+        turns.append(((turn, over_budget(lanes, used), used, row["time_ns"], row["key"]), row))
+    return [row for _, row in sorted(turns, key=lambda t: t[0])]
+
+
+def plan(queued: list[dict], running: list[Running], usage: dict[str, float], now: float, lanes: Lanes) -> list[dict]:
+    """The submissions to start now, from ``queued`` (rows of the journal). At most one grading per
+    student and assignment in flight; a submission that crashed a grading runs alone; at most
+    ``lanes.workers`` gradings younger than ``lanes.long_after`` and ``lanes.capacity`` in all; a
+    student over the budget never takes the last ``lanes.reserved`` free workers."""
+    if any(r.suspect for r in running):
+        return []
+    suspects = [r for r in queued if r["suspect"]]
+    if suspects:
+        return [] if running else queue_order(suspects, usage, lanes)[:1]
+    busy = {(r.assignment, r.student) for r in running}
+    fresh = sum(1 for r in running if now - r.started < lanes.long_after)
+    total = len(running)
     chosen: list[dict] = []
-    taken = set(busy_students)
-    for row in queued:
-        if len(chosen) >= free:
+    for row in queue_order(queued, usage, lanes):
+        if fresh >= lanes.workers or total >= lanes.capacity:
             break
         who = (row["assignment"], row["student"])
-        if who in taken:
+        if who in busy:
             continue
-        taken.add(who)
+        if over_budget(lanes, usage.get(row["student"], 0.0)) and lanes.capacity - total <= lanes.reserved:
+            continue
+        busy.add(who)
         chosen.append(row)
+        fresh, total = fresh + 1, total + 1
     return chosen
 
 

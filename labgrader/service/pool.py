@@ -12,7 +12,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any, Callable
 
 from labgrader.batch import task
-from labgrader.batch.runner import _warm_up
+from labgrader.batch.runner import warm_up
 from labgrader.kernels import forkserver
 
 from .worker import init_pool_worker
@@ -45,7 +45,7 @@ class LocalPool:
     def _start(self) -> None:
         self.server = self._stack.enter_context(forkserver.Running(wait=False, imports=self.imports))
         self.settings = {"GradingKernelManager": {"fork_server": self.server.socket}}
-        _warm_up(self.imports)  # inherited by the workers; no TensorFlow op runs here
+        warm_up(self.imports)  # inherited by the workers; no TensorFlow op runs here
         self.executor = self._new()
         self.server.ready()
 
@@ -103,7 +103,7 @@ class DaskPool:
         client.register_plugin(distributed.GradingWorker(self.root, self.assignment,
                                                          distributed.course_fingerprint(self.root, self.assignment)))
         self.workers = len(client.scheduler_info(n_workers=-1)["workers"])
-        self.executor = distributed._OnWorkers(client)
+        self.executor = distributed.OnWorkers(client)
         self._stack.callback(self.executor.shutdown, wait=False)
         return self
 

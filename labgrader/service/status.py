@@ -7,6 +7,7 @@ import os
 import time
 from typing import Any
 
+from labgrader.record import SubmissionRecord
 from labgrader.text import one_line, printable
 
 from . import journal as J
@@ -37,7 +38,8 @@ def status(course_root: str) -> dict[str, Any]:
         "queue": [_brief(r) for r in rows if r["state"] in (J.GRADING, J.QUEUED, J.DEFERRED)],
         "graded": [_brief(r) for r in graded[-RECENT:]],
         "failures": [_brief(r) for r in rows if r["state"] in (J.FAILED, J.FLAGGED)],
-        "flags": [_brief(r) for r in rows if r["state"] == J.GRADED and r["result"].get("flags")],
+        "flags": [b for b in map(_brief, rows) if b["state"] == J.GRADED and b["flags"]],
+        "taken_late": [b for b in map(_brief, rows) if b["changed_at"]],
         "refused": [_brief(r) for r in rows if r["state"] == J.REFUSED],
         "graded_twice": sorted(k for k, n in graded_events.items() if n > 1),
         "journal": path,
@@ -46,11 +48,21 @@ def status(course_root: str) -> dict[str, Any]:
 
 def _brief(row: dict[str, Any]) -> dict[str, Any]:
     result = row["result"]
+    record = SubmissionRecord.from_dict(result.get("record") or {"student": row["student"]})
+    graded = row["state"] == J.GRADED
     latency = round(row["graded"] - row["time_ns"] / 1e9, 2) if row["graded"] else None
+    taken_late = row.get("ctime_ns") and row["time_ns"] > row["ctime_ns"] + 1e6
     return {"student": row["student"], "assignment": row["assignment"], "time": row["time"], "state": row["state"],
-            "score": result.get("score"), "max_score": result.get("max_score"), "target": result.get("target"),
-            "flags": result.get("flags", 0), "attempts": row["attempts"], "reason": row["reason"],
-            "entry": row["entry"], "seconds_to_grade": latency}
+            "score": record.score if graded else None, "max_score": record.max_score if graded else None,
+            "target": result.get("target"), "flags": len(record.flags) + record.dropped_flags,
+            "attempts": row["attempts"], "reason": row["reason"], "entry": row["entry"], "source": row.get("source", ""),
+            "seconds_to_grade": latency, "charge": row.get("charge", 0.0),
+            "changed_at": _iso(row["ctime_ns"]) if taken_late else None}
+
+
+def _iso(ns: int) -> str:
+    from labgrader.exchange.times import format_timestamp, from_epoch
+    return format_timestamp(from_epoch(ns / 1e9))
 
 
 def format_status(data: dict[str, Any]) -> str:
@@ -69,7 +81,9 @@ def format_status(data: dict[str, Any]) -> str:
     lines.append("Submissions: " + (", ".join(f"{n} {s}" for s, n in sorted(data["counts"].items())) or "none"))
     sections = (("Queue (in grading order)", data["queue"]), ("Recently graded", data["graded"]),
                 ("Failures (not graded: grade by hand)", data["failures"]), ("Flagged for review", data["flags"]),
-                ("Refused at collection", data["refused"]))
+                ("Refused at collection", data["refused"]),
+                ("Taken long after their files last changed (the service was not running?): their time is when they "
+                 "were copied, minus the grace", data.get("taken_late", [])))
     for title, items in sections:
         if items:
             lines.append(f"{title}:")
@@ -89,6 +103,8 @@ def _line(item: dict[str, Any]) -> str:
         text += f", {item['seconds_to_grade']:g} s after submission"
     if item["flags"]:
         text += f", {item['flags']} flag(s): see the autograded notebook or the class report"
+    if item.get("changed_at"):
+        text += f" (its files last changed {item['changed_at']})"
     if item["reason"]:
         text += f" - {one_line(item['reason'], 300)}"
     return text

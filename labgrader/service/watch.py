@@ -1,7 +1,13 @@
-"""Which inbound entries changed: inotify (through ``watchfiles``) as they change, and a full scan
+"""Which inbound entries appeared: inotify (through ``watchfiles``) on inbound itself, and a scan
 every ``rescan_seconds`` for what inotify cannot promise (events dropped on overflow, a watcher
 restarted, entries made while the service was down). Both only name entries; the service then
-looks at each one itself (labgrader/exchange/entries.py), so nothing here is trusted.
+looks at each one itself (labgrader/service/inbound.py), so nothing here is trusted.
+
+One watch, on inbound only, never on the students' folders inside it: a watch per folder would let
+one student's entry of 200,000 folders take every inotify watch of the instructor's uid
+(``fs.inotify.max_user_watches``). Nothing is lost by it: an entry is taken once, when it is whole
+(its own creation is the event; the service then looks at it until it settles), and what changes
+in it afterwards is ignored by design.
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ def entry_of(inbound: str, path: str) -> str | None:
     return rel.split(os.sep, 1)[0]
 
 
-def everything_filter(change, path) -> bool:
+def everything_filter(change: object, path: str) -> bool:
     return True  # watchfiles' default drops names such as *.pyc or .git: a student chooses names
 
 
@@ -39,9 +45,9 @@ class InboundWatcher(threading.Thread):
         import watchfiles
         while not self.stop.is_set():
             try:
-                for changes in watchfiles.watch(self.inbound, watch_filter=everything_filter, debounce=400, step=20,
+                for changes in watchfiles.watch(self.inbound, watch_filter=everything_filter, debounce=50, step=20,
                                                 stop_event=self.stop, rust_timeout=1000, raise_interrupt=False,
-                                                ignore_permission_denied=True):
+                                                ignore_permission_denied=True, recursive=False):
                     for name in {entry_of(self.inbound, path) for _, path in changes} - {None}:
                         self.names.put(name)
             except Exception as exc:  # the watch is an optimisation: never the service's end
