@@ -239,11 +239,12 @@ class Changed(Exception):
     """The entry changed while it was copied."""
 
 
-def copy(inbound_fd: int, entry: Entry, dest: str, caps: Caps = Caps()) -> None:
+def copy(inbound_fd: int, entry: Entry, dest: str, caps: Caps = Caps(), verify=None) -> None:
     """Copy a surveyed, unrefused entry into ``dest`` (a new folder), then write the trusted
     ``timestamp.txt``. Every file is opened by descriptor, relative to its folder's descriptor,
     never through a link, and checked again after its copy; raises Changed (nothing left at
-    ``dest``) when the entry is no longer what the survey saw."""
+    ``dest``) when the entry is no longer what the survey saw, or when ``verify(copy)`` (called
+    on the whole copy before it is put in place) says why it is not what it must be."""
     assert not entry.refusals, "refused entries are never copied"
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
@@ -259,6 +260,9 @@ def copy(inbound_fd: int, entry: Entry, dest: str, caps: Caps = Caps()) -> None:
                 raise Changed("the entry changed while it was being collected: collect again")
         finally:
             os.close(top)
+        problem = verify(staging) if verify else ""
+        if problem:
+            raise Changed(problem)
         with open(os.path.join(staging, "timestamp.txt"), "x") as fh:
             fh.write(format_timestamp(entry.time))
         os.chmod(staging, 0o755)

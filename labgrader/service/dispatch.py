@@ -142,7 +142,7 @@ class Dispatcher:
             self.journal.update(key, "graded" if record.ok else "failed", detail, state=state, graded=time.time(),
                                 result=result.as_dict(), reason=reason, charge=round(result.charge, 3))
             self.journal.add_refs(key, J.FEEDBACK, [(nb, sha, size) for nb, (sha, size) in result.feedback.items()])
-            gone = self.journal.drop_refs(key, J.CONTENT)
+            gone = self.journal.release_content(key)
         self.store.delete(gone)
         if record.ok:
             log.info("graded %s (%s): %g / %g%s", printable(row["entry"]), row["student"], record.score,
@@ -162,7 +162,7 @@ class Dispatcher:
         with self.journal.transaction():
             self.journal.update(key, "flagged", reason, state=J.FLAGGED, reason=reason, graded=time.time(),
                                 charge=row["charge"] + charge)
-            gone = self.journal.drop_refs(key, J.CONTENT)
+            gone = self.journal.release_content(key)
         self.store.delete(gone)
         log.error("flagged %s (%s): %s", printable(row["entry"]), row["student"], reason)
         if self.counts_in_gradebook(row):

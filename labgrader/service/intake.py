@@ -188,7 +188,7 @@ class Intake:
                 continue
             self.journal.update(older["key"], "superseded", "a newer submission arrived while it waited",
                                 state=J.SUPERSEDED, shown="")
-            freed += self.journal.drop_refs(older["key"], J.CONTENT)
+            freed += self.journal.release_content(older["key"])
         slot = decision.next_slot or now
         reason = (f"over the cap: {decision.used} graded in the last hour (at most {self.policy.max_per_hour}); "
                   f"waits until {format_timestamp(_dt.datetime.fromtimestamp(slot, _dt.timezone.utc))}")
@@ -219,8 +219,7 @@ class Intake:
 
     def _forget(self, manifest: Manifest) -> None:
         """Blobs of a manifest that no submission refers to (a refused content)."""
-        self.store.delete([f.sha256 for f in manifest.files if not self.journal.db.execute(
-            "SELECT 1 FROM refs WHERE sha256 = ?", (f.sha256,)).fetchone()])
+        self.store.delete([f.sha256 for f in manifest.files if not self.journal.kept(f.sha256)])
 
     # -- what a row holds ----------------------------------------------------------------------
 
