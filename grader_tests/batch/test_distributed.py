@@ -111,7 +111,7 @@ def test_each_worker_has_its_own_warm_fork_server_and_checks_what_it_sees(tmp_pa
         record = client.submit(dist.on_worker, task.grade_submission, ASSIGNMENT, "ghost", pure=False).result()
         assert not record.ok and "cannot see" in record.error and "same path on every worker" in record.error
         # The real task, through the runner's executor protocol (concurrent.futures).
-        executor = dist._OnWorkers(client)
+        executor = dist.OnWorkers(client)
         executor.submit(task.check_ready, ASSIGNMENT, [submissions.NOTEBOOK.removesuffix(".ipynb")]).result()
         record = executor.submit(task.grade_submission, ASSIGNMENT, "instructor_solution").result()
         assert record.ok and [sum(cells.values()) for cells in record.scores.values()] == [8], record.error

@@ -420,7 +420,7 @@ def test_before_the_due_date_the_policy_hides_the_hidden_tests_outcomes(term):
     text = " ".join(page_text(seen["alice_graded"]).split())
     # her answer passes the visible tests and fails the hidden ones (the grader says so)...
     first = next(r for r in seen["final"]["rows"] if r["entry"] == seen["alice_entry"])
-    assert first["result"]["score"] == sum(snippets.load(CORPUS / f"{ALICE_FIRST}.py").expected.values()) == 3
+    assert first["result"]["record"]["score"] == sum(snippets.load(CORPUS / f"{ALICE_FIRST}.py").expected.values()) == 3
     for check in ("q1_param_count", "q2_structure"):
         assert f"{check} visible tests passed" in text, text[:1500]
     for check in ("q2_shares_layer", "q2_same_predictions", "q2_follows_shared_weights"):
@@ -487,8 +487,8 @@ def test_broken_and_hostile_submissions_never_block_the_queue(term):
     snap = seen["after_burst"]
     broken, endless, right = rows_of(snap, seen["burst"]["mallory"])
     assert broken["state"] == J.FAILED and "not JSON" in broken["reason"], broken
-    assert endless["state"] == J.GRADED and endless["result"]["score"] == 2  # q1 kept, the loop interrupted
-    assert right["state"] == J.GRADED and right["result"]["score"] == 8
+    assert endless["state"] == J.GRADED and endless["result"]["record"]["score"] == 2  # q1 kept, the loop interrupted
+    assert right["state"] == J.GRADED and right["result"]["record"]["score"] == 8
     refused = {r["entry"]: r for r in snap["rows"] if r["state"] == J.REFUSED}
     claims, fifo = seen["hostile"]
     assert "claims to be alice's but is owned by mallory" in refused[claims]["reason"]

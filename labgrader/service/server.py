@@ -20,6 +20,7 @@ passes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
@@ -168,8 +169,8 @@ class Service:
                 self.paused[assignment] = f"the readiness check failed: {type(exc).__name__}: {one_line(exc, 500)}"
         for assignment, why in self.paused.items():
             log.error("grading of %s is paused (submissions are received and receipted): %s", assignment, why)
-        if isinstance(pool, DaskPool):
-            self.lanes = Lanes.of(self.policy, pool.capacity)
+        if isinstance(pool, DaskPool):  # the cluster's workers, as many as joined: no burst workers
+            self.lanes = dataclasses.replace(Lanes.of(self.policy, pool.capacity), burst=0)
         self.dispatcher = Dispatcher(self.course, self.journal, self.store, self.policy, pool, self.publisher,
                                      self.paused, self.lanes)
         self.publisher.ahead = self.dispatcher.ahead
