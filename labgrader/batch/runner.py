@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.converters import Autograde
-from nbgrader.coursedir import CourseDirectory
 from tqdm import tqdm
 
 from labgrader.config import load_course_config
@@ -85,7 +83,6 @@ def grade_class(root: str | Path, assignment: str, students: list[str] | None = 
             report["results"].append(SubmissionRecord(student, assignment, error=check.error, notes=check.notes).as_dict())
         else:
             gradable.append((student, check.notes))
-    _prepare_gradebook(config, db_url, assignment, [student for student, _ in gradable])
 
     # The rows every grading writes to, made here once: workers inserting the same row at once fail
     # one honest grading ("UNIQUE constraint failed: course.id").
@@ -179,17 +176,6 @@ def _require_assignment(db_url: str, assignment: str) -> None:
         except MissingEntry:
             raise GradingStopped(f"The gradebook has no assignment {assignment!r}: run "
                                  f"`nbgrader generate_assignment {assignment}` first.") from None
-
-
-def _prepare_gradebook(config: Any, db_url: str, assignment: str, students: list[str]) -> None:
-    """The rows every submission needs (the course, the students), made before the workers start:
-    two workers must never race to insert the same row (``UNIQUE constraint failed: course.id``
-    failed an honest submission once)."""
-    course_id = CourseDirectory(config=config).course_id
-    with Gradebook(db_url, course_id) as gb:  # makes the course's row
-        if Autograde(config=config).create_student:  # else nbgrader refuses students it does not know
-            for student in students:
-                gb.update_or_create_student(student)
 
 
 def _record_failure(db_url: str, assignment: str, student: str, reason: str) -> None:
