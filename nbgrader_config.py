@@ -6,15 +6,17 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, ClearOutput, DeduplicateIds, GetGrades,
-    IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
+from nbgrader.preprocessors import ClearOutput, DeduplicateIds, GetGrades, IgnorePattern, LimitOutput  # noqa: E402
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 
 from labgrader.preprocessors import (  # noqa: E402
     CheckCellMetadata,  # nbgrader's, its JSON schema checked once per process instead of once per cell
     ClearHiddenTests, FlagEvidence, GuardedExecute, JudgeAnswers, KeepRecord, PrepareGrading, ReclaimWorkingCopy,
     RecordChecks, RefuseUnsafeIds, RestoreTestCells, ResumeGrading, SanitizeAutograded, SanitizeOutputs, SummarizeChecks)
+# nbgrader's gradebook steps, on the submission's one gradebook session when the batch lends one
+# (plain nbgrader: exactly nbgrader's own; labgrader/preprocessors/one_gradebook.py).
+from labgrader.preprocessors.one_gradebook import (  # noqa: E402
+    AssignLatePenalties, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 from labgrader.reference_run import PreAutograde  # noqa: E402
 from labgrader.student_ids import exclude_unsafe  # noqa: E402
 

@@ -103,18 +103,36 @@ def lab_directory(coursedir, assignment: str) -> str:
     return coursedir.format_path(coursedir.source_directory, ".", assignment)
 
 
+def _lab_files(folder: str) -> list[str]:
+    """The files of a lab folder that make the lab (no caches), in a fixed order."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".ipynb_checkpoints"))
+        found += [os.path.join(root, name) for name in sorted(files) if not name.endswith(".pyc")]
+    return found
+
+
 def folder_digest(folder: str) -> str:
     """The content of every file of a lab folder (notebooks, grading.py, data), as a short hash."""
     digest = hashlib.sha256()
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".ipynb_checkpoints"))
-        for name in sorted(files):
-            if name.endswith(".pyc"):
-                continue
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                digest.update(os.path.relpath(path, folder).encode() + b"\0" + f.read() + b"\0")
+    for path in _lab_files(folder):
+        with open(path, "rb") as f:
+            digest.update(os.path.relpath(path, folder).encode() + b"\0" + f.read() + b"\0")
     return digest.hexdigest()[:24]
+
+
+_digests: dict[tuple[str, tuple[tuple[str, int, int, int], ...]], str] = {}
+
+
+def lab_digest(folder: str) -> str:
+    """``folder_digest``, read once per process and content: keyed by every file's size and
+    change times (a lab that ships a large dataset is not read again for each submission)."""
+    files = _lab_files(folder)
+    stats = [os.stat(path) for path in files]
+    key = (os.path.realpath(folder), tuple((path, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for path, s in zip(files, stats)))
+    if key not in _digests:
+        _digests[key] = folder_digest(folder)
+    return _digests[key]
 
 
 _loaded: dict[tuple[str, str], Lab] = {}
@@ -127,7 +145,7 @@ def load_lab(coursedir, assignment: str) -> Lab | None:
     path = os.path.join(folder, MODULE_FILE)
     if not os.path.isfile(path):
         return None
-    digest = folder_digest(folder)
+    digest = lab_digest(folder)
     key = (os.path.realpath(path), digest)
     if key not in _loaded:
         _loaded[key] = _import(path, assignment, digest)

@@ -18,7 +18,7 @@ from labgrader.service import journal as J
 from test_distributed import free_port
 from test_postgresql import postgres  # noqa: F401  (the throw-away PostgreSQL server fixture)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.dask, pytest.mark.postgres]
 BIN = Path(sys.executable).parent
 COURSE_ID = "categorical-embeddings"
 

@@ -5,7 +5,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO
+
+pytestmark = pytest.mark.slow  # the demo grades 4 submissions
 
 # The demo's claim is its wiring (generate, grade, feedback, export, report, every output where it
 # says): a few submissions of each kind make it, among them those whose kernels write to stderr;

@@ -2,8 +2,11 @@
 import re
 
 import nbformat
+import pytest
 
 from conftest import ASSIGNMENT, REPO, nbgrader
+
+pytestmark = pytest.mark.slow  # nbgrader commands
 
 NOTEBOOK = f"{ASSIGNMENT}/embeddings.ipynb"
 

@@ -5,6 +5,8 @@ from nbclient import NotebookClient
 
 from conftest import ASSIGNMENT, REPO
 
+pytestmark = pytest.mark.slow  # runs the instructor's notebook
+
 SOURCE = REPO / "source" / ASSIGNMENT / "embeddings.ipynb"
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from conftest import ASSIGNMENT, corpus, tree_digest
 
+pytestmark = pytest.mark.slow  # reads the shared graded classes
+
 
 def outputs_of(course, student, grade_id):
     nb = nbformat.read(course / "autograded" / student / ASSIGNMENT / "embeddings.ipynb", as_version=4)

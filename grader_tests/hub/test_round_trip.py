@@ -42,7 +42,7 @@ from labgrader.reports.gradebook import cell_scores
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "jupyterlab"))
 from lab import browser_page, keep  # noqa: E402
 
-pytestmark = pytest.mark.slow  # a hub, five users' commands, Chromium, one autograde of the class
+pytestmark = [pytest.mark.slow, pytest.mark.browser]  # a hub, five users' commands, Chromium, one autograde of the class
 
 ALICE_ANSWER = "correct/list_and_flatten"
 BOB_ANSWER = "wrong/model3_is_model2"

@@ -45,7 +45,7 @@ from test_round_trip import (answer, hidden_test_lines, mallory_makes_entry, ope
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "jupyterlab"))
 from lab import browser_page, keep  # noqa: E402
 
-pytestmark = pytest.mark.slow  # the hub, its grading service, Chromium, about 20 gradings
+pytestmark = [pytest.mark.slow, pytest.mark.browser]  # the hub, its grading service, Chromium, about 20 gradings
 
 CAP = 4
 ALICE_FIRST = "wrong/fresh_embedding"  # visible tests pass, hidden tests fail

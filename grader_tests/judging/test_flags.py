@@ -13,6 +13,8 @@ from conftest import ASSIGNMENT, corpus, plain_sample
 from labgrader.record import MAX_LISTED, read_notebook_record
 from labgrader.reports.class_report import collect, write_report
 
+pytestmark = pytest.mark.slow  # reads the shared graded classes
+
 HONEST, CHEAT = "list_and_flatten", "tamper_stdlib_encoder_hook"
 SEEN, LINE = "json.dumps was rebound", "q1_answer, line 9: json.dumps = forging_dumps"
 FLAGGABLE = [s for s in corpus() if s.expected_flags is not None]

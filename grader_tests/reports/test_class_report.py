@@ -9,6 +9,8 @@ from conftest import ASSIGNMENT
 from labgrader.reports.class_report import write_report
 from labgrader.reports.gradebook import cell_scores, max_points
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]  # the shared graded class, Chromium
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

@@ -9,6 +9,8 @@ import pytest
 from conftest import ASSIGNMENT, REPO, nbgrader
 from labgrader.reports.lms import write_canvas_csv
 
+pytestmark = pytest.mark.slow  # nbgrader generate_feedback and export
+
 
 @pytest.fixture(scope="module")
 def feedback(graded_corpus, tmp_path_factory):

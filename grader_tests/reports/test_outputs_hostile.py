@@ -25,6 +25,8 @@ from labgrader.reports.class_report import write_report
 from labgrader.reports.gradebook import cell_scores
 from labgrader.reports.lms import write_canvas_csv
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]  # gradings, feedback, Chromium
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 XSS = submissions.load(CORPUS / "hostile" / "xss_outputs.py")
 STDERR = submissions.load(CORPUS / "hostile" / "stderr_escape_sequences.py")

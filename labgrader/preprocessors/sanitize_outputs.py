@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 from typing import Any
 
@@ -51,6 +52,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Set
 
 from labgrader.preprocessors.feedback_base import FeedbackPreprocessor
+from labgrader.preprocessors.one_gradebook import lent_gradebook
 
 SAFE_TYPES = {"text/plain", "image/png", "image/jpeg"}
 # A plain text that says nothing about the content (IPython's repr of HTML(...), SVG(...)...).
@@ -183,7 +185,8 @@ class InertStudentContent(NbGraderPreprocessor):
         info = resources.get("nbgrader", {})
         if not info.get("db_url"):
             return {}
-        with Gradebook(info["db_url"]) as gb:
+        lent = lent_gradebook(resources)  # the submission's session, or one of its own (plain nbgrader)
+        with contextlib.nullcontext(lent) if lent else Gradebook(info["db_url"]) as gb:
             try:
                 notebook = gb.find_notebook(info["notebook"], info["assignment"])
             except MissingEntry:
