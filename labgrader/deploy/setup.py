@@ -80,9 +80,9 @@ def make_course_folder(course_dir: str, user: pwd.struct_passwd, log: Log = prin
                            "move it away and run again")
     elif stat.S_IMODE(st.st_mode) & 0o077:
         os.fchmod(fd, 0o700)
-        log(f"made {course_dir} private: mode {oct(stat.S_IMODE(st.st_mode))} -> 0700")
+        log(f"made {course_dir} private: mode {stat.S_IMODE(st.st_mode):04o} -> 0700")
     else:
-        log(f"kept {course_dir} ({user.pw_name}, {oct(stat.S_IMODE(st.st_mode))})")
+        log(f"kept {course_dir} ({user.pw_name}, {stat.S_IMODE(st.st_mode):04o})")
     return fd
 
 

@@ -108,12 +108,12 @@ c.ServerApp.tornado_settings = {"headers": {"Content-Security-Policy": "frame-an
 
 
 # A student's JupyterLab shows a student's tools: nbgrader's instructor panels (Formgrader, Courses,
-# Create Assignment) are switched off for them (their server reads <config dir>/students first: the
-# hub's jupyterhub_config.py); JupyterLab's news prompt is off for everyone.
+# Create Assignment) and JupyterLab's prompt about news are switched off for them (their server
+# reads <config dir>/students first: the hub's jupyterhub_config.py). The instructor's is stock.
 STUDENTS_DIR = "students"
-EVERYONE_PAGE_CONFIG = {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
 STUDENTS_PAGE_CONFIG = {"disabledExtensions": {"@jupyter/nbgrader:formgrader": True, "@jupyter/nbgrader:course-list": True,
-                                               "@jupyter/nbgrader:create-assignment": True}}
+                                               "@jupyter/nbgrader:create-assignment": True,
+                                               "@jupyterlab/apputils-extension:announcements": True}}
 STUDENTS_SERVER_CONFIG = {"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": False,
                                                                 "nbgrader.server_extensions.course_list": False}}}
 
@@ -127,7 +127,6 @@ def global_config_files(root: str, course: str) -> dict[str, str]:
     return {
         "nbgrader_config.py": GLOBAL_NBGRADER_CONFIG.format(root=root, course=course),
         "jupyter_server_config.py": GLOBAL_SERVER_CONFIG,
-        os.path.join("labconfig", "page_config.json"): as_json(EVERYONE_PAGE_CONFIG),
         os.path.join(STUDENTS_DIR, "labconfig", "page_config.json"): as_json(STUDENTS_PAGE_CONFIG),
         os.path.join(STUDENTS_DIR, "jupyter_server_config.d", "labgrader-students.json"): as_json(STUDENTS_SERVER_CONFIG),
     }
@@ -160,7 +159,8 @@ def write_kept(path: str, text: str, log=print) -> str:
 def write_global_config(config_dir: str, root: str, course: str, log=print) -> list[str]:
     """The machine-wide config in ``config_dir`` (e.g. /etc/jupyter), file by file as ``write_kept``
     does: nbgrader's (the exchange, the course id, UTC, private entries), the Jupyter server's
-    (framing), and JupyterLab's (students' tools; no news prompt). Returns the paths."""
+    (framing), and, in ``students/``, what students' servers read first (a student's tools only).
+    Returns the paths."""
     os.makedirs(config_dir, mode=0o755, exist_ok=True)
     written = []
     for name, text in global_config_files(root, course).items():
