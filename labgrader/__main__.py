@@ -193,7 +193,6 @@ def serve(args: argparse.Namespace) -> None:
     if args.status:
         from labgrader.service.status import print_status
         raise SystemExit(print_status(str(args.course.resolve()), as_json=args.json))
-    import logging
     from labgrader.deploy.doctor import refuse_unless_private
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for chatty in ("traitlets", "watchfiles"):  # nbgrader's converters log every file they copy
