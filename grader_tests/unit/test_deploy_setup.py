@@ -205,3 +205,10 @@ def test_the_batch_command_warns_and_goes_on(base):
     result = labgrader_command("autograde", "embeddings", "--course", str(course), cwd=course)
     assert "[labgrader] warning: UNSAFE  any other account can read source" in result.stderr, result.stderr[-3000:]
     assert "grading goes on" in result.stderr
+
+
+def test_names_students_chose_reach_the_terminal_printable():
+    problem = doctor.Problem("warning", "1 of 1 in /srv/x/inbound are readable by any account (e.g. a\x1b[2Jb\x07)",
+                             "why", "chmod go-rwx /srv/x/inbound/a\x1b]0;title\x07b")
+    shown = doctor.format_problem(problem)
+    assert "\x1b" not in shown and "\x07" not in shown and "(e.g. ab)" in shown

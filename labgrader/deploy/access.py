@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 READ, WRITE, SEARCH = 4, 2, 1  # the rwx bits, as in a mode's digit
 
 _ACL_XATTR = "system.posix_acl_access"
+KEPT_ENVIRONMENT = {"PATH", "LANG", "LC_ALL", "TZ", "JUPYTER_CONFIG_PATH", "LABGRADER_HUB_GROUP"}
 _USER_OBJ, _USER, _GROUP_OBJ, _GROUP, _MASK, _OTHER = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 
 
@@ -233,6 +234,9 @@ def run_as(who: Account, func: Callable[..., Any], *args: Any) -> Any:
             os.setgroups(sorted(who.gids))
             os.setresgid(primary, primary, primary)
             os.setresuid(who.uid, who.uid, who.uid)
+            kept = {k: v for k, v in os.environ.items() if k in KEPT_ENVIRONMENT}  # nothing else of root's
+            os.environ.clear()
+            os.environ.update(kept)
             if entry:
                 os.environ.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
             view = memoryview(json.dumps(func(*args)).encode())

@@ -35,6 +35,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from labgrader.text import one_line
+
 from . import access
 from .access import ANYONE, Account, Evaluator
 
@@ -651,11 +653,12 @@ def warn_unless_private(course: str) -> None:
 
 
 def format_problem(problem: Problem) -> str:
-    lines = [f"{problem.level.upper():8}{problem.what}"]
+    """Three lines at most; names students chose (entries, folders) made printable."""
+    lines = [f"{problem.level.upper():8}{one_line(problem.what, 2000)}"]
     if problem.why:
-        lines.append(f"{'':8}why: {problem.why}")
+        lines.append(f"{'':8}why: {one_line(problem.why, 2000)}")
     if problem.fix:
-        lines.append(f"{'':8}fix: {problem.fix}")
+        lines.append(f"{'':8}fix: {one_line(problem.fix, 2000)}")
     return "\n".join(lines)
 
 
@@ -686,7 +689,7 @@ def run(args: argparse.Namespace) -> int:
     result = audit(args.course, args.group or hub_group(), args.student, args.clone)
     if args.json:
         print(json.dumps({"course": result.course, "students": [a.name for a in result.accounts],
-                          "findings": [asdict(p) for p in result.findings],
+                          "findings": [{k: one_line(v, 2000) for k, v in asdict(p).items()} for p in result.findings],
                           "exit_status": exit_status(result.problems)}, indent=1))
         return exit_status(result.problems)
     who = result.instructor.name if result.instructor else "?"
