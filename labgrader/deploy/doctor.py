@@ -84,6 +84,7 @@ class CourseFacts:
     due: dict[str, str | None] = field(default_factory=dict)   # assignment -> ISO UTC due date
     policy: dict[str, Any] = field(default_factory=dict)
     factories: dict[str, str] = field(default_factory=dict)    # ExchangeFactory.<step> -> class
+    service: dict[str, Any] = field(default_factory=dict)      # the service's status (its journal)
     cgroup: str | None = None   # why kernels get no cgroup, as this account (None: they do)
     watches_in_use: int = 0     # inotify watches held by this account's processes now
     errors: list[str] = field(default_factory=list)
@@ -122,6 +123,12 @@ def read_facts(course: str, limits: bool = True) -> dict[str, Any]:
     _read_gradebook(facts)
     if limits:
         from labgrader.sandbox.cgroups import unavailable_reason
+        from labgrader.service.status import status
+        try:  # (as the instructor: a reader of the journal never leaves a file of another owner beside it)
+            state = status(course)
+            facts.service = {key: state.get(key) for key in ("running", "pid", "policy")}
+        except Exception as exc:  # an unreadable journal
+            facts.service = {"error": f"{type(exc).__name__}: {exc}"}
         facts.cgroup = unavailable_reason(cgroup_parent)
         facts.watches_in_use = inotify_watches(os.getuid())
     return asdict(facts)
@@ -460,11 +467,9 @@ def _open_entries(course_path: str, evaluator: Evaluator) -> list[Problem]:
 
 
 def service_problems(course: str, facts: CourseFacts) -> list[Problem]:
-    from labgrader.service.status import status
-    try:
-        state = status(course)
-    except Exception as exc:  # an unreadable journal
-        return [Problem(WARNING, f"the grading service's journal cannot be read: {exc}")]
+    state = facts.service
+    if state.get("error"):
+        return [Problem(WARNING, f"the grading service's journal cannot be read: {state['error']}")]
     policy = facts.policy or state.get("policy") or {}
     said = (f"policy: before the due date {policy.get('before_due')}, after it {policy.get('after_due')}, at most "
             f"{policy.get('max_per_hour') or 'any number of'} graded per student per hour") if policy else "no policy read"
