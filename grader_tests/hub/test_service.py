@@ -202,9 +202,9 @@ def ready_to_submit(room, who, folder, text):
     user = room.users[who]
     room.run(who, ["mkdir", "-p", user.home / folder / ASSIGNMENT], check=True)
     write_as(room, who, user.home / folder / ASSIGNMENT / snippets.NOTEBOOK, text)
-    env = user.env(JUPYTER_CONFIG_PATH=str(room.config_dir))
+    env = room.env(who)
     process = subprocess.Popen(["runuser", "-u", who, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
-                                sys.executable, "-c", SUBMIT], cwd=user.home / folder, stdin=subprocess.PIPE,
+                                room.python, "-c", SUBMIT], cwd=user.home / folder, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "ready", process.stderr.read()[-2000:]
     return process
@@ -367,7 +367,7 @@ def run_term(room, hub_url, tmp_path_factory, seen):
 
     # 5. a late resubmission, with the instructor's batch grading alice beside the service
     batch = threading.Thread(target=lambda: seen.__setitem__("batch", room.run(
-        "instructor", [sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT, "--student", "alice", "--workers", "1"],
+        "instructor", [room.python, "-m", "labgrader", "autograde", ASSIGNMENT, "--student", "alice", "--workers", "1"],
         timeout=900)))
     batch.start()
     seen["carol_late"] = submit(room, "carol", notebook_of(RIGHT))
@@ -382,7 +382,7 @@ def run_term(room, hub_url, tmp_path_factory, seen):
     seen["carol_pages"] = fetched_pages(room, "carol")
     seen["final_times"] = gradebook_times(room)
     seen["final_scores"] = cell_scores(f"sqlite:///{room.course}/gradebook.db", ASSIGNMENT)
-    seen["status"] = room.run("instructor", [sys.executable, "-m", "labgrader", "serve", "--status"], check=True).stdout
+    seen["status"] = room.run("instructor", [room.python, "-m", "labgrader", "serve", "--status"], check=True).stdout
     timings = {k: round(v, 2) for k, v in seen.items() if k.startswith("t_")}
     (REPO / "grader_tests" / "artifacts").mkdir(exist_ok=True)
     (REPO / "grader_tests" / "artifacts" / "hub-service-timings.json").write_text(json.dumps(timings, indent=1))

@@ -5,10 +5,11 @@ test fails.
 ``class_users`` makes ``instructor``, ``alice``, ``bob``, ``carol`` and ``mallory``, each with a
 random password (PAM checks it: Debian's ``/etc/pam.d/login``, pam_unix), a home of their own and a
 group of their own, all members of one group ``labgrader-class`` (the hub lets its members log
-in). That group gets traverse access (an ACL entry, restored afterwards) to the interpreter and the
-project wherever they live, so every user can run the venv's ``python``, ``nbgrader`` and
-``jupyterhub-singleuser`` (on this machine the interpreter is under /root, 0700). An account of
-that name that this fixture did not make is never touched: the tests skip.
+in), made as ``useradd`` makes them here (homes 0755 on Debian: nothing is locked for the tests).
+That group gets traverse access (an ACL entry, restored afterwards) to the interpreter wherever it
+lives (on this machine under /root, 0700), so every user can run the machine-wide environment the
+recipe makes (hub.py); never to this repository, which holds the solutions. An account of that
+name that this fixture did not make is never touched: the tests skip.
 """
 import os
 import secrets
@@ -24,7 +25,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import REPO
 
 GROUP = "labgrader-class"
 NAMES = ("instructor", "alice", "bob", "carol", "mallory")
@@ -151,7 +151,7 @@ def class_users():
     try:
         for name in NAMES:
             users[name] = _make_user(name, base)
-        grant_traverse(users.saved_acls, GROUP, [Path(sys.executable).resolve().parent.parent, Path(sys.prefix), REPO])
+        grant_traverse(users.saved_acls, GROUP, [Path(sys.executable).resolve().parent.parent])
         yield users
     finally:
         uids = {u.uid for u in users.values()}
