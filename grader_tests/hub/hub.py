@@ -29,8 +29,8 @@ import psutil
 import pytest
 
 import deployment
-from conftest import ASSIGNMENT, REPO
-from users import GROUP, class_users, kill_processes_of  # noqa: F401 (fixture)
+from conftest import ASSIGNMENT, COURSE_FILES, REPO
+from users import GROUP, User, class_users, kill_processes_of, pod_user  # noqa: F401 (fixtures)
 
 COURSE_ID = "categorical-embeddings"  # nbgrader_config.py's
 
@@ -148,19 +148,21 @@ def make_classroom(site: Site, name="course") -> Classroom:
 
 
 @contextlib.contextmanager
-def running_hub(site: Site, log_path):
-    """``jupyterhub`` with the project's config, on free ports of 127.0.0.1; yields its URL. The
-    grading service serves ``site.service_course``. Stopping it stops every user's server
-    (cleanup_servers), the service and its proxy; leftovers are ended by pid."""
+def running_hub(site: Site, log_path, config=None, extra_env=None, extra_uids=()):
+    """``jupyterhub`` with the project's config as the recipe installed it (or ``config``), on free
+    ports of 127.0.0.1; yields its URL. The grading service serves ``site.service_course``. Stopping
+    it stops every user's server (cleanup_servers), the service and its proxy; leftovers (processes
+    of the class's users and of ``extra_uids``) are ended by pid."""
+    config = config or deployment.hub_config(site.venv)
     port = free_port()
     state = site.base / "hub-state"
     env = dict(os.environ, PATH=f"{site.bin}:{os.environ['PATH']}",
                LABGRADER_HUB_URL=f"http://127.0.0.1:{port}", LABGRADER_HUB_STATE=str(state),
                LABGRADER_HUB_GROUP=GROUP, LABGRADER_HUB_PORTS=f"{free_port()},{free_port()}",
                LABGRADER_JUPYTER_CONFIG=str(site.config_dir), LABGRADER_COURSE=str(site.service_course),
-               LABGRADER_INSTRUCTOR="instructor")
+               LABGRADER_INSTRUCTOR="instructor", **(extra_env or {}))
     with open(log_path, "w") as log:
-        hub = subprocess.Popen([str(site.bin / "jupyterhub"), "-f", str(deployment.hub_config(site.venv))], cwd="/",
+        hub = subprocess.Popen([str(site.bin / "jupyterhub"), "-f", str(config)], cwd="/",
                                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -187,7 +189,7 @@ def running_hub(site: Site, log_path):
         for child in children:  # the proxy and servers, if the hub could not stop them
             with contextlib.suppress(psutil.Error):
                 child.kill()
-        kill_processes_of(site.users.uids())
+        kill_processes_of(site.users.uids() | set(extra_uids))
 
 
 def login(page, url, user, password):
@@ -228,5 +230,146 @@ def classroom(hub_site):
         shutil.rmtree(room.course, ignore_errors=True)
 
 
+# ---------------------------------------------------------------------------------------------
+# The Kubernetes-style hub: every server as one uid in its own mount namespace (PodSpawner), the
+# exchange as a service on the hub (labgrader/hubexchange/jupyterhub_config.py).
+
+POD_HUB_CONFIG = REPO / "labgrader" / "hubexchange" / "jupyterhub_config.py"
+EXCHANGE_SERVICE = "labgrader-exchange"
+POD_STUDENTS = ("alice", "bob", "carol", "mallory")
+ADMIN_SERVICE = "labgrader-test-admin"
+
+
+@dataclass
+class PodHub:
+    """A running pod hub: its URL, the course its exchange serves, a hub admin token for the tests."""
+    url: str
+    users: dict
+    pod: User
+    base: Path
+    course: Path             # ~instructor/pod-course: the service's course (its store inside)
+    config_dir: Path         # every server's machine-wide nbgrader config (read-only in the pods)
+    homes: Path              # <homes>/<user>: each server's home on the host
+    admin_token: str
+    log: Path
+
+    @property
+    def service_url(self):
+        return f"{self.url}/services/{EXCHANGE_SERVICE}/"
+
+    @property
+    def store(self):
+        return self.course / ".labgrader" / "exchange"
+
+    def api_url(self, *parts):
+        return f"{self.service_url}api/courses/{COURSE_ID}/" + "/".join(parts)
+
+    def hub_api(self, method, path, **kw):
+        import requests
+        return requests.request(method, f"{self.url}/hub/api/{path}",
+                                headers={"Authorization": f"token {self.admin_token}"}, timeout=60, **kw)
+
+    def token(self, user, scopes=None, note="test"):
+        """A new API token of ``user`` (what the user could make on the hub's token page), with
+        ``scopes`` (default: all the user's own permissions)."""
+        body = {"note": note, **({"scopes": scopes} if scopes is not None else {})}
+        response = self.hub_api("POST", f"users/{user}/tokens", json=body)
+        assert response.status_code in (200, 201), response.text
+        return response.json()["token"]
+
+    def nbgrader(self, who, *args, token, cwd=None, **kw):
+        """An nbgrader command as unix user ``who`` with ``token`` as its JupyterHub token and the
+        pods' machine-wide config (the instructor's commands run in the course root)."""
+        user = self.users[who]
+        cmd = [Path(sys.executable).parent / "nbgrader", *args]
+        return user.run(cmd, cwd=cwd or (self.course if who == "instructor" else user.home),
+                        JUPYTER_CONFIG_PATH=str(self.config_dir), JUPYTERHUB_API_TOKEN=token, **kw)
+
+
+POD_CLIENT_CONFIG = """\
+# The pods' machine-wide nbgrader config (what a single-user image would hold in /etc/jupyter).
+c = get_config()  # noqa: F821
+c.CourseDirectory.course_id = {course!r}
+c.Exchange.timezone = "UTC"
+from labgrader.hubexchange.client import configure  # noqa: E402
+configure(c, {url!r})
+"""
+
+
+def make_pod_course(users, url):
+    """The instructor's course for the pod hub, switched to the exchange service."""
+    instructor = users["instructor"]
+    course = instructor.home / "pod-course"
+    shutil.rmtree(course, ignore_errors=True)
+    course.mkdir()
+    for item in COURSE_FILES:
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, course / item)
+    with open(course / "nbgrader_config.py", "a") as fh:
+        fh.write("\n# The exchange is the service on the hub (labgrader/hubexchange/)\n"
+                 f"from labgrader.hubexchange.client import configure  # noqa: E402\nconfigure(c, {url!r})\n")
+    subprocess.run(["chown", "-R", f"{instructor.uid}:{instructor.gid}", str(course)], check=True)
+    return course
+
+
+@contextlib.contextmanager
+def running_pod_hub(users, pod, base, log_path):
+    import secrets
+    base = Path(base)
+    port, exchange_port = free_port(), free_port()
+    url = f"http://127.0.0.1:{port}"
+    site = Site(users, base, base / "exchange-unused", base / "pod-config", Path(sys.prefix))
+    site.config_dir.mkdir(mode=0o755)
+    (site.config_dir / "nbgrader_config.py").write_text(
+        POD_CLIENT_CONFIG.format(course=COURSE_ID, url=f"{url}/services/{EXCHANGE_SERVICE}/"))
+    course = make_pod_course(users, f"{url}/services/{EXCHANGE_SERVICE}/")
+    admin = secrets.token_hex(32)
+    overlay = base / "pod_jupyterhub_config.py"
+    overlay.write_text(f"load_subconfig({str(POD_HUB_CONFIG)!r})  # noqa: F821\n"
+                       f"c.JupyterHub.services.append({{'name': {ADMIN_SERVICE!r}, 'api_token': {admin!r}}})\n"
+                       f"c.JupyterHub.load_roles.append({{'name': {ADMIN_SERVICE!r}, 'services': [{ADMIN_SERVICE!r}], "
+                       "'scopes': ['admin:users', 'tokens', 'admin:servers', 'admin:groups']})\n")
+    env = {"LABGRADER_HUB_URL": url, "LABGRADER_COURSE": str(course), "LABGRADER_COURSE_ID": COURSE_ID,
+           "LABGRADER_EXCHANGE_PORT": str(exchange_port), "LABGRADER_POD_USER": pod.name,
+           "LABGRADER_POD_HOMES": str(base / "pods"), "LABGRADER_STUDENTS": ",".join(POD_STUDENTS),
+           "LABGRADER_INSTRUCTORS": "instructor"}
+    with running_hub(site, log_path, config=overlay, extra_env=env, extra_uids={pod.uid}) as hub_url:
+        assert hub_url == url
+        hub = PodHub(url, users, pod, base, course, site.config_dir, base / "pods", admin, Path(log_path))
+        wait_for_exchange(hub)
+        yield hub
+
+
+def wait_for_exchange(hub, timeout=120):
+    """Until the exchange service answers through the proxy (the hub starts it after itself)."""
+    import requests
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(hub.api_url("whoami"), timeout=5).status_code == 403:  # up: it wants a token
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("the exchange service did not start:\n" + hub.log.read_text()[-4000:])
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def pod_hub(class_users, pod_user, tmp_path_factory):
+    """One Kubernetes-style hub for the session: PodSpawner (every server as ``pod_user``), the exchange
+    service (as the instructor) serving ``~instructor/pod-course``."""
+    import tempfile
+    base = Path(tempfile.mkdtemp(prefix="labgrader-pods-", dir=class_users.base))
+    os.chmod(base, 0o755)
+    try:
+        with running_pod_hub(class_users, pod_user, base, tmp_path_factory.mktemp("pod-hub") / "jupyterhub.log") as hub:
+            yield hub
+    finally:
+        shutil.rmtree(class_users["instructor"].home / "pod-course", ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 __all__ = ["ASSIGNMENT", "COURSE_ID", "SERVICE_COURSE", "Classroom", "Site", "classroom", "class_users", "hub",
-           "hub_site", "login", "make_classroom", "reset_term", "running_hub"]
+           "hub_site", "login", "make_classroom", "reset_term", "running_hub", "PodHub", "pod_hub", "pod_user",
+           "EXCHANGE_SERVICE"]

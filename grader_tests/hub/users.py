@@ -136,6 +136,29 @@ def kill_processes_of(uids, grace=5.0):
     time.sleep(0.2)
 
 
+POD_USER = "labgrader-pod"  # the one account of every student's server on the Kubernetes-style hub
+
+
+@pytest.fixture(scope="session")
+def pod_user(class_users):
+    """The unix account every server runs as on the pod hub (hub.py ``pod_hub``), like uid 1000 of a
+    Zero to JupyterHub image: no password, no home of its own, in ``labgrader-class`` for the traverse
+    ACLs to the interpreter. Removed afterwards with every process it owns."""
+    import pwd
+    entry = _existing(POD_USER)
+    if entry and entry.pw_gecos != MARK:
+        pytest.skip(f"a unix user {POD_USER!r} exists and is not a test user: not touching it")
+    if not entry:
+        subprocess.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/bash",
+                        "--user-group", "--comment", MARK, "--groups", GROUP, POD_USER], check=True, capture_output=True)
+        entry = pwd.getpwnam(POD_USER)
+    try:
+        yield User(POD_USER, "", entry.pw_uid, entry.pw_gid, Path("/nonexistent"))
+    finally:
+        kill_processes_of({entry.pw_uid})
+        subprocess.run(["userdel", POD_USER], capture_output=True)
+
+
 @pytest.fixture(scope="session")
 def class_users():
     if os.geteuid() != 0:

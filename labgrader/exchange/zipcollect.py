@@ -54,6 +54,27 @@ def _record(plugin, who, item, reasons, status="refused", fresh=False):
     report.write(root, assignment, "zip_collect", records)
 
 
+def member_problem(member: zipfile.ZipInfo) -> str:
+    """Why a zip member is not extracted ("" when it may be): an absolute, Windows or ``..`` path,
+    a name part with control or glob characters, anything but a regular file or a folder, or
+    encryption. Also the HTTP exchange's rule for uploaded archives (labgrader/hubexchange)."""
+    name = member.filename
+    parts = name.rstrip("/").split("/")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or "\\" in name:
+        return "an absolute or Windows path (zip-slip)"
+    if any(p in ("", ".", "..") for p in parts):
+        return "a path with '..' or empty parts (zip-slip)"
+    for part in parts:
+        if name_problem(part):
+            return name_problem(part)
+    kind = (member.external_attr >> 16) & 0o170000
+    if kind and not member.is_dir() and kind != stat.S_IFREG:
+        return f"{paths.kind(kind)} in the archive: only regular files are extracted"
+    if member.flag_bits & 0x1:
+        return "encrypted"
+    return ""
+
+
 class SafeExtractor(ExtractorPlugin):
 
     max_members = Integer(5000, help="Most members in one archive (nested ones included)").tag(config=True)
@@ -106,25 +127,8 @@ class SafeExtractor(ExtractorPlugin):
         except (zipfile.BadZipFile, paths.UnsafePath, OSError, RuntimeError, NotImplementedError) as exc:
             self._refuse(shown, f"not a readable zip archive ({exc})")
 
-    def _member_problem(self, member):
-        name = member.filename
-        parts = name.rstrip("/").split("/")
-        if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or "\\" in name:
-            return "an absolute or Windows path (zip-slip)"
-        if any(p in ("", ".", "..") for p in parts):
-            return "a path with '..' or empty parts (zip-slip)"
-        for part in parts:
-            if name_problem(part):
-                return name_problem(part)
-        kind = (member.external_attr >> 16) & 0o170000
-        if kind and not member.is_dir() and kind != stat.S_IFREG:
-            return f"{paths.kind(kind)} in the archive: only regular files are extracted"
-        if member.flag_bits & 0x1:
-            return "encrypted"
-        return ""
-
     def _extract_member(self, archive, member, dest, shown, depth, budget):
-        problem = self._member_problem(member)
+        problem = member_problem(member)
         if problem:
             return self._refuse(shown, problem)
         target = os.path.join(dest, *member.filename.rstrip("/").split("/"))
