@@ -28,6 +28,7 @@ import numpy as np
 
 from labgrader.errors import LabgraderError
 from labgrader.judging.answers import Answers, NotGradable
+from labgrader.judging.keras_models import REBUILT
 from labgrader.judging.values import Value, Verdict, failed, passed
 
 MODULE_FILE = "grading.py"
@@ -72,7 +73,9 @@ class Lab:
 
     allowed_layers: Optional[tuple[str, ...]] = None
     """Keras layer classes (public names, e.g. "Embedding") a rebuilt answer may use; None: every
-    built-in layer the engine rebuilds (``labgrader.judging.keras_models.LAYERS``)."""
+    built-in layer the engine rebuilds (``labgrader.judging.keras_models.LAYERS``). Each must be one
+    the engine rebuilds, so that what a lab accepts and what the grader can judge agree; an answer
+    using another is not gradable, and its message names the layer and the ones accepted."""
 
     warm_imports: tuple[str, ...] = ()
     """Modules imported once by the batch's fork server (so each kernel starts with them) and by
@@ -95,6 +98,12 @@ class Lab:
                 raise TypeError(f"Lab.{item.name} must be a tuple of strings, not {value!r}")
         if not callable(self.judge):
             raise TypeError("Lab.judge must be a function judge(check) -> Verdict")
+        if self.allowed_layers is not None:
+            unknown = [v for v in self.allowed_layers if v not in REBUILT] if type(self.allowed_layers) in (tuple, list) \
+                else [self.allowed_layers]
+            if unknown:
+                raise TypeError(f"Lab.allowed_layers names {unknown}, which the engine does not rebuild: it rebuilds "
+                                f"{', '.join(REBUILT)} (labgrader/judging/keras_models.py)")
         if self.arguments is not None and not callable(self.arguments):
             raise TypeError("Lab.arguments must be a function arguments(grade_id, rng) -> list or None")
 
@@ -145,7 +154,12 @@ def load_lab(coursedir, assignment: str) -> Lab | None:
     path = os.path.join(folder, MODULE_FILE)
     if not os.path.isfile(path):
         return None
-    digest = lab_digest(folder)
+    return lab_at(path, assignment, lab_digest(folder))
+
+
+def lab_at(path: str, assignment: str, digest: str) -> Lab:
+    """The Lab of ``path`` with content ``digest``, imported once per process (a judge process's
+    requests name their lab this way: labgrader/judge_process.py)."""
     key = (os.path.realpath(path), digest)
     if key not in _loaded:
         _loaded[key] = _import(path, assignment, digest)

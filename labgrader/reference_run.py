@@ -21,9 +21,9 @@ from nbgrader.coursedir import CourseDirectory
 from labgrader.cells import grade_id, is_test_cell
 from labgrader.context import GradingContext, arguments_for, mark_broken
 from labgrader.judging import reference as reference_store
-from labgrader.judging.answers import Answers
+from labgrader.judge_process import JudgeLimits, Request, judge_process
 from labgrader.judging.protocol import Malformed, records_in, validate
-from labgrader.lab import MODULE_FILE, Check, Lab, LabError, Verdict, load_lab, notebook_names
+from labgrader.lab import MODULE_FILE, Lab, LabError, load_lab, notebook_names
 from labgrader.preprocessors.guarded_execute import GuardedExecute
 from labgrader.record import NotebookRecord
 from labgrader.text import one_line
@@ -76,21 +76,34 @@ def run_reference(config: Any, lab: Lab, notebook: str,
     return exports, arguments
 
 
-def judge_reference(lab: Lab, notebook: str, exports: dict[str, dict], arguments: dict[str, list],
+def judge_reference(config: Any, lab: Lab, notebook: str, exports: dict[str, dict], arguments: dict[str, list],
                     rng: np.random.Generator) -> None:
     """The lab's judges on the instructor's own answers, called with the arguments the kernel ran
-    them on: each must pass (NotReady otherwise)."""
+    them on, in the judge process under the caps every submission gets (labgrader/judge_process.py):
+    each must pass (NotReady otherwise: here, and only here, the judge's errors are the lab's)."""
+    caps = JudgeLimits(config=config).caps()
     allowed = set(lab.allowed_layers) if lab.allowed_layers is not None else None
+    cpu_left = caps.cpu_seconds
     for gid, export in exports.items():
-        try:
-            verdict = lab.judge(Check(gid, Answers(export, allowed), Answers(export, allowed), rng, arguments.get(gid)))
-        except Exception as exc:
-            raise NotReady(f"{lab.path}: the judge raised {type(exc).__name__}: {one_line(exc, 300)} on the instructor's "
-                           f"own answer to {gid!r} in {notebook}.ipynb; fix grading.py (no student was graded).") from None
-        if not isinstance(verdict, Verdict) or not verdict.passed:
-            why = verdict.message if isinstance(verdict, Verdict) else f"it returned {type(verdict).__name__}"
-            raise NotReady(f"{lab.path}: the judge fails the instructor's own answer to {gid!r} in {notebook}.ipynb "
-                           f"({one_line(why, 300)}); fix grading.py or the notebook (no student was graded).")
+        outcome = judge_process(caps).judge(Request((lab.path, lab.name, lab.digest), gid, export, export, rng,
+                                                    arguments.get(gid), allowed, own_reference=True, cpu_seconds=cpu_left,
+                                                    warm=lab.warm_imports))
+        cpu_left -= outcome.cpu_seconds
+        if outcome.rng_state is not None:
+            rng.bit_generator.state = outcome.rng_state
+        if outcome.kind == "verdict" and outcome.passed:
+            continue
+        where = f"on the instructor's own answer to {gid!r} in {notebook}.ipynb"
+        if outcome.kind == "raised":
+            raise NotReady(f"{lab.path}: the judge raised {outcome.message} {where}; fix grading.py (no student was graded).")
+        if outcome.over_cap:
+            why = {"over_cpu": f"took more than {caps.cpu_seconds:g} s of CPU for the notebook (c.JudgeLimits.cpu_seconds)",
+                   "over_memory": f"needed more than {caps.memory_bytes // 2 ** 20} MiB (c.JudgeLimits.memory_bytes)"}.get(
+                outcome.kind, f"did not finish ({outcome.message})")
+            raise NotReady(f"{lab.path}: judging {why} {where}: every submission gets the same caps; make the judge "
+                           "cheaper or raise the cap (no student was graded).")
+        raise NotReady(f"{lab.path}: the judge fails the instructor's own answer to {gid!r} in {notebook}.ipynb "
+                       f"({one_line(outcome.message, 300)}); fix grading.py or the notebook (no student was graded).")
 
 
 def check_ready(config: Any, assignment: str, notebooks: list[str] | None = None) -> Lab | None:
@@ -117,7 +130,7 @@ def check_ready(config: Any, assignment: str, notebooks: list[str] | None = None
                     "`python -c 'import labgrader'` works with the interpreter the kernels use, that the course's "
                     f"source/{assignment}/ is complete, and that `nbgrader validate source/{assignment}/{notebook}.ipynb` "
                     "passes.") from None
-            judge_reference(lab, notebook, exports, arguments, np.random.default_rng(1))
+            judge_reference(config, lab, notebook, exports, arguments, np.random.default_rng(1))
             pinned |= {name for export in exports.values() for name, value in export["lab"].items()
                        if value["kind"] != "undefined"}
             reference_store.store(coursedir, lab, notebook, exports)

@@ -17,7 +17,9 @@ from labgrader.lab import Check, Lab, LabError, _import
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
-from keras.layers import Dense, Embedding, Flatten, Input, Lambda, Reshape  # noqa: E402
+from keras.layers import (Activation, AveragePooling1D, Dense, Dropout, Embedding, Flatten, GaussianNoise,  # noqa: E402
+                          GlobalAveragePooling1D, GlobalMaxPooling1D, Identity, Input, Lambda, MaxPooling1D, Permute,
+                          Reshape, SpatialDropout1D)
 from keras.models import Model, Sequential  # noqa: E402
 
 EMBEDDINGS = _import(str(REPO / "source" / "embeddings" / "grading.py"), "embeddings", "test")
@@ -80,6 +82,17 @@ CORRECT = {
     "explicit_input": lambda layer, model, model2: Sequential([keras.Input(shape=(1,)), layer, Flatten()]),
     "reshape": lambda layer, model, model2: Sequential([layer, Reshape((-1,))]),
     "layer_taken_from_model2": lambda layer, model, model2: Sequential([model2.layers[1], model2.layers[2]]),
+    # every built-in layer that computes an accepted answer is rebuilt (keras_models.LAYERS)
+    "global_average_pooling": lambda layer, model, model2: Sequential([layer, GlobalAveragePooling1D()]),
+    "global_max_pooling": lambda layer, model, model2: Sequential([layer, GlobalMaxPooling1D()]),
+    "pooling_kept_dims": lambda layer, model, model2: Sequential([layer, GlobalAveragePooling1D(keepdims=True),
+                                                                  Reshape((4,))]),
+    "average_pooling_then_flatten": lambda layer, model, model2: Sequential([layer, AveragePooling1D(1), Flatten()]),
+    "max_pooling_then_flatten": lambda layer, model, model2: Sequential([layer, MaxPooling1D(1, padding="same"),
+                                                                         Flatten()]),
+    "permute_then_flatten": lambda layer, model, model2: Sequential([layer, Permute((2, 1)), Flatten()]),
+    "no_ops_around": lambda layer, model, model2: Sequential([layer, Dropout(0.5), Identity(), SpatialDropout1D(0.2),
+                                                             GaussianNoise(1.0), Activation("linear"), Flatten()]),
 }
 
 

@@ -64,9 +64,13 @@ def check_submission(folder, notebook_names):
 def _invalid(path, name):
     """Why ``path`` is not a notebook nbgrader can read ("" when it is one)."""
     try:
+        data = paths.read_notebook(path)  # measured before nbformat parses it
+    except paths.UnsafePath as exc:
+        return f"not graded: {exc}"
+    try:
         with warnings.catch_warnings():  # nbformat's own notes (missing cell ids...) are not faults
             warnings.simplefilter("ignore")
-            nbformat.validate(nbformat.reads(paths.read_regular(path).decode("utf-8"), as_version=4))
+            nbformat.validate(nbformat.reads(data.decode("utf-8"), as_version=4))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return f"{name} is not a valid notebook file (not JSON: {exc})"
     except Exception as exc:  # nbformat's ValidationError and friends

@@ -14,6 +14,7 @@ Also the helpers judges use on rebuilt models: ``layers_deep``, ``trainable_para
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -26,6 +27,8 @@ from .values import decode_array
 
 MAX_PARAMETERS = 2_000_000   # weights the grader will hold for one hand-over (rebuilt layers)
 MAX_CALLS = 2000             # layer calls in the functional models of one hand-over
+MAX_CALL_INPUTS = 8000       # tensors those calls take, together (Keras's own work grows with them)
+MAX_APPLICATIONS = 10_000    # layers one call of a model runs, nested models unrolled (a model may hold another many times)
 MAX_DEPTH = 16               # models nested in models
 MAX_INPUT_SIZE = 100_000     # values per example an input may hold
 ACTIVATIONS = {"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign", "gelu",
@@ -47,6 +50,20 @@ def keras():
     quiet_tensorflow_import()
     import keras as module
     return module
+
+
+def import_quietly(names: tuple[str, ...]) -> None:
+    """Import ``names`` (a lab's warm imports), TensorFlow's start-up log silenced."""
+    quiet_tensorflow_import()
+    for name in names:
+        importlib.import_module(name)
+
+
+def warm_up() -> None:
+    """TensorFlow's first operation (its runtime's start) and Keras's first layer, done now."""
+    k = keras()
+    k.Sequential([k.Input(shape=(1,)), k.layers.Identity()])(np.zeros((1, 1), dtype="float32"), training=False)
+    class_names()
 
 
 # --- config checks: one function per kind of value --------------------------------------------
@@ -92,6 +109,28 @@ def _target_shape(value: Any) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _ints(length: int, low: int, high: int) -> Callable[[Any], tuple[int, ...]]:
+    """A tuple of ``length`` ints (Keras also takes one int for a 1-tuple)."""
+    def check(value: Any) -> tuple[int, ...]:
+        items = [value] if type(value) is int and length == 1 else value
+        if type(items) is not list or len(items) != length or not all(type(n) is int and low <= n <= high for n in items):
+            raise NotGradable(f"a layer setting {str(value)[:40]} is not {length} whole number(s) in {low}..{high}")
+        return tuple(items)
+    return check
+
+
+def _permutation(value: Any) -> tuple[int, ...]:
+    if type(value) is not list or not 1 <= len(value) <= 8 or sorted(value) != list(range(1, len(value) + 1)) \
+            or not all(type(n) is int for n in value):
+        raise NotGradable("a Permute layer's dims are not a permutation the grader can rebuild")
+    return tuple(value)
+
+
+def _none(value: Any) -> None:
+    if value is not None:
+        raise NotGradable(f"a layer setting {str(value)[:40]!r} is not one the grader can rebuild")
+
+
 def _name(value: Any) -> str:
     if type(value) is not str or not 0 < len(value) <= 200 or not value.isprintable():
         raise NotGradable("a layer has a name the grader cannot use")
@@ -108,9 +147,19 @@ def _dtype(value: Any) -> str:
     return value
 
 
+# Config keys that do not change what a layer computes once its weights are set, in inference
+# (how weights start, penalties and constraints for training): read, never used.
+INERT = {"embeddings_initializer", "embeddings_regularizer", "embeddings_constraint", "activity_regularizer",
+         "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer", "kernel_constraint",
+         "bias_constraint", "noise_shape", "seed"}
+DATA_FORMAT = _choice({"channels_last", "channels_first"})
+
+
 @dataclass(frozen=True)
 class Rebuildable:
-    """An allow-listed Keras layer class and the config values it is rebuilt from."""
+    """An allow-listed Keras layer class and the config values it is rebuilt from. Any other key in
+    an exported config (one a future Keras adds, a quantization) is refused: a setting the grader
+    would drop could make the rebuilt layer compute something the student's does not."""
     public_name: str                       # e.g. "Embedding", looked up in keras.layers
     settings: dict[str, Callable[[Any], Any]]
 
@@ -120,21 +169,49 @@ class Rebuildable:
             kwargs["trainable"] = _bool(config["trainable"])
         if "dtype" in config and config["dtype"] is not None:
             kwargs["dtype"] = _dtype(config["dtype"])
+        unknown = set(config) - set(self.settings) - INERT - {"name", "trainable", "dtype", "quantization_config"}
+        if unknown:
+            raise NotGradable(f"a {self.public_name} layer has a setting the grader does not rebuild "
+                              f"({sorted(unknown)[0][:40]!r})")
+        _none(config.get("quantization_config"))
         for key, check in self.settings.items():
             if key in config:
                 kwargs[key] = check(config[key])
         return kwargs
 
 
+_POOLING_1D = {"pool_size": _ints(1, 1, 4096), "strides": _optional(_ints(1, 1, 4096)),
+               "padding": _choice({"valid", "same"}), "data_format": DATA_FORMAT}
+_GLOBAL_POOLING_1D = {"data_format": DATA_FORMAT, "keepdims": _bool}
+_RATE = {"rate": _float(0.0, 1.0)}
 LAYERS = [
     Rebuildable("Embedding", {"input_dim": _int(1, 10 ** 6), "output_dim": _int(1, 4096), "mask_zero": _bool}),
-    Rebuildable("Flatten", {"data_format": _optional(_choice({"channels_last", "channels_first"}))}),
-    Rebuildable("Reshape", {"target_shape": _target_shape}),
     Rebuildable("Dense", {"units": _int(1, 4096), "activation": _optional(_choice(ACTIVATIONS)), "use_bias": _bool}),
-    Rebuildable("Dropout", {"rate": _float(0.0, 1.0), "seed": _optional(_int(0, 2 ** 31))}),
-    Rebuildable("Activation", {"activation": _choice(ACTIVATIONS)}),
+    # what turns an embedding's (batch, 1, size) into (batch, size), or leaves a shape as it is
+    Rebuildable("Flatten", {"data_format": _optional(DATA_FORMAT)}),
+    Rebuildable("Reshape", {"target_shape": _target_shape}),
+    Rebuildable("Permute", {"dims": _permutation}),
+    Rebuildable("GlobalAveragePooling1D", _GLOBAL_POOLING_1D),
+    Rebuildable("GlobalMaxPooling1D", _GLOBAL_POOLING_1D),
+    Rebuildable("AveragePooling1D", _POOLING_1D),
+    Rebuildable("MaxPooling1D", _POOLING_1D),
+    Rebuildable("Cropping1D", {"cropping": _ints(2, 0, 4096)}),
+    Rebuildable("ZeroPadding1D", {"padding": _ints(2, 0, 4096), "data_format": DATA_FORMAT}),
+    Rebuildable("UpSampling1D", {"size": _int(1, 64)}),
+    Rebuildable("RepeatVector", {"n": _int(1, 4096)}),
     Rebuildable("Identity", {}),
+    Rebuildable("Activation", {"activation": _choice(ACTIVATIONS)}),
+    Rebuildable("Rescaling", {"scale": _float(-1e6, 1e6), "offset": _float(-1e6, 1e6)}),
+    Rebuildable("Masking", {"mask_value": _float(-1e6, 1e6)}),
+    Rebuildable("ActivityRegularization", {"l1": _float(0.0, 1e6), "l2": _float(0.0, 1e6)}),
+    # the identity in inference, whatever their settings
+    Rebuildable("Dropout", _RATE),
+    Rebuildable("SpatialDropout1D", _RATE),
+    Rebuildable("GaussianDropout", _RATE),
+    Rebuildable("AlphaDropout", _RATE),
+    Rebuildable("GaussianNoise", {"stddev": _float(0.0, 1e6)}),
 ]
+REBUILT = tuple(sorted(r.public_name for r in LAYERS))
 
 
 def qualified(kind: type) -> str:
@@ -174,7 +251,16 @@ class Rebuilder:
         self._owners: dict[str, str] = {}   # variable ref -> the layer ref that holds it
         self._total = 0
         self._calls = 0
-        self._classes = class_names()
+        self._inputs_taken = 0
+        self._applications: dict[str, int] = {}  # model ref -> layers one call of it runs
+        self._known: dict[str, Any] | None = None
+
+    @property
+    def _classes(self) -> dict[str, Any]:
+        """class_names(), once something is rebuilt (Keras is imported then, not for a lab without it)."""
+        if self._known is None:
+            self._known = class_names()
+        return self._known
 
     def get(self, ref: str) -> Any:
         """The object ``ref`` rebuilt, with its weights; NotGradable (or Malformed) and nothing else
@@ -206,13 +292,18 @@ class Rebuilder:
         if kind is None:
             if node["class"].rpartition(".")[2] == "Lambda":
                 raise NotGradable("a Lambda layer runs code of its own, which the grader does not run: use built-in layers only")
-            raise NotGradable(f"{described(node)} is not a built-in Keras class the grader can rebuild: "
-                              "use built-in Keras layers and models only")
+            if node["class"].startswith("keras."):
+                raise NotGradable(f"{described(node)} is a Keras class the grader does not rebuild, so it cannot run "
+                                  f"this answer (it rebuilds {self._rebuilt()})")
+            raise NotGradable(f"{described(node)} is not a built-in Keras class, so the grader does not run it: "
+                              f"use built-in Keras layers and models only (it rebuilds {self._rebuilt()})")
         self._building.add(ref)
         try:
             if kind == "sequential":
+                self._count_applications(ref, node)
                 obj = self._sequential(node)
             elif kind == "functional":
+                self._count_applications(ref, node)
                 obj = self._functional(node)
             elif kind == "input":
                 raise NotGradable("an input layer is used on its own")
@@ -227,13 +318,17 @@ class Rebuilder:
         if node.get("model"):
             raise Malformed("a layer class described as a model")
         if self.allowed is not None and kind.public_name not in self.allowed:
-            raise NotGradable(f"a {kind.public_name} layer is not one this question uses")
+            raise NotGradable(f"a {kind.public_name} layer is not one this lab accepts (it accepts {self._rebuilt()})")
         try:
             return getattr(keras().layers, kind.public_name)(**kind.kwargs(node["config"]))
         except NotGradable:
             raise
         except Exception as exc:  # the checked values may still not fit together (Keras says why)
             raise NotGradable(f"a {kind.public_name} layer could not be rebuilt ({type(exc).__name__})") from None
+
+    def _rebuilt(self) -> str:
+        """The layers rebuilt for this lab, in words."""
+        return ", ".join(name for name in REBUILT if self.allowed is None or name in self.allowed)
 
     def _input_tensor(self, ref: str, spec: dict, name: str | None) -> Any:
         if ref not in self._inputs:
@@ -283,14 +378,24 @@ class Rebuilder:
         self._calls += len(pending)
         if self._calls > MAX_CALLS:
             raise TooLarge(f"the models call their layers more than {MAX_CALLS} times, too many to grade")
-        # each call once its inputs exist: the calls waiting on a tensor are woken when it appears
-        waiting: dict[tuple, list] = {}
-        ready: list = []
-        for item in pending:
-            missing = self._missing(item[2], tensors)
-            (waiting.setdefault(missing, []) if missing else ready).append(item)
+        # each call once all its inputs exist: a call counts the tensors it still waits for and each
+        # tensor lists the calls waiting for it, so every argument is looked at twice, whatever the graph
+        waiting: dict[tuple, list[int]] = {}
+        missing: list[int] = []
+        ready: list[int] = []
+        for number, (_, _, call) in enumerate(pending):
+            keys = _tensor_keys(call)
+            self._inputs_taken += len(keys)
+            if self._inputs_taken > MAX_CALL_INPUTS:
+                raise TooLarge(f"the models' layer calls take more than {MAX_CALL_INPUTS} tensors, too many to grade")
+            needed = {key for key in keys if key not in tensors}
+            missing.append(len(needed))
+            for key in needed:
+                waiting.setdefault(key, []).append(number)
+            if not needed:
+                ready.append(number)
         while ready:
-            entry, index, call = ready.pop()
+            entry, index, call = pending[ready.pop()]
             args, kwargs = self._arguments(call, tensors)
             layer = self._object(entry["ref"])
             self._budget([layer], _shape_of(args[0]) if args else None)
@@ -298,10 +403,11 @@ class Rebuilder:
             for position, tensor in enumerate(outputs):
                 key = (entry["name"], index, position)
                 tensors[key] = tensor
-                for item in waiting.pop(key, []):
-                    missing = self._missing(item[2], tensors)
-                    (waiting.setdefault(missing, []) if missing else ready).append(item)
-        if waiting:
+                for number in waiting.pop(key, []):
+                    missing[number] -= 1
+                    if missing[number] == 0:
+                        ready.append(number)
+        if any(missing):
             raise NotGradable("a functional model's layers are not connected the way Keras connects them")
         try:
             inputs = [tensors[key] for key in _history_list(graph.get("inputs"))]
@@ -315,13 +421,32 @@ class Rebuilder:
         except Exception as exc:
             raise NotGradable(f"a functional model could not be rebuilt ({type(exc).__name__})") from None
 
-    def _missing(self, call: Any, tensors: dict) -> tuple | None:
-        """The first tensor a call needs that does not exist yet (None: it can be made now)."""
-        try:
-            self._arguments(call, tensors)
-        except KeyError as exc:
-            return exc.args[0]
-        return None
+    def _count_applications(self, ref: str, node: dict) -> None:
+        """How many layers one call of the model ``ref`` runs, nested models unrolled (each nested
+        model counted once, from the export, before anything is built): TooLarge past MAX_APPLICATIONS."""
+        if node.get("model") == "sequential" and type(node.get("layers")) is list:
+            children = node["layers"]
+        elif node.get("model") == "functional" and type(node.get("graph")) is dict and type(node["graph"].get("layers")) is list:
+            children = [entry.get("ref") for entry in node["graph"]["layers"] if type(entry) is dict
+                        for _ in _listed(entry.get("nodes"))]
+        else:
+            children = []
+        total = 0
+        for child in children:
+            if child not in self._applications:
+                target = self.objects.get(child) if type(child) is str else None
+                if type(target) is dict and target.get("model") in ("sequential", "functional") and child not in self._building:
+                    self._building.add(child)
+                    try:
+                        self._count_applications(child, target)
+                    finally:
+                        self._building.discard(child)
+                else:
+                    self._applications[child] = 1
+            total += self._applications[child]
+            if total > MAX_APPLICATIONS:
+                raise TooLarge(f"one call of the model runs its layers more than {MAX_APPLICATIONS} times, too many to grade")
+        self._applications[ref] = total
 
     def _budget(self, layers: list, shape: tuple | None) -> None:
         """Count the weights ``layers`` will make when built on inputs of ``shape`` (walking the
@@ -437,6 +562,30 @@ def _history_list(value: Any) -> list[tuple]:
     return keys
 
 
+def _listed(value: Any) -> list:
+    return value if type(value) is list else []
+
+
+def _tensor_keys(call: Any) -> list[tuple]:
+    """The Keras tensors (history keys) a serialized layer call takes, in its arguments at any depth."""
+    if type(call) is not dict or type(call.get("args", [])) is not list or type(call.get("kwargs", {})) is not dict:
+        raise Malformed("a layer call that is not one the kernel writes")
+    found: list[tuple] = []
+    stack = [(value, 0) for value in call.get("args", []) + list(call.get("kwargs", {}).values())]
+    while stack:
+        value, depth = stack.pop()
+        if depth > 4:
+            raise NotGradable("a layer call is nested too deeply")
+        if type(value) is list:
+            stack += [(item, depth + 1) for item in value]
+        elif type(value) is dict and value.get("class_name") == "__keras_tensor__" and type(value.get("config")) is dict:
+            history = value["config"].get("keras_history")
+            if type(history) is not list:
+                raise Malformed("a Keras tensor without its history")
+            found.append(_history_list([history])[0])
+    return found
+
+
 def _resolve(value: Any, tensors: dict, depth: int) -> Any:
     """A serialized call argument: a Keras tensor reference (KeyError until it exists), a list, a scalar."""
     if depth > 4:
@@ -466,11 +615,18 @@ def layers_of(obj: Any) -> list:
 
 
 def layers_deep(obj: Any) -> list:
-    """Every layer of a rebuilt model, nested models' layers included, in order."""
-    found = []
-    for layer in layers_of(obj):
-        found.append(layer)
-        found += layers_deep(layer)
+    """Every layer of a rebuilt model, nested models' layers included, each once, in the order first
+    met (a model may hold one nested model many times, at every level: listing each path would be
+    exponential)."""
+    found, seen = [], set()
+
+    def visit(model: Any) -> None:
+        for layer in layers_of(model):
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                found.append(layer)
+                visit(layer)
+    visit(obj)
     return found
 
 

@@ -1,16 +1,21 @@
 """The grader's side of the kernel's message protocol: a session that reads whatever the kernel
 sends without letting one message stop the grading.
 
-Student code holds the kernel's session key, so it can send anything a kernel can: JSON nested
+Student code holds the kernel's session key, so it can send anything a kernel can: messages
+whose parsing alone would cost the grader gigabytes (thirty megabytes of ``[[],[],...]`` are ten
+million Python lists, copied again by nbclient and nbformat), JSON nested
 deeper than the decoder's recursion limit, a replayed (duplicate) signature, a header or parent
 that is not an object, an ``execute_reply`` without a status. jupyter_client raises on the first
 two (and on a message without its delimiter), nbclient on the others, which would end the notebook's grading with an exception.
-GradingSession checks each message's shape instead, counts the ones it cannot read
-(``unreadable``, by reason) and hands nbclient a short stand-in: a stdout note when the message
-was an output of a known cell, otherwise a message nobody waits for (ignored).
+GradingSession measures each message before parsing it (its bytes, and the number and depth of
+its JSON values: labgrader/jsonlimits.py) against the per-kernel budgets below, checks the shape of
+what it parses, counts the messages it drops (``too_large``; ``unreadable``, by reason: no honest
+kernel sends those) and hands nbclient a short stand-in: a stdout note when the message was an
+output of a known cell, otherwise a message nobody waits for (ignored).
 """
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from datetime import datetime, timezone
@@ -19,7 +24,9 @@ from typing import Any
 from jupyter_client.session import Session
 from nbformat.v4 import output_from_msg
 from nbformat.v4.nbbase import validate
+from traitlets import Integer
 
+from labgrader import jsonlimits
 from labgrader.errors import LabgraderError
 
 # Messages nbclient turns into a cell's outputs: an unreadable one stands in as a note in that cell.
@@ -27,6 +34,10 @@ OUTPUT_TYPES = {"stream", "display_data", "execute_result", "update_display_data
 # Fields of a reply or status nbclient reads without a default.
 REQUIRED = {"execute_reply": ("status", str), "status": ("execution_state", str)}
 NOTE = "\n[labgrader: a message from the kernel could not be read ({why}); it was dropped]\n"
+TOO_LARGE = "\n[output truncated: a message from the kernel was over the grader's limits ({why}); it was dropped]\n"
+MiB = 1024 ** 2
+HANDOVER_MARK = b"application/vnd.labgrader."  # the hand-overs' MIME types (labgrader.kernels.export)
+ENVELOPE_BYTES = 64 * 1024                     # a header, parent header or metadata part
 
 
 class Unreadable(LabgraderError):
@@ -34,11 +45,28 @@ class Unreadable(LabgraderError):
 
 
 class GradingSession(Session):
-    """jupyter_client's Session (same signing and packing) whose ``deserialize`` never raises."""
+    """jupyter_client's Session (same signing and packing) whose ``deserialize`` never raises and
+    parses nothing over its budgets (one session per kernel: per submission)."""
+
+    max_output_bytes = Integer(2 * MiB, config=True, help="Largest message the grader parses from a kernel, other than "
+                               "a hand-over to the grader; a larger one is dropped unread, with a note in its cell "
+                               "(GuardedExecute keeps 1 MB of output per cell anyway).")
+    max_handover_bytes = Integer(24 * MiB, config=True, help="Largest hand-over (a message carrying the export's, "
+                                 "pin's or evidence's MIME type) the grader parses; the export module hands over at "
+                                 "most 16 MiB of arrays, 21 MiB as base64.")
+    max_total_bytes = Integer(128 * MiB, config=True, help="Messages the grader parses from one kernel, all together, "
+                              "hand-overs excepted; beyond it outputs are dropped unread, with a note.")
+    max_handover_total = Integer(64 * MiB, config=True, help="Hand-overs the grader parses from one kernel, all together "
+                                 "(one per test cell and silent cell in an honest run).")
+    max_json_values = Integer(200_000, config=True, help="Most JSON values (and keys) in one message's content; a "
+                              "larger one is dropped unread (parsing costs the grader memory per value, not per byte).")
+    max_json_depth = Integer(100, config=True, help="Deepest nesting of one message's JSON; deeper is unreadable.")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.unreadable: Counter[str] = Counter()  # reason -> messages dropped, since the session began
+        self.too_large = 0                          # messages dropped unread for the budgets
+        self._parsed = {False: 0, True: 0}          # bytes parsed so far: outputs, hand-overs
 
     def feed_identities(self, msg_list: Any, copy: bool = True) -> tuple[list[bytes], list[Any]]:
         try:
@@ -48,6 +76,12 @@ class GradingSession(Session):
 
     def deserialize(self, msg_list: list[Any], content: bool = True, copy: bool = True) -> dict[str, Any]:
         try:
+            over = self._over_budget(msg_list) if content else ""
+            if over == "nested too deeply":
+                raise RecursionError(over)
+            if over:
+                self.too_large += 1
+                return self._stand_in(msg_list, over, TOO_LARGE)
             message = super().deserialize(msg_list, content=content, copy=copy)
             check_shape(message, content)
             return message
@@ -63,11 +97,39 @@ class GradingSession(Session):
         self.unreadable[why] += 1
         return self._stand_in(msg_list, why)
 
-    def _stand_in(self, msg_list: list[Any], why: str) -> dict[str, Any]:
+    def _over_budget(self, msg_list: list[Any]) -> str:
+        """Why the message is more than the grader parses, from its raw parts ("" when it is not):
+        its envelope, then its content's bytes (within this kernel's budgets too) and JSON shape."""
+        if len(msg_list) < 5:
+            return ""  # malformed: jupyter_client says so
+        if any(_size(part) > ENVELOPE_BYTES for part in msg_list[1:4]):
+            return f"a header or metadata over {ENVELOPE_BYTES} bytes"
+        raw = _raw(msg_list[4])
+        size = len(raw) + sum(_size(part) for part in msg_list[5:])
+        handover = HANDOVER_MARK in raw
+        limit, total = (self.max_handover_bytes, self.max_handover_total) if handover else \
+            (self.max_output_bytes, self.max_total_bytes)
+        if size > limit:
+            return f"{size} bytes, over the limit of {limit} per message"
+        output = _msg_type(msg_list[1]) in OUTPUT_TYPES  # replies and status always get through: nbclient waits for them
+        if output and self._parsed[handover] + size > total:
+            return f"over the limit of {total} bytes of {'hand-overs' if handover else 'outputs'} per notebook"
+        why = jsonlimits.too_large(raw, limit, self.max_json_values, self.max_json_depth)
+        if "nested" in why:
+            return "nested too deeply"
+        if why:
+            return why
+        if output:
+            self._parsed[handover] += size
+        return ""
+
+    def _stand_in(self, msg_list: list[Any], why: str, note: str = NOTE) -> dict[str, Any]:
         """A note for the cell the message was meant for, when that much can be read."""
         parent: Any = {}
         msg_type = "labgrader_unreadable"
         try:
+            if any(_size(part) > ENVELOPE_BYTES for part in msg_list[1:3]):
+                raise ValueError("too large to read")
             parts = [bytes(getattr(part, "bytes", part)) for part in msg_list[1:3]]
             header, parent = self.unpack(parts[0]), self.unpack(parts[1])
             if isinstance(header, dict) and header.get("msg_type") in OUTPUT_TYPES and isinstance(parent, dict) \
@@ -79,10 +141,31 @@ class GradingSession(Session):
             parent = {}
         header = {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "session": self.session,
                   "username": self.username, "date": datetime.now(timezone.utc), "version": "5.3"}
-        text = NOTE.format(why=why)
+        text = note.format(why=why)
         return {"header": header, "msg_id": header["msg_id"], "msg_type": msg_type, "parent_header": parent,
                 "metadata": {}, "content": {"name": "stdout", "text": text} if msg_type == "stream" else {},
                 "buffers": []}
+
+
+def _size(part: Any) -> int:
+    """Bytes of a message part (bytes, or a zmq Frame when received without copying)."""
+    try:
+        return len(part)
+    except TypeError:
+        return len(getattr(part, "bytes", b""))
+
+
+def _msg_type(part: Any) -> str:
+    """The type a message's header names (an envelope part, bounded before this is read), or ""."""
+    try:
+        header = json.loads(_raw(part))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return ""
+    return header.get("msg_type", "") if isinstance(header, dict) and isinstance(header.get("msg_type"), str) else ""
+
+
+def _raw(part: Any) -> bytes:
+    return part if isinstance(part, bytes) else bytes(getattr(part, "bytes", part))
 
 
 def check_shape(message: dict[str, Any], content: bool) -> None:

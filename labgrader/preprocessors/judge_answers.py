@@ -8,13 +8,11 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer
 
 from labgrader.cells import grade_id, is_student_cell, is_test_cell
-from labgrader.context import context_of, mark_broken
-from labgrader.judging.answers import Answers, UnknownName
-from labgrader.judging.evidence import differences, hint, identities, needles, structure
-from labgrader.judging.keras_models import NotGradable
+from labgrader.context import context_of
+from labgrader.judge_process import JudgeLimits, Outcome, Request, judge_process
+from labgrader.judging.evidence import Hints, differences, identities, needles, structure
 from labgrader.judging.protocol import (EVIDENCE_MIME, MAX_EXPORT_BYTES, Malformed, records_in, validate,
                                         validate_evidence, validate_pin)
-from labgrader.lab import Check, LabError, Verdict
 from labgrader.text import one_line
 
 NO_EXPORT = ("The hidden tests of this cell did not finish (an earlier error in the cell, or code in the "
@@ -25,6 +23,10 @@ MALFORMED = "The hidden tests of this cell handed over something no genuine test
 CHANGED = ("{name} is not the object the lab's own cells built: run the lab's cells unchanged and do not "
            "rebind or change {name} before them.")
 SNAPSHOT_GONE = "the export module's snapshot of the kernel is gone (cleared by code in the notebook)"
+OTHER_NAMES = "the hand-over names other answers or lab objects than the instructor's run handed over"
+NOT_JUDGED = "The grader could not judge this answer ({why}), so this check scores 0: {advice}"
+ADVICE = "run the notebook unchanged, and build your answer from the lab's own objects and built-in layers."
+SIMPLER = "build a simpler answer, as the question asks."
 
 
 def kernel_message(cell, limit=300):
@@ -55,8 +57,13 @@ class JudgeAnswers(NbGraderPreprocessor):
     Flags, for a human, on evidence the grader sees: hand-overs that are malformed, duplicated,
     outside their cell or missing from a cell that finished without an error; lab objects whose
     structure is not what the lab's cells built; what the export module saw student code change.
-    An exception raised by the lab's judge is the lab's bug: grading stops (``LabError``) and no
-    student is flagged."""
+
+    A hand-in can only change its own grade: the judge runs in the judge process under this
+    notebook's caps (labgrader/judge_process.py, ``JudgeLimits``), and whatever happens while
+    judging a student's hand-over (the judge raising, a cap hit, the judge process dying) makes
+    that cell not gradable, with a message for the student and a fault for the instructor, never
+    a lab error: those come only from the instructor's own answers (the readiness check).
+    """
 
     max_export_bytes = Integer(MAX_EXPORT_BYTES, config=True, help="Largest hand-over accepted, in bytes.")
 
@@ -68,7 +75,10 @@ class JudgeAnswers(NbGraderPreprocessor):
         released = {c.source for c in context.release.cells} if context.release is not None else set()
         self._student_cells = [(grade_id(c) or f"cell {i + 1}", c.source) for i, c in enumerate(nb.cells)
                                if is_student_cell(c, released) and not is_test_cell(c)]
+        self._hints = Hints(self._student_cells)
         self._pinned = self._pinned_identities()
+        self._caps = JudgeLimits(config=self.config).caps()
+        self._cpu_left = self._caps.cpu_seconds  # the judge process's CPU for this notebook's cells
         started = time.monotonic()
         try:
             return super().preprocess(nb, resources)
@@ -76,7 +86,7 @@ class JudgeAnswers(NbGraderPreprocessor):
             context.record.timings["judge"] = round(time.monotonic() - started, 3)
 
     def _flag(self, where: str, seen: str, words: list[str] | None = None) -> None:
-        self._context.record.flag(where, seen, hint(self._student_cells, words or []))
+        self._context.record.flag(where, seen, self._hints.line(words or []))
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
@@ -91,7 +101,11 @@ class JudgeAnswers(NbGraderPreprocessor):
                 drop = {i for i, _ in found}
                 cell.outputs = [o for i, o in enumerate(cell.outputs) if i not in drop]
             return cell, resources
-        passed, message = self._judge(cell, gid)
+        try:
+            passed, message = self._judge(cell, gid)
+        except Exception as exc:  # noqa: BLE001 (a hand-over no check here expected: this student's, never the class's)
+            self._context.record.faults.append(f"{gid}: not judged ({type(exc).__name__}: {one_line(exc, 200)})")
+            passed, message = False, NOT_JUDGED.format(why=type(exc).__name__, advice=ADVICE)
         self._context.record.messages[gid] = "" if passed else message
         cell.outputs = [verdict_output(passed, message)] + ([] if passed else [failure_output(message)])
         return cell, resources
@@ -190,36 +204,51 @@ class JudgeAnswers(NbGraderPreprocessor):
     def _verdict(self, gid: str, export: dict) -> tuple[bool, str]:
         context, lab = self._context, self._context.lab
         reference = context.reference[gid]
-        if set(export["answers"]) != set(reference["answers"]) or not set(export["lab"]) <= set(reference["lab"]):
-            self._flag(gid, "the hand-over names other answers than the test cell hands over")
+        if set(export["answers"]) != set(reference["answers"]) or set(export["lab"]) != set(reference["lab"]):
+            self._flag(gid, OTHER_NAMES, ["_pinned", "export"])
             return False, MALFORMED
         for seen in export["evidence"]:
             self._flag(gid, one_line(seen, 200), needles(seen))
         if context.watched and not export["watched"]:
             self._flag(gid, SNAPSHOT_GONE, ["_watch", "_watched"])
         changed = self._changed(gid, export, reference)
-        allowed = set(lab.allowed_layers) if lab.allowed_layers is not None else None
-        try:
-            answers = Answers(export, allowed, changed)
-            check = Check(gid, answers, Answers(reference, allowed), context.rng, context.arguments.get(gid))
-        except Malformed as exc:
-            self._flag(gid, f"a malformed hand-over ({exc})")
+        if self._cpu_left <= 0:
+            return self._not_judged(gid, Outcome("over_cpu"))
+        outcome = judge_process(self._caps).judge(Request(
+            (lab.path, lab.name, lab.digest), gid, export, reference, context.rng, context.arguments.get(gid),
+            set(lab.allowed_layers) if lab.allowed_layers is not None else None, changed, cpu_seconds=self._cpu_left,
+            warm=lab.warm_imports))
+        self._cpu_left -= outcome.cpu_seconds
+        if outcome.rng_state is not None:
+            context.rng.bit_generator.state = outcome.rng_state
+        if outcome.kind == "verdict":
+            return outcome.passed, outcome.message or ("" if outcome.passed else "This check failed.")
+        if outcome.kind == "not_gradable":
+            return False, outcome.message
+        if outcome.kind == "malformed":  # rebuilding met something the exporter never writes
+            self._flag(gid, f"a malformed hand-over ({outcome.message})")
             return False, MALFORMED
-        try:
-            verdict = lab.judge(check)
-            if not isinstance(verdict, Verdict):
-                raise TypeError(f"judge returned {type(verdict).__name__}, not a Verdict (passed() or failed(message))")
-        except NotGradable as exc:
-            return False, str(exc)
-        except Malformed as exc:  # rebuilding met something the exporter never writes
-            self._flag(gid, f"a malformed hand-over ({exc})")
-            return False, MALFORMED
-        except (UnknownName, Exception) as exc:
-            message = (f"the lab {lab.name!r} ({lab.path}) is broken: its judge raised "
-                       f"{type(exc).__name__}: {one_line(exc, 300)} while grading {gid!r} for {context.student!r}. "
-                       "Fix grading.py and grade again; no student was flagged.")
-            mark_broken(lab, message)
-            raise LabError(message) from exc
-        if not verdict.passed and not verdict.message:
-            return False, "This check failed."
-        return bool(verdict.passed), ("" if verdict.passed else one_line(verdict.message, 1000))
+        return self._not_judged(gid, outcome)
+
+    def _not_judged(self, gid: str, outcome: Outcome) -> tuple[bool, str]:
+        """The judge raised on this answer, or judging it hit this notebook's caps: not gradable,
+        the student told why, the instructor told as a fault (never a flag: an honest answer can
+        meet a lab's bug)."""
+        caps = self._caps
+        if outcome.kind == "over_cpu":
+            self._cpu_left = 0
+            why = f"judging this notebook took more than the grader's {caps.cpu_seconds:g} s of CPU"
+            fault, advice = f"{why} (c.JudgeLimits.cpu_seconds)", SIMPLER
+        elif outcome.kind == "over_memory":
+            why = f"judging it needed more than the grader's {caps.memory_bytes // 2 ** 20} MiB of memory"
+            fault, advice = f"{why} (c.JudgeLimits.memory_bytes)", SIMPLER
+        elif outcome.kind == "raised":
+            why = "the lab's checks stopped with an error on it"
+            fault = (f"the lab's judge raised {outcome.message} on this answer (if the answer is an honest one, "
+                     f"{self._context.lab.path} has a bug: fix it and grade again)")
+            advice = ADVICE
+        else:
+            why, advice = "the grader's judge process ended while judging it", ADVICE
+            fault = f"the judge process ended while judging it: {outcome.message}"
+        self._context.record.faults.append(f"{gid}: not judged: {fault}")
+        return False, NOT_JUDGED.format(why=why, advice=advice)

@@ -31,12 +31,15 @@ def _log() -> logging.Logger | logging.LoggerAdapter[Any]:
 
 def refuse_unsafe_handin(assignment: str, student: str, notebooks: list[str], **_: Any) -> None:
     """``Autograde.pre_convert_hook``: refuse a hand-in holding anything but regular files and
-    folders within the size caps, and clear the working copy of what earlier kernels left in it."""
+    folders within the size caps, or a notebook holding more JSON than the grader parses, and
+    clear the working copy of what earlier kernels left in it."""
     if not notebooks:
         return
     handin = os.path.dirname(notebooks[0])
     who = os.path.basename(os.path.dirname(handin))
     problems = paths.handin_problems(handin, notebook=os.path.basename(notebooks[0]))
+    if not problems:  # measured before nbgrader parses them
+        problems = [why for why in map(_too_large, notebooks) if why]
     if problems:
         _log().error("[labgrader] %s: not graded: %s", who, "; ".join(problems))
         notebooks.clear()  # nbgrader then fails this submission without opening it
@@ -47,6 +50,14 @@ def refuse_unsafe_handin(assignment: str, student: str, notebooks: list[str], **
     if workdir:
         for note in paths.reclaim(workdir):
             _log().warning("[labgrader] %s: %s", who, note)
+
+
+def _too_large(notebook: str) -> str:
+    try:
+        paths.read_notebook(notebook)
+    except (OSError, paths.UnsafePath) as exc:
+        return str(exc)
+    return ""
 
 
 def reclaim_autograded(assignment: str, student: str, notebooks: list[str], **_: Any) -> None:

@@ -25,6 +25,11 @@ MiB = 1024 ** 2
 MAX_FILE_BYTES = 64 * MiB
 MAX_TOTAL_BYTES = 256 * MiB
 MAX_DEPTH = 16
+# A notebook is measured before it is parsed (labgrader/jsonlimits.py): nbformat and nbgrader hold
+# every JSON value as a Python object, several times over. An honest lab notebook, outputs and all,
+# holds a few thousand; a 64 MiB file of empty lists would hold twenty million.
+NOTEBOOK_VALUES = 1_000_000
+NOTEBOOK_DEPTH = 64
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -137,6 +142,17 @@ def read_regular(path: StrPath, max_bytes: int = MAX_FILE_BYTES) -> bytes:
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:  # grew while we read
         raise UnsafePath(f"{path} is more than {max_bytes} bytes")
+    return data
+
+
+def read_notebook(path: StrPath, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the notebook at ``path``, read as a regular file within ``max_bytes`` and
+    measured, not parsed; UnsafePath when it holds more JSON than the grader parses."""
+    from labgrader.jsonlimits import too_large
+    data = read_regular(path, max_bytes)
+    why = too_large(data, max_bytes, NOTEBOOK_VALUES, NOTEBOOK_DEPTH)
+    if why:
+        raise UnsafePath(f"{os.path.basename(path)} is larger than the grader reads ({why})")
     return data
 
 
