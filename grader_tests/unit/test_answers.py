@@ -141,7 +141,8 @@ def test_code_the_grader_would_have_to_run_is_not_gradable(reference):
 
 
 def test_the_count_is_judged_against_the_instructors_model2(reference):
-    for count, ok in ((40, True), (np.int64(40), True), (40.0, True), (80, False), (40.5, False), (True, False),
+    for count, ok in ((40, True), (np.int64(40), True), (40.0, True), (np.longdouble(40), True), (np.float16(40), True),
+                      (np.longdouble(40) + np.longdouble(2) ** -55, False), (80, False), (40.5, False), (True, False),
                       ("40", False), (UNDEFINED, False), (None, False)):
         verdict = scores(reference, CORRECT["list_and_flatten"], count=count)["q1_param_count"]
         assert verdict.passed is ok, (count, verdict.message)

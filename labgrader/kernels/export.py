@@ -183,11 +183,15 @@ class Encoder:
         if type(item) is float:
             return {"kind": "float", "type": name, "value": item} if math.isfinite(item) else \
                 {"kind": "float", "type": name, "special": repr(item)}
+        if isinstance(item, numpy.floating):  # a long double (item() keeps it): its exact value, or none
+            return {"kind": "float", "type": name, **_exact(numpy, item)}
         return {"kind": "other", "type": name}
 
     def _array(self, numpy, value):
         if value.dtype.kind not in "biuf":
             return {"kind": "other", "type": f"numpy.ndarray of {value.dtype}"}
+        if value.dtype.kind == "f" and value.dtype.itemsize > 8:  # long doubles: as the nearest float64s
+            value = value.astype(numpy.float64)
         self._count(value.size, value.nbytes)
         data = numpy.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
         return {"kind": "array", "dtype": str(value.dtype.newbyteorder("=")), "shape": list(value.shape),
@@ -286,6 +290,18 @@ class Encoder:
             layers.append({"name": entry["name"], "ref": self._keras(layer),
                            "nodes": [_plain(node) for node in entry.get("inbound_nodes", [])]})
         return {"layers": layers, "inputs": _plain(config["input_layers"]), "outputs": _plain(config["output_layers"])}
+
+
+def _exact(numpy, value):
+    """A long double as JSON without rounding: a whole number as an int, else a float64 that equals
+    it, else only its repr (no number the grader could read as another)."""
+    if not numpy.isfinite(value):
+        return {"special": repr(value)}
+    if value == numpy.floor(value) and abs(value) < 2 ** 63:
+        return {"value": int(value)}
+    if float(value) == value:
+        return {"value": float(value)}
+    return {"special": repr(value)[:100]}
 
 
 def _input_spec(input_layer):

@@ -40,6 +40,9 @@ def _parameter_count(check: Check) -> Verdict:
         return failed("trainable_params_model2 is not defined: assign the number of trainable parameters of model2 to it.")
     if answer.kind == "none":
         return failed("trainable_params_model2 is still None: assign the number of trainable parameters of model2 to it.")
+    if answer.kind == "other":
+        return failed(f"trainable_params_model2 is a {answer.type.rpartition('.')[2]}, which the grader does not read as "
+                      "a number: assign a plain whole number such as 12 (an int, a numpy integer or float, or a float).")
     count = answer.whole_number()
     if count is None:
         return failed("trainable_params_model2 must be a whole number such as 12.")
