@@ -324,7 +324,8 @@ def graded_corpus():
 PLAIN_SAMPLE = {
     "correct": ["add_method", "explicit_input", "keras_namespace", "list_and_flatten", "rebinds_names_afterwards",
                 "tf_keras_models_reshape", "explore_os_environ", "explore_sys_version", "explore_time_a_cell",
-                "explore_warnings_filter", "explore_matplotlib_plot", "explore_shell_and_files"],
+                "explore_warnings_filter", "explore_matplotlib_plot", "explore_shell_and_files",
+                "global_average_pooling", "count_as_longdouble", "pooling_and_no_op_layers"],
     "wrong": ["count_one_row", "counts_both_models_fresh_layer", "copied_weights", "fresh_embedding",
               "model3_is_model2", "typo_in_answer", "untouched", "wraps_model2"],
     "hostile": ["tamper_stdlib_encoder_hook", "tamper_shadows_export_package", "tamper_shadows_numpy_module",
@@ -332,7 +333,11 @@ PLAIN_SAMPLE = {
                 "tamper_patches_keras", "tamper_display_publisher_class", "tamper_session_send_rewrite",
                 "tamper_replays_handover", "tamper_fake_model3_object", "tamper_escape_sequences_in_line",
                 "redteam_display_pub_swap", "redteam_pinned_swap_faithful", "redteam_snapshot_disarmed",
-                "reads_source_solutions"],
+                "reads_source_solutions",
+                # a hand-in reaches only its own grade (graded before most of the correct ones: names sort early),
+                # and what it can make the grader spend is bounded
+                "classwide_empties_pinned", "redteam_stops_class", "grader_cost_hint_long_line",
+                "grader_cost_huge_handovers", "grader_cost_quadratic_calls", "grader_cost_nested_model_reuse"],
 }
 
 

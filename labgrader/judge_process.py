@@ -246,7 +246,7 @@ class JudgeProcess:
 
     def judge(self, request: Request) -> Outcome:
         """``request`` judged in the judge process, within ``request.cpu_seconds`` of its CPU."""
-        if self.pid and self._grown():
+        if self.pid and (self._ended() or self._grown()):
             self.stop()
         if not self.pid:
             self._start(request.warm)
@@ -273,6 +273,14 @@ class JudgeProcess:
             name = signal.Signals(os.WTERMSIG(status)).name
             return Outcome("died", message=f"the judge process ended with {name}")
         return Outcome("died", message="the judge process ended")
+
+    def _ended(self) -> bool:
+        """Gone between requests (killed with the thread that forked it, or from outside): start another."""
+        try:
+            done, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        return bool(done)
 
     def _grown(self) -> bool:
         """Past half its memory limit (earlier submissions' leftovers): replace it."""

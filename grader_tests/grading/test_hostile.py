@@ -83,7 +83,7 @@ def test_forged_messages_and_hidden_exceptions_earn_nothing(graded_corpus):
 
 
 TWIN = "counts_both_models_fresh_layer"  # the wrong answers most tamper_* submissions give, without the cheat
-TAMPERING = [s for s in corpus("hostile") if s.name.startswith(("tamper_", "redteam_"))]
+TAMPERING = [s for s in corpus("hostile") if s.name.startswith(("tamper_", "redteam_")) or s.twin]
 
 
 def twin_of(snippet):
@@ -193,3 +193,40 @@ def test_a_failed_regrade_does_not_leave_the_old_grade_standing(graded_corpus, t
 def test_plain_nbgrader_autograde_is_sandboxed_too(plain_graded):
     """`nbgrader autograde` from the course root, no extra flags: nbgrader_config.py sandboxes it."""
     assert "found: []" in outputs_of(plain_graded["course"], "reads_source_solutions", "q2_answer")
+
+# Hand-ins that once stopped the class (a judge error taken for a bug of the lab): each is graded among
+# the corpus's correct hand-ins, whose names sort after it (nbgrader and the batch grade in name order).
+CLASS_STOPPERS = ["classwide_empties_pinned", "redteam_stops_class"]
+
+
+def classmates_after(scores, attacker):
+    honest = [s.name for s in corpus("correct") if s.name in scores and s.name > attacker]
+    assert len(honest) >= 10, honest
+    return honest
+
+
+def a_hand_in_reaches_only_its_own_grade(graded, flagged_of):
+    expected = {s.name: s.expected for s in corpus("hostile")}
+    for attacker in CLASS_STOPPERS:
+        assert graded["scores"][attacker] == expected[attacker], attacker  # its own cells: malformed, flagged
+        assert flagged_of(attacker), attacker
+        for student in classmates_after(graded["scores"], attacker) + ["instructor_solution"]:
+            assert sum(graded["scores"][student].values()) == 8, student
+            assert not flagged_of(student), student
+
+
+def test_a_hand_in_reaches_only_its_own_grade(graded_corpus):
+    results = report(graded_corpus)
+    assert not json.loads((graded_corpus["course"] / f"grading_report_{ASSIGNMENT}.json").read_text())["stopped"]
+    assert not any(r["lab_error"] for r in results.values())
+    a_hand_in_reaches_only_its_own_grade(graded_corpus, lambda student: results[student]["flags"])
+
+
+def test_a_hand_in_reaches_only_its_own_grade_on_plain_nbgrader(plain_graded):
+    from labgrader.record import read_notebook_record
+
+    def flags(student):
+        path = plain_graded["course"] / "autograded" / student / ASSIGNMENT / "embeddings.ipynb"
+        return read_notebook_record(nbformat.read(path, as_version=4)).flags
+    assert "is broken" not in plain_graded["stdout"] + plain_graded["stderr"]
+    a_hand_in_reaches_only_its_own_grade(plain_graded, flags)

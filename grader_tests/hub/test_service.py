@@ -10,8 +10,9 @@ The term runs once, in order, in the module's fixture; the tests then check what
 2. alice, in Chromium: Fetch, an answer whose visible tests pass and hidden tests fail, Submit, then
    Fetch Feedback until she sees her receipt, and again until her graded page (visible level);
 3. a burst on the command line, all at once: bob 5 times (one over the cap), carol 3 times, mallory a
-   broken notebook, an endless loop, a right answer and two hand-made hostile entries, alice twice
-   more; the service is killed with SIGKILL while it grades; the hub starts it again; then
+   broken notebook, an endless loop, a right answer and two hand-made hostile entries, alice three
+   times more (once the hand-in that used to make the service pause the assignment for everyone);
+   the service is killed with SIGKILL while it grades; the hub starts it again; then
    mallory submits once more and her grading's worker is killed twice (retried, then flagged);
 4. the due date is moved to now: every graded page shows everything (alice's ``nbgrader
    fetch_feedback``);
@@ -49,6 +50,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]  # the hub, its grading ser
 
 CAP = 4
 ALICE_FIRST = "wrong/fresh_embedding"  # visible tests pass, hidden tests fail
+CLASSWIDE = "hostile/classwide_empties_pinned"  # one line that used to pause the assignment for everyone
 RIGHT = "correct/list_and_flatten"
 HIDDEN_FAILURE = "does not contain the embedding layer"  # the judge's message for alice's first answer
 POLICY = f"""
@@ -187,7 +189,7 @@ def burst_streams(room):
         "bob": [notebook_of(RIGHT)] * (CAP + 1),
         "carol": [notebook_of("correct/add_method"), notebook_of("wrong/no_flatten"), notebook_of(RIGHT)],
         "mallory": [broken, notebook_of("hostile/infinite_loop"), notebook_of(RIGHT)],
-        "alice": [notebook_of("wrong/model3_is_model2"), notebook_of(RIGHT)],
+        "alice": [notebook_of("wrong/model3_is_model2"), notebook_of(CLASSWIDE), notebook_of(RIGHT)],
     }
 
 
@@ -493,6 +495,19 @@ def test_broken_and_hostile_submissions_never_block_the_queue(term):
     claims, fifo = seen["hostile"]
     assert "claims to be alice's but is owned by mallory" in refused[claims]["reason"]
     assert "named pipe" in refused[fifo]["reason"]
+
+
+def test_a_hand_in_reaches_only_its_own_grade_and_pauses_no_one(term):
+    """alice's second hand-in empties the export module's pinned objects: a lab error once, which
+    paused the assignment's grading for the whole class; now it is her cells that are malformed."""
+    room, seen = term
+    snap = seen["after_burst"]
+    _, attack, right = rows_of(snap, seen["burst"]["alice"])
+    assert attack["state"] == J.GRADED and attack["result"]["score"] == 2 and attack["result"]["flags"], attack
+    assert right["state"] == J.GRADED and right["result"]["score"] == 8
+    assert not snap["meta"].get("paused") and not seen["final"]["meta"].get("paused")
+    events = [e["event"] for e in snap["events"]]
+    assert "paused" not in events
 
 
 def test_the_per_hour_cap_holds_and_says_so(term):

@@ -13,7 +13,7 @@ from labgrader.judge_process import JudgeLimits, Outcome, Request, judge_process
 from labgrader.judging.evidence import Hints, differences, identities, needles, structure
 from labgrader.judging.protocol import (EVIDENCE_MIME, MAX_EXPORT_BYTES, Malformed, records_in, validate,
                                         validate_evidence, validate_pin)
-from labgrader.text import one_line
+from labgrader.text import one_line, printable
 
 NO_EXPORT = ("The hidden tests of this cell did not finish (an earlier error in the cell, or code in the "
              "notebook that stopped them): fix the errors shown above and run the notebook again.")
@@ -104,8 +104,9 @@ class JudgeAnswers(NbGraderPreprocessor):
         try:
             passed, message = self._judge(cell, gid)
         except Exception as exc:  # noqa: BLE001 (a hand-over no check here expected: this student's, never the class's)
-            self._context.record.faults.append(f"{gid}: not judged ({type(exc).__name__}: {one_line(exc, 200)})")
-            passed, message = False, NOT_JUDGED.format(why=type(exc).__name__, advice=ADVICE)
+            why = f"the grader met an error reading it ({type(exc).__name__})"
+            self._not_judged_fault(gid, why, one_line(exc, 300))
+            passed, message = False, NOT_JUDGED.format(why=why, advice=ADVICE)
         self._context.record.messages[gid] = "" if passed else message
         cell.outputs = [verdict_output(passed, message)] + ([] if passed else [failure_output(message)])
         return cell, resources
@@ -232,23 +233,25 @@ class JudgeAnswers(NbGraderPreprocessor):
 
     def _not_judged(self, gid: str, outcome: Outcome) -> tuple[bool, str]:
         """The judge raised on this answer, or judging it hit this notebook's caps: not gradable,
-        the student told why, the instructor told as a fault (never a flag: an honest answer can
-        meet a lab's bug)."""
+        the student told why (a fault too, which both the instructor and the student's feedback
+        list), the judge's own error in the grader's log only (it may quote the lab's expectations).
+        Never a flag: an honest answer can meet a lab's bug."""
         caps = self._caps
         if outcome.kind == "over_cpu":
             self._cpu_left = 0
-            why = f"judging this notebook took more than the grader's {caps.cpu_seconds:g} s of CPU"
-            fault, advice = f"{why} (c.JudgeLimits.cpu_seconds)", SIMPLER
+            why, advice = f"judging this notebook took more than the grader's {caps.cpu_seconds:g} s of CPU", SIMPLER
         elif outcome.kind == "over_memory":
-            why = f"judging it needed more than the grader's {caps.memory_bytes // 2 ** 20} MiB of memory"
-            fault, advice = f"{why} (c.JudgeLimits.memory_bytes)", SIMPLER
+            why, advice = f"judging it needed more than the grader's {caps.memory_bytes // 2 ** 20} MiB of memory", SIMPLER
         elif outcome.kind == "raised":
-            why = "the lab's checks stopped with an error on it"
-            fault = (f"the lab's judge raised {outcome.message} on this answer (if the answer is an honest one, "
-                     f"{self._context.lab.path} has a bug: fix it and grade again)")
-            advice = ADVICE
+            why, advice = "the lab's checks stopped with an error on it", ADVICE
         else:
             why, advice = "the grader's judge process ended while judging it", ADVICE
-            fault = f"the judge process ended while judging it: {outcome.message}"
-        self._context.record.faults.append(f"{gid}: not judged: {fault}")
+        self._not_judged_fault(gid, why, outcome.message)
         return False, NOT_JUDGED.format(why=why, advice=advice)
+
+    def _not_judged_fault(self, gid: str, why: str, detail: str) -> None:
+        context = self._context
+        context.record.faults.append(f"{gid}: not judged: {why}")
+        self.log.warning("[labgrader] %s: %s not judged: %s%s (if the answer is an honest one, %s may have a bug: "
+                         "fix it and grade again; c.JudgeLimits sets the caps)", printable(context.student)[:100], gid,
+                         why, f" ({detail})" if detail else "", context.lab.path if context.lab else "the lab")
