@@ -17,7 +17,7 @@ from labgrader.judge_process import Caps, JudgeProcess, Request
 from labgrader.judging import evidence
 from labgrader.judging.evidence import Hints
 from labgrader.kernels.export import MIME
-from labgrader.kernels.session import GradingSession
+from labgrader.kernels.session import DROPPED_MIME, GradingSession
 from labgrader.lab import lab_at
 from labgrader.record import NotebookRecord
 
@@ -99,10 +99,12 @@ def test_an_output_over_its_budget_becomes_a_note_in_its_cell_without_a_flag(pai
     assert grader.too_large == 1 and not grader.unreadable  # no honest kernel is flagged for printing much
 
 
-def test_json_values_are_counted_before_parsing(pair):
+def test_json_values_are_counted_before_parsing_and_a_hand_over_dropped_says_where_it_was(pair):
     kernel, grader, parent = pair
     flood = {"data": {MIME: [[]] * 5000, "text/plain": ""}, "metadata": {}}  # 20 KB, 5000 values
-    assert "JSON values" in read(grader, frames(kernel, "display_data", flood, parent))["content"]["text"]
+    dropped = read(grader, frames(kernel, "display_data", flood, parent))
+    assert dropped["parent_header"]["msg_id"] == parent["header"]["msg_id"]
+    assert "JSON values" in dropped["content"]["data"][DROPPED_MIME]["why"]  # for the judge: too large, not missing
     small = {"data": {MIME: [[]] * 10, "text/plain": ""}, "metadata": {}}
     assert read(grader, frames(kernel, "display_data", small, parent))["content"] == small
 
@@ -113,10 +115,21 @@ def test_each_kernel_has_a_total_for_outputs_and_one_for_hand_overs_and_replies_
     kept = [read(grader, frames(kernel, "stream", text, parent))["content"] == text for _ in range(4)]
     assert kept == [True, True, True, False]  # 3 MiB of outputs per kernel
     handover = {"data": {MIME: "z" * (3 * MiB - 1000), "text/plain": ""}, "metadata": {}}
-    kept = [read(grader, frames(kernel, "display_data", handover, parent))["msg_type"] == "display_data" for _ in range(3)]
+    kept = [MIME in read(grader, frames(kernel, "display_data", handover, parent))["content"]["data"] for _ in range(3)]
     assert kept == [True, True, False]  # a hand-over may be larger; 6 MiB of them per kernel
     reply = read(grader, frames(kernel, "execute_reply", {"status": "ok", "execution_count": 1}, parent))
     assert reply["msg_type"] == "execute_reply" and grader.too_large == 2
+
+
+def test_past_its_messages_a_kernel_gets_only_its_replies_read(pair):
+    kernel, _, parent = pair
+    grader = GradingSession(key=KEY, max_messages=3)
+    read_as = [read(grader, frames(kernel, "stream", {"name": "stdout", "text": f"{n}\n"}, parent)) for n in range(6)]
+    assert [m["content"].get("text") for m in read_as[:3]] == ["0\n", "1\n", "2\n"] and grader.flooded
+    assert "more than 3 messages" in read_as[3]["content"]["text"]  # once, in the cell
+    assert [m["msg_type"] for m in read_as[4:]] == ["labgrader_unreadable"] * 2  # then ignored, header only
+    reply = read(grader, frames(kernel, "execute_reply", {"status": "ok", "execution_count": 1}, parent))
+    assert reply["content"]["status"] == "ok" and not grader.unreadable  # nbclient still gets its reply
 
 
 # --- the flag hint --------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ NOTE = "\n[labgrader: a message from the kernel could not be read ({why}); it wa
 TOO_LARGE = "\n[output truncated: a message from the kernel was over the grader's limits ({why}); it was dropped]\n"
 MiB = 1024 ** 2
 HANDOVER_MARK = b"application/vnd.labgrader."  # the hand-overs' MIME types (labgrader.kernels.export)
+DROPPED_MIME = "application/vnd.labgrader.dropped+json"  # where a hand-over dropped unread was (the grader's own)
 ENVELOPE_BYTES = 64 * 1024                     # a header, parent header or metadata part
 
 
@@ -61,12 +62,18 @@ class GradingSession(Session):
     max_json_values = Integer(200_000, config=True, help="Most JSON values (and keys) in one message's content; a "
                               "larger one is dropped unread (parsing costs the grader memory per value, not per byte).")
     max_json_depth = Integer(100, config=True, help="Deepest nesting of one message's JSON; deeper is unreadable.")
+    max_messages = Integer(20_000, config=True, help="Messages the grader reads in full from one kernel. Reading one "
+                           "costs the grader about twenty times what sending it costs the kernel, and an honest "
+                           "notebook sends a few hundred (the kernel batches its prints); past this many, only "
+                           "replies are read, and the notebook stops after the cell running (``flooded``).")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.unreadable: Counter[str] = Counter()  # reason -> messages dropped, since the session began
         self.too_large = 0                          # messages dropped unread for the budgets
+        self.flooded = ""                           # why no more messages are read in full ("" while they are)
         self._parsed = {False: 0, True: 0}          # bytes parsed so far: outputs, hand-overs
+        self._messages = 0
 
     def feed_identities(self, msg_list: Any, copy: bool = True) -> tuple[list[bytes], list[Any]]:
         try:
@@ -75,13 +82,18 @@ class GradingSession(Session):
             return [], []
 
     def deserialize(self, msg_list: list[Any], content: bool = True, copy: bool = True) -> dict[str, Any]:
+        self._messages += 1
+        if self._messages > self.max_messages and content:
+            dropped = self._flood(msg_list)
+            if dropped is not None:
+                return dropped
         try:
-            over = self._over_budget(msg_list) if content else ""
+            over, handover = self._over_budget(msg_list) if content else ("", False)
             if over == "nested too deeply":
                 raise RecursionError(over)
             if over:
                 self.too_large += 1
-                return self._stand_in(msg_list, over, TOO_LARGE)
+                return self._stand_in(msg_list, over, TOO_LARGE, dropped_handover=handover)
             message = super().deserialize(msg_list, content=content, copy=copy)
             check_shape(message, content)
             return message
@@ -97,34 +109,46 @@ class GradingSession(Session):
         self.unreadable[why] += 1
         return self._stand_in(msg_list, why)
 
-    def _over_budget(self, msg_list: list[Any]) -> str:
+    def _flood(self, msg_list: list[Any]) -> dict[str, Any] | None:
+        """Past ``max_messages``: a reply is read as usual (None); anything else is dropped after a
+        look at its header only (the first with a note in its cell)."""
+        kind = _msg_type(msg_list[1]) if len(msg_list) > 1 and _size(msg_list[1]) <= ENVELOPE_BYTES else ""
+        if kind.endswith("_reply"):
+            return None
+        self.too_large += 1
+        if self.flooded:
+            return _ignored(self.session, self.username)
+        self.flooded = f"more than {self.max_messages} messages"
+        return self._stand_in(msg_list, self.flooded, TOO_LARGE)
+
+    def _over_budget(self, msg_list: list[Any]) -> tuple[str, bool]:
         """Why the message is more than the grader parses, from its raw parts ("" when it is not):
-        its envelope, then its content's bytes (within this kernel's budgets too) and JSON shape."""
+        its envelope, then its content's bytes (within this kernel's budgets too) and JSON shape;
+        and whether it claims to be a hand-over."""
         if len(msg_list) < 5:
-            return ""  # malformed: jupyter_client says so
+            return "", False  # malformed: jupyter_client says so
         if any(_size(part) > ENVELOPE_BYTES for part in msg_list[1:4]):
-            return f"a header or metadata over {ENVELOPE_BYTES} bytes"
+            return f"a header or metadata over {ENVELOPE_BYTES} bytes", False
         raw = _raw(msg_list[4])
         size = len(raw) + sum(_size(part) for part in msg_list[5:])
         handover = HANDOVER_MARK in raw
         limit, total = (self.max_handover_bytes, self.max_handover_total) if handover else \
             (self.max_output_bytes, self.max_total_bytes)
         if size > limit:
-            return f"{size} bytes, over the limit of {limit} per message"
+            return f"{size} bytes, over the limit of {limit} per message", handover
         output = _msg_type(msg_list[1]) in OUTPUT_TYPES  # replies and status always get through: nbclient waits for them
         if output and self._parsed[handover] + size > total:
-            return f"over the limit of {total} bytes of {'hand-overs' if handover else 'outputs'} per notebook"
+            return f"over the limit of {total} bytes of {'hand-overs' if handover else 'outputs'} per notebook", handover
         why = jsonlimits.too_large(raw, limit, self.max_json_values, self.max_json_depth)
         if "nested" in why:
-            return "nested too deeply"
-        if why:
-            return why
-        if output:
+            return "nested too deeply", handover
+        if not why and output:
             self._parsed[handover] += size
-        return ""
+        return why, handover
 
-    def _stand_in(self, msg_list: list[Any], why: str, note: str = NOTE) -> dict[str, Any]:
-        """A note for the cell the message was meant for, when that much can be read."""
+    def _stand_in(self, msg_list: list[Any], why: str, note: str = NOTE, dropped_handover: bool = False) -> dict[str, Any]:
+        """A note for the cell the message was meant for, when that much can be read (for a
+        hand-over dropped unread, a display the grader's judge recognizes: DROPPED_MIME)."""
         parent: Any = {}
         msg_type = "labgrader_unreadable"
         try:
@@ -139,12 +163,24 @@ class GradingSession(Session):
                 parent = {}
         except Exception:  # noqa: BLE001 (RecursionError, bad JSON, too few parts: no cell to note it in)
             parent = {}
-        header = {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "session": self.session,
-                  "username": self.username, "date": datetime.now(timezone.utc), "version": "5.3"}
-        text = note.format(why=why)
-        return {"header": header, "msg_id": header["msg_id"], "msg_type": msg_type, "parent_header": parent,
-                "metadata": {}, "content": {"name": "stdout", "text": text} if msg_type == "stream" else {},
-                "buffers": []}
+        if msg_type != "stream":
+            return _ignored(self.session, self.username)
+        if dropped_handover:
+            message = _ignored(self.session, self.username, "display_data")
+            message.update(parent_header=parent, content={"metadata": {}, "data": {
+                "text/plain": note.format(why=why), DROPPED_MIME: {"why": why}}})
+            return message
+        message = _ignored(self.session, self.username, "stream")
+        message.update(parent_header=parent, content={"name": "stdout", "text": note.format(why=why)})
+        return message
+
+
+def _ignored(session: str, username: str, msg_type: str = "labgrader_unreadable") -> dict[str, Any]:
+    """A message of ``msg_type`` (by default one nbclient ignores), with no parent."""
+    header = {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "session": session, "username": username,
+              "date": datetime.now(timezone.utc), "version": "5.3"}
+    return {"header": header, "msg_id": header["msg_id"], "msg_type": msg_type, "parent_header": {}, "metadata": {},
+            "content": {}, "buffers": []}
 
 
 def _size(part: Any) -> int:

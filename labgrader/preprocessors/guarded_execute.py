@@ -158,6 +158,10 @@ class GuardedExecute(Execute):
                     f"\n[output truncated: a message over {self.km.max_message_bytes} bytes was dropped]\n")))
             if self._unreadable() != unread:
                 self._flag_unreadable(cell, index, unread)
+            flooded = getattr(getattr(self.kc, "session", None), "flooded", "")
+            if flooded:  # the grader stopped reading this kernel's outputs (GradingSession.max_messages)
+                self._stop(f"the notebook sent the grader {flooded}")
+                return cell, resources
             if index in self._pins:
                 failed = any(o.output_type == "error" for o in cell.outputs)
                 pinned = self._run_trusted(PIN.format(names=list(self._pins[index]), failed=failed), index)

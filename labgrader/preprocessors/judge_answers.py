@@ -13,6 +13,7 @@ from labgrader.judge_process import JudgeLimits, Outcome, Request, judge_process
 from labgrader.judging.evidence import Hints, differences, identities, needles, structure
 from labgrader.judging.protocol import (EVIDENCE_MIME, MAX_EXPORT_BYTES, Malformed, records_in, validate,
                                         validate_evidence, validate_pin)
+from labgrader.kernels.session import DROPPED_MIME
 from labgrader.text import one_line, printable
 
 NO_EXPORT = ("The hidden tests of this cell did not finish (an earlier error in the cell, or code in the "
@@ -193,6 +194,12 @@ class JudgeAnswers(NbGraderPreprocessor):
         if problems:
             return False, FORGED
         if not exports:
+            dropped = records_in(cell, DROPPED_MIME)
+            if dropped and not kernel_message(cell):  # too large for the grader to read: not evidence of anything
+                why = one_line(dropped[0][1].get("why", "") if isinstance(dropped[0][1], dict) else "", 200)
+                self._not_judged_fault(gid, f"its hand-over was larger than the grader reads ({why})", "")
+                return False, NOT_JUDGED.format(why=f"its hand-over was larger than the grader reads ({why})",
+                                                advice=SIMPLER)
             message = kernel_message(cell)
             if message:  # the cell's own (visible) code stopped before its hand-over
                 self._context.record.kernel_errors[gid] = message
