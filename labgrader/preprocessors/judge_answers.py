@@ -106,7 +106,7 @@ class JudgeAnswers(NbGraderPreprocessor):
             passed, message = self._judge(cell, gid)
         except Exception as exc:  # noqa: BLE001 (a hand-over no check here expected: this student's, never the class's)
             why = f"the grader met an error reading it ({type(exc).__name__})"
-            self._not_judged_fault(gid, why, one_line(exc, 300))
+            self._not_judged_fault(gid, why, one_line(exc, 300), lab_bug=True)
             passed, message = False, NOT_JUDGED.format(why=why, advice=ADVICE)
         self._context.record.messages[gid] = "" if passed else message
         cell.outputs = [verdict_output(passed, message)] + ([] if passed else [failure_output(message)])
@@ -197,7 +197,7 @@ class JudgeAnswers(NbGraderPreprocessor):
             dropped = records_in(cell, DROPPED_MIME)
             if dropped and not kernel_message(cell):  # too large for the grader to read: not evidence of anything
                 why = one_line(dropped[0][1].get("why", "") if isinstance(dropped[0][1], dict) else "", 200)
-                self._not_judged_fault(gid, f"its hand-over was larger than the grader reads ({why})", "")
+                self._not_judged_fault(gid, f"its hand-over was larger than the grader reads ({why})")
                 return False, NOT_JUDGED.format(why=f"its hand-over was larger than the grader reads ({why})",
                                                 advice=SIMPLER)
             message = kernel_message(cell)
@@ -253,12 +253,13 @@ class JudgeAnswers(NbGraderPreprocessor):
             why, advice = "the lab's checks stopped with an error on it", ADVICE
         else:
             why, advice = "the grader's judge process ended while judging it", ADVICE
-        self._not_judged_fault(gid, why, outcome.message)
+        self._not_judged_fault(gid, why, outcome.message, lab_bug=outcome.kind == "raised")
         return False, NOT_JUDGED.format(why=why, advice=advice)
 
-    def _not_judged_fault(self, gid: str, why: str, detail: str) -> None:
+    def _not_judged_fault(self, gid: str, why: str, detail: str = "", lab_bug: bool = False) -> None:
         context = self._context
         context.record.faults.append(f"{gid}: not judged: {why}")
-        self.log.warning("[labgrader] %s: %s not judged: %s%s (if the answer is an honest one, %s may have a bug: "
-                         "fix it and grade again; c.JudgeLimits sets the caps)", printable(context.student)[:100], gid,
-                         why, f" ({detail})" if detail else "", context.lab.path if context.lab else "the lab")
+        lab = f"if the answer is an honest one, {context.lab.path if context.lab else 'the lab'} may have a bug: fix it " \
+            "and grade again" if lab_bug else "c.JudgeLimits and c.GradingSession set the limits"
+        self.log.warning("[labgrader] %s: %s not judged: %s%s (%s)", printable(context.student)[:100], gid, why,
+                         f": {detail}" if detail else "", lab)
