@@ -267,11 +267,11 @@ def handover(value, gid="q1"):
 
 
 def test_whatever_happens_while_judging_is_an_outcome_and_the_judge_process_is_replaced_after_a_cap(fake_lab):
-    process = JudgeProcess(Caps(cpu_seconds=0.5, memory_bytes=256 * MiB))
+    process = JudgeProcess(Caps(cpu_seconds=20, memory_bytes=256 * MiB))
     rng = np.random.default_rng(0)
 
-    def judge(value):
-        return process.judge(Request(fake_lab, "q1", handover(value), handover("right"), rng, cpu_seconds=0.5))
+    def judge(value, cpu_seconds=0.5):
+        return process.judge(Request(fake_lab, "q1", handover(value), handover("right"), rng, cpu_seconds=cpu_seconds))
     try:
         right = judge("right")
         assert (right.kind, right.passed) == ("verdict", True) and right.rng_state != rng.bit_generator.state
@@ -282,7 +282,7 @@ def test_whatever_happens_while_judging_is_an_outcome_and_the_judge_process_is_r
         assert process.pid == first  # none of these costs the judge process
         assert judge("spin").kind == "over_cpu" and process.pid == 0
         assert judge("right").passed and process.pid not in (0, first)
-        assert judge("grow").kind == "over_memory" and process.pid == 0
+        assert judge("grow", cpu_seconds=20).kind == "over_memory" and process.pid == 0
         assert judge("exit").kind == "died"
         assert judge("right").passed
     finally:
