@@ -17,7 +17,7 @@ from labgrader.judge_process import Caps, JudgeProcess, Request
 from labgrader.judging import evidence
 from labgrader.judging.evidence import Hints
 from labgrader.kernels.export import MIME
-from labgrader.kernels.session import DROPPED_MIME, GradingSession
+from labgrader.kernels.session import DROPPED_MIME, Flooded, GradingSession
 from labgrader.lab import lab_at
 from labgrader.record import NotebookRecord
 
@@ -124,10 +124,12 @@ def test_each_kernel_has_a_total_for_outputs_and_one_for_hand_overs_and_replies_
 def test_past_its_messages_a_kernel_gets_only_its_replies_read(pair):
     kernel, _, parent = pair
     grader = GradingSession(key=KEY, max_messages=3)
-    read_as = [read(grader, frames(kernel, "stream", {"name": "stdout", "text": f"{n}\n"}, parent)) for n in range(6)]
-    assert [m["content"].get("text") for m in read_as[:3]] == ["0\n", "1\n", "2\n"] and grader.flooded
-    assert "more than 3 messages" in read_as[3]["content"]["text"]  # once, in the cell
-    assert [m["msg_type"] for m in read_as[4:]] == ["labgrader_unreadable"] * 2  # then ignored, header only
+    read_as = [read(grader, frames(kernel, "stream", {"name": "stdout", "text": f"{n}\n"}, parent)) for n in range(3)]
+    assert [m["content"].get("text") for m in read_as] == ["0\n", "1\n", "2\n"] and not grader.flooded
+    with pytest.raises(Flooded, match="more than 3 messages"):  # nbclient's reader of outputs stops there
+        read(grader, frames(kernel, "stream", {"name": "stdout", "text": "3\n"}, parent))
+    later = [read(grader, frames(kernel, "stream", {"name": "stdout", "text": "x"}, parent)) for _ in range(2)]
+    assert [m["msg_type"] for m in later] == ["labgrader_unreadable"] * 2  # then ignored, header only
     reply = read(grader, frames(kernel, "execute_reply", {"status": "ok", "execution_count": 1}, parent))
     assert reply["content"]["status"] == "ok" and not grader.unreadable  # nbclient still gets its reply
 
@@ -285,6 +287,18 @@ def test_whatever_happens_while_judging_is_an_outcome_and_the_judge_process_is_r
         assert judge("grow", cpu_seconds=20).kind == "over_memory" and process.pid == 0
         assert judge("exit").kind == "died"
         assert judge("right").passed
+    finally:
+        process.stop()
+
+
+def test_without_a_cgroup_the_judge_process_caps_its_data_segment(fake_lab):
+    """An ordinary user's grader (no cgroup it may write): RLIMIT_DATA instead; the grader says so."""
+    process = JudgeProcess(Caps(cpu_seconds=20, memory_bytes=256 * MiB, cgroup_parent="/labgrader-no-such-cgroup"))
+    rng = np.random.default_rng(0)
+    try:
+        grown = process.judge(Request(fake_lab, "q1", handover("grow"), handover("right"), rng, cpu_seconds=20))
+        assert grown.kind == "over_memory" and process._cgroup is None
+        assert process.judge(Request(fake_lab, "q1", handover("right"), handover("right"), rng, cpu_seconds=20)).passed
     finally:
         process.stop()
 

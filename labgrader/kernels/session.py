@@ -40,6 +40,12 @@ DROPPED_MIME = "application/vnd.labgrader.dropped+json"  # where a hand-over dro
 ENVELOPE_BYTES = 64 * 1024                     # a header, parent header or metadata part
 
 
+class Flooded(LabgraderError):
+    """Raised to nbclient's reader of a kernel's outputs once the kernel sent more than
+    ``max_messages``: it stops reading them (the kernel's further outputs are dropped by ZeroMQ, at
+    no cost to the grader) and GuardedExecute stops the notebook after the cell."""
+
+
 class Unreadable(LabgraderError):
     """A message the grader does not accept; the text says why, in a few words."""
 
@@ -61,10 +67,10 @@ class GradingSession(Session):
     max_json_values = Integer(200_000, config=True, help="Most JSON values (and keys) in one message's content; a "
                               "larger one is dropped unread (parsing costs the grader memory per value, not per byte).")
     max_json_depth = Integer(100, config=True, help="Deepest nesting of one message's JSON; deeper is unreadable.")
-    max_messages = Integer(20_000, config=True, help="Messages the grader reads in full from one kernel. Reading one "
-                           "costs the grader about twenty times what sending it costs the kernel, and an honest "
-                           "notebook sends a few hundred (the kernel batches its prints); past this many, only "
-                           "replies are read, and the notebook stops after the cell running (``flooded``).")
+    max_messages = Integer(20_000, config=True, help="Messages the grader reads from one kernel. Reading one costs "
+                           "the grader several times what sending it costs the kernel, and an honest notebook sends a "
+                           "few hundred (the kernel batches its prints); past this many, the kernel's outputs are no "
+                           "longer read (only its replies) and the notebook stops at the cell running (``flooded``).")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -109,8 +115,9 @@ class GradingSession(Session):
         return self._stand_in(msg_list, why)
 
     def _flood(self, msg_list: list[Any]) -> dict[str, Any] | None:
-        """Past ``max_messages``: a reply is read as usual (None); anything else is dropped after a
-        look at its header only (the first with a note in its cell)."""
+        """Past ``max_messages``: a reply is read as usual (None); the first other message raises
+        Flooded (nbclient's reader of outputs ends there), any later one is ignored after a look at
+        its header only."""
         kind = _msg_type(msg_list[1]) if len(msg_list) > 1 and _size(msg_list[1]) <= ENVELOPE_BYTES else ""
         if kind.endswith("_reply"):
             return None
@@ -118,7 +125,7 @@ class GradingSession(Session):
         if self.flooded:
             return _ignored(self.session, self.username)
         self.flooded = f"more than {self.max_messages} messages"
-        return self._stand_in(msg_list, self.flooded, TOO_LARGE)
+        raise Flooded(self.flooded)
 
     def _over_budget(self, msg_list: list[Any]) -> tuple[str, bool]:
         """Why the message is more than the grader parses, from its raw parts ("" when it is not):
@@ -135,7 +142,8 @@ class GradingSession(Session):
             (self.max_output_bytes, self.max_total_bytes)
         if size > limit:
             return f"{size} bytes, over the limit of {limit} per message", handover
-        output = _msg_type(msg_list[1]) in OUTPUT_TYPES  # replies and status always get through: nbclient waits for them
+        kind = _msg_type(msg_list[1])  # replies and status always get through: nbclient waits for them
+        output = kind != "status" and not kind.endswith("_reply")  # outputs, comm messages (widget state)...
         if output and self._parsed[handover] + size > total:
             return f"over the limit of {total} bytes of {'hand-overs' if handover else 'outputs'} per notebook", handover
         why = jsonlimits.too_large(raw, limit, self.max_json_values, self.max_json_depth)

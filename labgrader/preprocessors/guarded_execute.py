@@ -15,7 +15,7 @@ from labgrader.cells import grade_id, is_student_cell, is_test_cell
 from labgrader.context import GradingContext, context_of
 from labgrader.judging.evidence import assigned_names, hint
 from labgrader.kernels.export import EVIDENCE_MIME, MIME as EXPORT_MIME, PIN_MIME
-from labgrader.kernels.session import NOTE as UNREADABLE_NOTE
+from labgrader.kernels.session import NOTE as UNREADABLE_NOTE, Flooded
 
 # The grader's silent cells: names and plain data as Python literals, nothing else.
 WATCH = "import labgrader.kernels.export as _lg; _lg.watch({modules!r}); del _lg"
@@ -158,10 +158,6 @@ class GuardedExecute(Execute):
                     f"\n[output truncated: a message over {self.km.max_message_bytes} bytes was dropped]\n")))
             if self._unreadable() != unread:
                 self._flag_unreadable(cell, index, unread)
-            flooded = getattr(getattr(self.kc, "session", None), "flooded", "")
-            if flooded:  # the grader stopped reading this kernel's outputs (GradingSession.max_messages)
-                self._stop(f"the notebook sent the grader {flooded}")
-                return cell, resources
             if index in self._pins:
                 failed = any(o.output_type == "error" for o in cell.outputs)
                 pinned = self._run_trusted(PIN.format(names=list(self._pins[index]), failed=failed), index)
@@ -176,6 +172,10 @@ class GuardedExecute(Execute):
             why = "the code exited the process, ran out of memory, or crashed"
             cell.outputs.append(error_output("DeadKernel", f"The kernel died while running this cell: {why}."))
             self._stop("the kernel died in an earlier cell")
+            return cell, resources
+        except Flooded as flooded:  # the grader stopped reading this kernel's outputs (GradingSession.max_messages)
+            cell.outputs.append(error_output("Flooded", f"This cell sent the grader {flooded} and was stopped."))
+            self._stop(f"the notebook sent the grader {flooded}")
             return cell, resources
         except CellTimeoutError:
             cell.outputs.append(error_output(
