@@ -176,6 +176,46 @@ def test_a_pub_sub_channel_through_the_relay_drops_an_oversized_message_and_noth
         context.term()
 
 
+def test_past_its_messages_a_channel_is_no_longer_read(tmp_path):
+    """A kernel publishing message after message: past max_messages on the channel the relay reads
+    no more of it (the kernel's own buffers fill and its ZeroMQ drops the rest), whatever it sends."""
+    context = zmq.Context()
+    pub = context.socket(zmq.PUB)
+    pub.bind(f"ipc://{tmp_path}/kernel-5555")
+    relay = Relay(f"{tmp_path}/kernel", [5555], limit=1024 ** 2, max_messages=50)
+    sub = context.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.setsockopt(zmq.RCVTIMEO, 200)
+    sub.connect(f"ipc://{relay.prefix}-5555")
+    try:
+        _publish_until_received(pub, sub, [b"hello"])
+        for n in range(2000):
+            pub.send_multipart([b"flood", b"%d" % n])
+        drain(sub)  # read as the grader reads: no back-pressure on the relay
+        read = relay.messages[5555]
+        assert read > 50  # past the cap (checked after each chunk the relay reads: a few thousand small messages)
+        for n in range(20000):
+            pub.send_multipart([b"more", b"%d" % n])
+        assert drain(sub) == 0 and relay.messages[5555] == read  # not read at all any more
+    finally:
+        relay.close()
+        sub.close(0)
+        pub.close(0)
+        context.term()
+
+
+def drain(sub, quiet=1.0):
+    """Messages received until none came for ``quiet`` seconds."""
+    sub.setsockopt(zmq.RCVTIMEO, int(quiet * 1000))
+    received = 0
+    try:
+        while True:
+            sub.recv_multipart()
+            received += 1
+    except zmq.Again:
+        return received
+
+
 def _publish_until_received(pub, sub, message, seconds=10):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

@@ -210,7 +210,9 @@ class GradingKernelManager(AsyncKernelManager):
         if self.sandbox:
             # from here on the grader (this manager's control socket, its clients) reaches the
             # kernel's sockets only through the relay, which drops oversized messages
-            self._relay = Relay(self.ip, self.ports, self.max_message_bytes)
+            # the relay stops reading a channel well after the session stopped reading the kernel's outputs
+            self._relay = Relay(self.ip, self.ports, self.max_message_bytes,
+                                max_messages=2 * getattr(self.session, "max_messages", 20_000))
             self.ip = self._relay.prefix
         return await super()._async_post_start_kernel(**kw)
 

@@ -12,7 +12,11 @@ message once it is complete, if all its parts add up to at most the cap. A large
 dropped as it streams in (the relay holds at most the cap of it) and never reaches the grader;
 the connection stays up, so nothing else is lost: the kernel's next message (the cell's idle
 status, its reply) arrives as usual. A stream that is not ZMTP 3 is cut (the grader's libzmq
-reconnects).
+reconnects). Past ``max_messages`` messages of the kernel on one channel, the relay stops reading
+that channel: following the framing costs the grader about what sending costs the kernel, so a
+kernel flooding tiny messages would keep the grader busy for as long as it runs; unread, they pile
+up in the kernel's own buffers until its ZeroMQ drops them. (The grader's session stops reading
+the kernel's outputs well before: GradingSession.max_messages.)
 
 Unix sockets only (kernels are sandboxed without a network): the kernel listens at
 ``<kernel prefix>-<port>`` (its connection file); the grader connects to ``<relay prefix>-<port>``
@@ -47,6 +51,7 @@ class MessageFilter:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.dropped = 0          # messages over the limit, dropped whole
+        self.messages = 0         # messages complete, forwarded or dropped
         self._greeting_left = GREETING
         self._signature = b""
         self._header = b""        # the current frame header, while incomplete
@@ -107,6 +112,7 @@ class MessageFilter:
     def _frame_done(self, out: bytearray) -> None:
         if self._more:
             return
+        self.messages += 1
         if not self._dropping:
             out += self._message
         self._message, self._size, self._dropping = bytearray(), 0, False
@@ -115,8 +121,9 @@ class MessageFilter:
 class Relay:
     """Relays the channels ``ports`` of the kernel listening at ``kernel_prefix`` (ipc transport)."""
 
-    def __init__(self, kernel_prefix: str, ports: Iterable[int], limit: int) -> None:
-        self.kernel_prefix, self.limit = kernel_prefix, limit
+    def __init__(self, kernel_prefix: str, ports: Iterable[int], limit: int, max_messages: int | None = None) -> None:
+        self.kernel_prefix, self.limit, self.max_messages = kernel_prefix, limit, max_messages
+        self.messages: dict[int, int] = {}  # port -> the kernel's messages on it, all its connections together
         self.dir = tempfile.mkdtemp(prefix="labgrader-relay-")
         _open.add(self)
         self.prefix = os.path.join(self.dir, "socket")
@@ -168,19 +175,23 @@ class Relay:
             except OSError:  # the kernel is gone or not listening yet: the grader's libzmq retries
                 self._forget(grader, kernel)
                 continue
-            threading.Thread(target=self._pump, args=(kernel, grader, MessageFilter(self.limit)), daemon=True).start()
-            threading.Thread(target=self._pump, args=(grader, kernel, None), daemon=True).start()
+            threading.Thread(target=self._pump, args=(kernel, grader, MessageFilter(self.limit), port), daemon=True).start()
+            threading.Thread(target=self._pump, args=(grader, kernel, None, port), daemon=True).start()
 
-    def _pump(self, source: socket.socket, dest: socket.socket, message_filter: MessageFilter | None) -> None:
-        """Copy ``source`` to ``dest`` until either ends, through ``message_filter`` if given."""
+    def _pump(self, source: socket.socket, dest: socket.socket, message_filter: MessageFilter | None, port: int) -> None:
+        """Copy ``source`` to ``dest`` until either ends, through ``message_filter`` if given (the
+        kernel's side: until it sent ``max_messages`` on this channel, then no more is read)."""
         try:
             while data := source.recv(CHUNK):
                 if message_filter:
-                    before = message_filter.dropped
+                    before, counted = message_filter.dropped, message_filter.messages
                     data = message_filter.feed(data)
                     self.dropped += message_filter.dropped - before
+                    self.messages[port] = self.messages.get(port, 0) + message_filter.messages - counted
                 if data:
                     dest.sendall(data)
+                if self.max_messages is not None and self.messages.get(port, 0) > self.max_messages:
+                    return  # unread from here on (both sockets stay open until the relay closes)
         except (OSError, NotZmtp3):
             pass
         self._forget(source, dest)

@@ -37,7 +37,7 @@ TOO_LARGE = "\n[output truncated: a message from the kernel was over the grader'
 MiB = 1024 ** 2
 HANDOVER_MARK = b"application/vnd.labgrader."  # the hand-overs' MIME types (labgrader.kernels.export)
 DROPPED_MIME = "application/vnd.labgrader.dropped+json"  # where a hand-over dropped unread was (the grader's own)
-ENVELOPE_BYTES = 64 * 1024                     # a header, parent header or metadata part
+ENVELOPE_BYTES = 32 * 1024                     # a header, parent header or metadata part (an honest one: ~300 bytes)
 
 
 class Flooded(LabgraderError):
@@ -142,8 +142,8 @@ class GradingSession(Session):
             (self.max_output_bytes, self.max_total_bytes)
         if size > limit:
             return f"{size} bytes, over the limit of {limit} per message", handover
-        kind = _msg_type(msg_list[1])  # replies and status always get through: nbclient waits for them
-        output = kind != "status" and not kind.endswith("_reply")  # outputs, comm messages (widget state)...
+        kind = _msg_type(msg_list[1])  # small replies and statuses always get through: nbclient waits for them
+        output = size > ENVELOPE_BYTES or (kind != "status" and not kind.endswith("_reply"))  # outputs, comm...
         if output and self._parsed[handover] + size > total:
             return f"over the limit of {total} bytes of {'hand-overs' if handover else 'outputs'} per notebook", handover
         why = jsonlimits.too_large(raw, limit, self.max_json_values, self.max_json_depth)
