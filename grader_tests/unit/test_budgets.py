@@ -323,3 +323,26 @@ def test_a_judge_error_on_a_students_hand_over_is_that_cell_not_gradable_never_a
     assert record.faults == ["q1: not judged: the lab's checks stopped with an error on it"]  # no lab detail for the student
     assert record.messages["q2"] == "" and record.messages["q3"] == MALFORMED
     assert [flag.where for flag in record.flags] == ["q3"]  # a judge's error is no evidence; other lab names are
+
+
+def test_after_a_cap_the_notebooks_later_cells_are_not_judged(fake_lab):
+    from traitlets.config import Config
+
+    from labgrader.preprocessors.judge_answers import JudgeAnswers
+    lab = lab_at(*fake_lab)
+    gids = ("q1", "q2", "q3")
+    reference = {gid: handover("right", gid) for gid in gids}
+    context = GradingContext("fake", "nb", "mallory", lab, NotebookRecord(notebook="nb"), reference=reference,
+                             rng=np.random.default_rng(1))
+    nb = nbformat.v4.new_notebook()
+    for gid, value in zip(gids, ("right", "grow", "right")):
+        cell = nbformat.v4.new_code_cell("", metadata={"nbgrader": {"grade": True, "grade_id": gid, "points": 1}})
+        cell.outputs = [nbformat.v4.new_output("display_data", data={MIME: handover(value, gid), "text/plain": ""})]
+        nb.cells.append(cell)
+    config = Config()
+    config.JudgeLimits.memory_bytes = 256 * MiB
+    JudgeAnswers(config=config).preprocess(nb, {"labgrader": context})
+    messages = context.record.messages
+    assert messages["q1"] == "" and "256 MiB of memory" in messages["q2"]
+    assert "an earlier check of this notebook stopped its judging" in messages["q3"]  # not paid for again
+    assert not context.record.flags

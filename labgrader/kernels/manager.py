@@ -212,7 +212,7 @@ class GradingKernelManager(AsyncKernelManager):
             # kernel's sockets only through the relay, which drops oversized messages
             # the relay stops reading a channel well after the session stopped reading the kernel's outputs
             self._relay = Relay(self.ip, self.ports, self.max_message_bytes,
-                                max_messages=2 * getattr(self.session, "max_messages", 20_000))
+                                max_messages=2 * getattr(self.session, "max_messages", 10_000))
             self.ip = self._relay.prefix
         return await super()._async_post_start_kernel(**kw)
 

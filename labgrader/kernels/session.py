@@ -67,7 +67,7 @@ class GradingSession(Session):
     max_json_values = Integer(200_000, config=True, help="Most JSON values (and keys) in one message's content; a "
                               "larger one is dropped unread (parsing costs the grader memory per value, not per byte).")
     max_json_depth = Integer(100, config=True, help="Deepest nesting of one message's JSON; deeper is unreadable.")
-    max_messages = Integer(20_000, config=True, help="Messages the grader reads from one kernel. Reading one costs "
+    max_messages = Integer(10_000, config=True, help="Messages the grader reads from one kernel. Reading one costs "
                            "the grader several times what sending it costs the kernel, and an honest notebook sends a "
                            "few hundred (the kernel batches its prints); past this many, the kernel's outputs are no "
                            "longer read (only its replies) and the notebook stops at the cell running (``flooded``).")

@@ -80,6 +80,7 @@ class JudgeAnswers(NbGraderPreprocessor):
         self._pinned = self._pinned_identities()
         self._caps = JudgeLimits(config=self.config).caps()
         self._cpu_left = self._caps.cpu_seconds  # the judge process's CPU for this notebook's cells
+        self._stopped: Outcome | None = None     # a cap this notebook's judging hit: its later cells are not judged
         started = time.monotonic()
         try:
             return super().preprocess(nb, resources)
@@ -221,12 +222,14 @@ class JudgeAnswers(NbGraderPreprocessor):
             self._flag(gid, SNAPSHOT_GONE, ["_watch", "_watched"])
         changed = self._changed(gid, export, reference)
         if self._cpu_left <= 0:
-            return self._not_judged(gid, Outcome("over_cpu"))
+            return self._not_judged(gid, self._stopped or Outcome("over_cpu"), earlier=True)
         outcome = judge_process(self._caps).judge(Request(
             (lab.path, lab.name, lab.digest), gid, export, reference, context.rng, context.arguments.get(gid),
             set(lab.allowed_layers) if lab.allowed_layers is not None else None, changed, cpu_seconds=self._cpu_left,
             warm=lab.warm_imports))
         self._cpu_left -= outcome.cpu_seconds
+        if outcome.over_cap:
+            self._stopped = outcome
         if outcome.rng_state is not None:
             context.rng.bit_generator.state = outcome.rng_state
         if outcome.kind == "verdict":
@@ -238,14 +241,15 @@ class JudgeAnswers(NbGraderPreprocessor):
             return False, MALFORMED
         return self._not_judged(gid, outcome)
 
-    def _not_judged(self, gid: str, outcome: Outcome) -> tuple[bool, str]:
+    def _not_judged(self, gid: str, outcome: Outcome, earlier: bool = False) -> tuple[bool, str]:
         """The judge raised on this answer, or judging it hit this notebook's caps: not gradable,
         the student told why (a fault too, which both the instructor and the student's feedback
         list), the judge's own error in the grader's log only (it may quote the lab's expectations).
         Never a flag: an honest answer can meet a lab's bug."""
         caps = self._caps
-        if outcome.kind == "over_cpu":
+        if outcome.over_cap:  # the notebook's remaining cells would likely cost as much again: not judged
             self._cpu_left = 0
+        if outcome.kind == "over_cpu":
             why, advice = f"judging this notebook took more than the grader's {caps.cpu_seconds:g} s of CPU", SIMPLER
         elif outcome.kind == "over_memory":
             why, advice = f"judging it needed more than the grader's {caps.memory_bytes // 2 ** 20} MiB of memory", SIMPLER
@@ -253,7 +257,9 @@ class JudgeAnswers(NbGraderPreprocessor):
             why, advice = "the lab's checks stopped with an error on it", ADVICE
         else:
             why, advice = "the grader's judge process ended while judging it", ADVICE
-        self._not_judged_fault(gid, why, outcome.message, lab_bug=outcome.kind == "raised")
+        if earlier:
+            why = f"an earlier check of this notebook stopped its judging: {why}"
+        self._not_judged_fault(gid, why, outcome.message, lab_bug=outcome.kind == "raised" and not earlier)
         return False, NOT_JUDGED.format(why=why, advice=advice)
 
     def _not_judged_fault(self, gid: str, why: str, detail: str = "", lab_bug: bool = False) -> None:
