@@ -337,7 +337,8 @@ PLAIN_SAMPLE = {
                 # a hand-in reaches only its own grade (graded before most of the correct ones: names sort early),
                 # and what it can make the grader spend is bounded
                 "classwide_empties_pinned", "redteam_stops_class", "grader_cost_hint_long_line",
-                "grader_cost_huge_handovers", "grader_cost_quadratic_calls", "grader_cost_nested_model_reuse"],
+                "grader_cost_huge_handovers", "grader_cost_quadratic_calls", "grader_cost_nested_model_reuse",
+                "grader_cost_message_flood"],
 }
 
 

@@ -1,5 +1,5 @@
 # expect: q1_param_count=2 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# flag: the hand-over names other lab objects than the instructor's run
+# flag: the hand-over names other answers or lab objects than the instructor's run
 # twin: list_and_flatten
 # One line in one hand-in used to stop the class: emptying the export module's dict of pinned lab objects (a
 # plain dict, not watched) leaves every later hand-over with no lab objects. The grader accepted lab names that
