@@ -13,7 +13,11 @@ imports (``CourseDirectory.ignore`` keeps it out of the release and of students'
 ``load_lab`` imports it once per process (by content), checks the contract and says which file
 and which attribute is wrong. A judge gets the student's answers as the grader rebuilt them and
 returns a Verdict; ``NotGradable`` (an answer that cannot be rebuilt) is the student's, with its
-sentence; any other exception is a bug of the lab (``LabError``), never a student's fault.
+sentence. Any other exception is a bug of the lab: on the instructor's own answers (the readiness
+check) it stops grading (``LabError``); on a student's, that cell is not gradable and the instructor
+is told (a fault, the error in the log), so that no hand-in can stop or change anyone else's grading.
+The judge runs in the grader's judge process, under the caps every submission gets
+(labgrader/judge_process.py).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Grade the hidden tests in the grader's process, from the answers the kernel handed over."""
+"""Grade the hidden tests in the grader (its judge process), from the answers the kernel handed over."""
 from __future__ import annotations
 
 import time
@@ -50,7 +50,7 @@ def failure_output(message: str) -> NotebookNode:
 class JudgeAnswers(NbGraderPreprocessor):
     """Runs right after GuardedExecute. For every graded test cell, takes the one hand-over its
     hidden tests made (validated: schema, size, the cell's own grade id, the same names the
-    instructor's run handed over), rebuilds the answers in this process and asks the lab's
+    instructor's run handed over), and has the judge process rebuild the answers and ask the lab's
     ``judge`` for the verdict. The cell's outputs are then replaced by the grader's own: a verdict
     line, plus an error carrying the message when it failed, so that nbgrader's SaveAutoGrades
     scores it and nothing the kernel printed there reaches the autograded notebook or feedback.
@@ -107,7 +107,7 @@ class JudgeAnswers(NbGraderPreprocessor):
             passed, message = self._judge(cell, gid)
         except Exception as exc:  # noqa: BLE001 (a hand-over no check here expected: this student's, never the class's)
             why = f"the grader met an error reading it ({type(exc).__name__})"
-            self._not_judged_fault(gid, why, one_line(exc, 300), lab_bug=True)
+            self._not_judged_fault(gid, why, one_line(exc, 300))
             passed, message = False, NOT_JUDGED.format(why=why, advice=ADVICE)
         self._context.record.messages[gid] = "" if passed else message
         cell.outputs = [verdict_output(passed, message)] + ([] if passed else [failure_output(message)])
