@@ -176,7 +176,7 @@ def needles(seen: str) -> list[str]:
 
 
 HINT_SOURCE_CHARS = 1_000_000  # student source a hint reads (an honest notebook's cells hold a few thousand)
-HINT_LOOKUPS = 200              # distinct hints per notebook (more flags get no quoted line)
+HINT_LOOKUPS = 50               # distinct hints per notebook (more flags get no quoted line)
 
 
 class Hints:
