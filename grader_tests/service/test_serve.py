@@ -142,9 +142,11 @@ def term(served):
     alice = served.upload("alice", notebook("correct/list_and_flatten"), "alice-1")
     keys = [r.key for r in slow] + [alice.key]
     rows = served.wait("every grading", lambda: (lambda rows: rows if done(rows, keys) else None)(served.rows()), 900)
+    mallory = served.upload("mallory", notebook("hostile/classwide_empties_pinned"), "mallory-1")
     bob = served.upload("bob", notebook("wrong/model3_is_model2"), "bob-1")
     served.wait("bob's grading", lambda: served.rows().get(bob.key, {}).get("state") == J.GRADED)
-    return {"slow": slow, "alice": alice, "bob": bob, "rows": served.rows()}
+    served.wait("mallory's grading", lambda: served.rows().get(mallory.key, {}).get("state") in J.DONE)
+    return {"slow": slow, "alice": alice, "bob": bob, "mallory": mallory, "rows": served.rows(), "meta": served.meta()}
 
 
 def test_uploads_handed_to_the_intake_by_another_process_are_graded(term):
@@ -153,6 +155,16 @@ def test_uploads_handed_to_the_intake_by_another_process_are_graded(term):
     assert alice["state"] == J.GRADED and alice["result"]["record"]["score"] == 8.0
     assert all(rows[r.key]["state"] == J.GRADED and rows[r.key]["result"]["record"]["score"] == 8.0 for r in term["slow"])
     assert rows[term["bob"].key]["result"]["record"]["score"] < 8.0
+
+
+def test_a_hand_in_that_once_paused_the_assignment_reaches_only_its_own_grade(term):
+    """mallory's notebook empties the export module's pinned objects: a lab error once, which paused
+    the assignment's grading for everyone; now her own cells are malformed (and flagged), bob's
+    hand-in after hers is graded, and nothing is paused."""
+    mallory = term["rows"][term["mallory"].key]
+    assert mallory["state"] == J.GRADED and mallory["result"]["record"]["score"] == 2.0, mallory
+    assert term["rows"][term["bob"].key]["state"] == J.GRADED
+    assert not term["meta"].get("paused")
 
 
 def test_a_student_reads_their_own_pages_only(served, term):
