@@ -60,6 +60,10 @@ class Answers:
         """The rebuilt Keras object the lab's own cells bound to ``name`` (pinned before student code)."""
         return self._object(self.lab_value(name), name)
 
+    def rebuilt(self, ref: str) -> Any:
+        """The Keras object ``ref`` of this export, rebuilt (NotGradable when it cannot be)."""
+        return self._rebuilder.get(ref)
+
     def pinned(self) -> bool:
         """Whether the lab's objects were pinned (an export from the grader, not a notebook run by hand)."""
         return bool(self._lab)
