@@ -319,20 +319,25 @@ def graded_corpus():
 # Plain `nbgrader autograde` grades one submission at a time (seconds each), so it grades a sample of
 # the corpus: each kind of valid answer, the honest imports that flags must never mind, the typical
 # wrong answers, and one attack for each way of getting code run in the kernel (stdlib hook, hand-in
-# package, thread, sys.modules, tracing, Keras and publisher patches, forged hand-overs), with the
-# twins they are compared with, and one sandbox check. The batch command grades the whole corpus.
+# package, thread, sys.modules, tracing, Keras and publisher patches, forged hand-overs, IPython hooks,
+# objects that compute something else than they describe), with the twins they are compared with, and
+# one sandbox check. The batch command grades the whole corpus.
 PLAIN_SAMPLE = {
     "correct": ["add_method", "explicit_input", "keras_namespace", "list_and_flatten", "rebinds_names_afterwards",
                 "tf_keras_models_reshape", "explore_os_environ", "explore_sys_version", "explore_time_a_cell",
-                "explore_warnings_filter", "explore_matplotlib_plot", "explore_shell_and_files"],
+                "explore_warnings_filter", "explore_matplotlib_plot", "explore_shell_and_files", "explore_numpy_behavior"],
     "wrong": ["count_one_row", "counts_both_models_fresh_layer", "copied_weights", "fresh_embedding",
-              "model3_is_model2", "typo_in_answer", "untouched", "wraps_model2"],
+              "model3_is_model2", "typo_in_answer", "untouched", "wraps_model2", "extra_dense_layer"],
     "hostile": ["tamper_stdlib_encoder_hook", "tamper_shadows_export_package", "tamper_shadows_numpy_module",
                 "tamper_thread_repatches_export", "tamper_sys_modules_export", "tamper_settrace_mutates",
                 "tamper_patches_keras", "tamper_display_publisher_class", "tamper_session_send_rewrite",
                 "tamper_replays_handover", "tamper_fake_model3_object", "tamper_escape_sequences_in_line",
                 "redteam_display_pub_swap", "redteam_pinned_swap_faithful", "redteam_snapshot_disarmed",
-                "reads_source_solutions"],
+                "reads_source_solutions",
+                # what the kernel runs is what the grader judges; hidden tests never reach the kernel
+                "redteam_post_run_cell_handover", "redteam_pre_run_cell_rebinds", "redteam_sequential_layers_replaced",
+                "redteam_flatten_subclass_posing", "redteam_activation_named_linear", "redteam_dense_kernel_swapped",
+                "redteam_hooks_read_hidden_tests"],
 }
 
 

@@ -10,7 +10,7 @@ make sure that description is the object the student's code built and ran:
   that with its own rebuild's outputs on the same inputs (``mismatch``). Only inputs enter the
   kernel; the comparison happens here.
 - one object per question: every hand-over of one name in one notebook must describe the same
-  object, with the same kernel identities, structure and weights (``fingerprint``).
+  object, with the same kernel identities and structure (``fingerprint``).
 
 Inputs are uniform in [-1, 1) unless the lab declares a range for the name (``Lab.cross_check_inputs``);
 a model whose input feeds an Embedding gets ids below its ``input_dim``, an integer input whole numbers.
@@ -270,8 +270,9 @@ def _run(model: Any, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], str]:
 
 def fingerprint(export: dict, name: str) -> str:
     """What one hand-over says about the answer ``name``: for a Keras object, the kernel identity,
-    class, settings and weights of everything it reaches (in the order the export meets them); for
-    a value, the value (a function: only that it is one, its results depend on the arguments)."""
+    class, settings and weight shapes of everything it reaches (in the order the export meets them;
+    not the weight values, which training may change); for a value, the value (a function: only
+    that it is one, its results depend on the arguments)."""
     value = export["answers"][name]
     if value.get("kind") == "function":
         return "function"
@@ -307,6 +308,6 @@ def _by_identity(node: Any, ids: dict) -> Any:
         node["graph"] = {**graph, "layers": [{**entry, "ref": ids.get(entry.get("ref"))} if isinstance(entry, dict)
                                              else entry for entry in graph["layers"]]}
     if isinstance(node.get("weights"), list):
-        node["weights"] = [{**weight, "var": ids.get(weight.get("var"))} if isinstance(weight, dict) else weight
-                           for weight in node["weights"]]
+        node["weights"] = [{**{k: v for k, v in weight.items() if k != "data"}, "var": ids.get(weight.get("var"))}
+                           if isinstance(weight, dict) else weight for weight in node["weights"]]
     return node

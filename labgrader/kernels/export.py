@@ -295,8 +295,8 @@ class Encoder:
         self._keep.append(obj)
         if self.originals is None:
             self.objects[ref] = {"class": _qualified(type(obj)), "error": (
-                "Keras was not loaded when the grader took its snapshot of the kernel (a lab that grades Keras "
-                "objects lists keras in Lab.watched_modules)")}
+                "the grader's snapshot of the kernel was cleared" if _watched and not _watch else
+                "Keras was not loaded when the grader's snapshot was taken (Lab.watched_modules)")}
             return ref
         name = self._class_name(type(obj))
         self.objects[ref] = node = {"class": name}
@@ -362,7 +362,7 @@ class Encoder:
         if type(claimed) is str and claimed in self.originals["activation_names"]:
             self.seen.append(f"an activation function named {claimed!r} that is not Keras's own "
                              f"(in the layer {str(layer.name)[:80]!r})")
-        raise _Unreadable(f"its {key} is a function of the notebook's own, which the grader does not run")
+        raise _Unreadable(f"its {key} is a function of the notebook's own")
 
     def _sequential(self, obj):
         """A Sequential as Keras runs it: once built, the chain of its graph (``_functional``),

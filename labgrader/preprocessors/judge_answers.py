@@ -123,8 +123,8 @@ class JudgeAnswers(NbGraderPreprocessor):
 
     def _one_object_per_name(self, nb) -> dict[str, str]:
         """{answer name: why it fails} for the names whose hand-overs in different test cells do
-        not describe one object (kernel identities, structure, weights); flagged when no cell the
-        student could write ran in between (a hook or a thread changed it)."""
+        not describe one object (kernel identities, structure); flagged when no cell the student
+        could write ran in between (a hook or a thread changed it)."""
         first: dict[str, tuple[str, str, int]] = {}
         changed: dict[str, str] = {}
         for index, cell in enumerate(nb.cells):
