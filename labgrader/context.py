@@ -49,6 +49,7 @@ class Handover:
     outputs: list = field(default_factory=list)   # the kernel's cross-check results (one record, unless forged)
     seals: list = field(default_factory=list)     # the seal's evidence records (one, unless forged)
     unasked: int = 0                              # grader records no step asked for (while the cell's own code ran...)
+    complete: bool = False                        # every step ran (False: the kernel died or hung meanwhile)
 
 
 @dataclass

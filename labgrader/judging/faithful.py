@@ -7,7 +7,7 @@ make sure that description is the object the student's code built and ran:
   shaped by the model's input spec (``plan``), sends them to the kernel as plain data, the kernel
   calls the very object it handed over on them and returns what it computed
   (``labgrader.kernels.export.outputs``, checked by ``validate_outputs``), and the grader compares
-  that with its own rebuild's outputs on the same inputs (``mismatch``). Only inputs enter the
+  that with its own rebuild's outputs on the same inputs (``cross_check``). Only inputs enter the
   kernel; the comparison happens here.
 - one object per question: every hand-over of one name in one notebook must describe the same
   object, with the same kernel identities and structure (``fingerprint``).
@@ -28,10 +28,10 @@ import numpy as np
 from .protocol import Malformed, array_fields
 from .values import decode_array
 
-EXAMPLES = 8                # examples per cross-check call
-MAX_INPUT_NUMBERS = 200_000  # values sent to the kernel for one model
-FREE_LENGTH = 2             # size given to a dimension the input spec leaves free (besides the batch)
-MAX_EXAMPLE = 100_000       # values per example (keras_models.MAX_INPUT_SIZE: larger inputs are not rebuilt)
+EXAMPLES = (5, 12)            # examples per cross-check call: drawn in this range, per model
+MAX_INPUT_NUMBERS = 200_000   # values sent to the kernel for one hand-over, all its models together
+MAX_OUTPUT_NUMBERS = 2_000_000  # values a rebuilt model may return on them (else it is not cross-checked)
+FREE_LENGTH = 2               # size given to a dimension the input spec leaves free (besides the batch)
 EMBEDDING = "keras.src.layers.core.embedding.Embedding"
 
 
@@ -74,29 +74,31 @@ def input_specs(objects: dict, ref: str) -> list[tuple[dict, list]] | None:
 def plan(export: dict, rng: np.random.Generator, declared: Mapping[str, Any] | None = None) -> dict[str, list[np.ndarray]]:
     """{ref: the input arrays} the grader draws for the cross-check of each Keras model of
     ``export`` whose inputs are known and small enough; ``declared``: the lab's ranges by name."""
-    chosen = {}
+    chosen, budget = {}, MAX_INPUT_NUMBERS
     for ref, names in model_refs(export).items():
         specs = input_specs(export["objects"], ref)
         if specs is None:
             continue
         ranges = next((declared[name] for name in names if declared and name in declared), None)
-        arrays = _draw(specs, ranges, rng)
+        arrays = _draw(specs, ranges, rng, budget)
         if arrays is not None:
             chosen[ref] = arrays
+            budget -= sum(a.size for a in arrays)
     return chosen
 
 
-def _draw(specs: list[tuple[dict, list]], ranges: Any, rng: np.random.Generator) -> list[np.ndarray] | None:
+def _draw(specs: list[tuple[dict, list]], ranges: Any, rng: np.random.Generator, budget: int) -> list[np.ndarray] | None:
+    """Inputs for one model: a random number of examples (which the kernel's model cannot expect),
+    within ``budget`` values; None when even one example does not fit."""
     shapes = []
     for spec, _ in specs:
-        shape = [n if type(n) is int and n > 0 else FREE_LENGTH for n in spec["batch_shape"][1:]]
-        size = int(np.prod(shape)) if shape else 1
-        if size > MAX_EXAMPLE:
-            return None
-        shapes.append((shape, size))
-    examples = max(1, min(EXAMPLES, MAX_INPUT_NUMBERS // max(size for _, size in shapes)))
+        shapes.append([n if type(n) is int and n > 0 else FREE_LENGTH for n in spec["batch_shape"][1:]])
+    per_example = sum(int(np.prod(shape)) if shape else 1 for shape in shapes)
+    examples = min(int(rng.integers(*EXAMPLES, endpoint=True)), budget // max(1, per_example))
+    if examples < 1:
+        return None
     arrays = []
-    for (spec, consumers), (shape, _) in zip(specs, shapes):
+    for (spec, consumers), shape in zip(specs, shapes):
         try:
             dtype = np.dtype(spec["dtype"])
         except TypeError:
@@ -212,7 +214,8 @@ def cross_check(export: dict, inputs: dict, outputs: list, rebuild: Callable[[st
         name = names[0]
         if ref not in inputs:  # no input spec (never built) or too large: nothing to run it on
             if name in export["answers"]:
-                return Finding(name, "it was never run on data, so nothing shows what it computes", False)
+                return Finding(name, "nothing shows what it computes (it was never run on data, or its inputs are too "
+                               "large to check)", False)
             continue
         if results is None or ref not in results:
             return Finding(name, "the kernel did not return what it computes on the grader's inputs "
@@ -221,22 +224,41 @@ def cross_check(export: dict, inputs: dict, outputs: list, rebuild: Callable[[st
             rebuilt = rebuild(ref)
         except Exception:  # NotGradable or Malformed: not gradable at all, the judge says so
             continue
-        problem = mismatch(rebuilt, inputs[ref], results[ref], export["ids"].get(ref))
+        if results[ref].get("id") != export["ids"].get(ref):
+            return Finding(name, "the model the kernel ran on the grader's inputs is not the one it handed over", True)
+        unchecked = _unrunnable(rebuilt, inputs[ref], results[ref])
+        if unchecked:
+            return Finding(name, unchecked, False)
+        outputs, raised = _run(rebuilt, inputs[ref])
+        if raised:  # the model it describes does not run on inputs of its own shape: nothing checks it
+            return Finding(name, f"the model it describes raises {raised} on inputs of the shape it was built for", False)
+        problem = compare(outputs, results[ref])
         if problem:
             return Finding(name, problem, True)
     return None
 
 
-def mismatch(rebuilt: Any, inputs: list[np.ndarray], result: dict, identity: int | None) -> str | None:
-    """How the kernel's real model (``result``: what it returned on ``inputs``) differs from the
-    rebuilt one, in words; None when they agree (both raising counts as agreeing)."""
-    if identity is not None and result.get("id") != identity:
-        return "the model the kernel ran on the grader's inputs is not the one it handed over"
-    mine, raised = _run(rebuilt, inputs)
+def _unrunnable(rebuilt: Any, inputs: list[np.ndarray], result: dict) -> str:
+    """Why the grader cannot compare this model's outputs ("" when it can): outputs too large to
+    compute here or to hand over, or a model it describes that Keras says does not take them."""
+    if result.get("raised") == "OverflowError":
+        return "its outputs are too large to hand over"
+    try:
+        shape = rebuilt.compute_output_shape(tuple(inputs[0].shape) if len(inputs) == 1 else [a.shape for a in inputs])
+        shapes = shape if isinstance(shape, list) else [shape]
+        numbers = sum(int(np.prod([n or 1 for n in s])) for s in shapes)
+    except Exception as exc:  # what Keras says about the model it describes
+        return f"the model it describes raises {type(exc).__name__} on inputs of the shape it was built for"
+    if numbers > MAX_OUTPUT_NUMBERS:
+        return "its outputs are too large to check"
+    return ""
+
+
+def compare(outputs: list[np.ndarray], result: dict) -> str | None:
+    """How what the kernel's real model returned (``result``) differs from the rebuilt model's
+    ``outputs``, in words; None when they agree."""
     if "raised" in result:
-        return None if raised else f"it raised {result['raised'][:80]} in the kernel, where the model it describes does not"
-    if raised:
-        return f"the model it describes raises {raised} on inputs the kernel's model accepts"
+        return f"it raised {result['raised'][:80]} in the kernel, where the model it describes does not"
     theirs = []
     for value in result["values"]:
         if value.get("kind") != "array":
@@ -245,10 +267,10 @@ def mismatch(rebuilt: Any, inputs: list[np.ndarray], result: dict, identity: int
             theirs.append(decode_array(value).astype(np.float64))
         except Malformed:
             return "its results in the kernel could not be read"
-    if [a.shape for a in theirs] != [a.shape for a in mine]:
+    if [a.shape for a in theirs] != [a.shape for a in outputs]:
         return (f"it returns shape {', '.join(str(a.shape) for a in theirs)} in the kernel and "
-                f"{', '.join(str(a.shape) for a in mine)} as described")
-    for a, b in zip(theirs, mine):
+                f"{', '.join(str(a.shape) for a in outputs)} as described")
+    for a, b in zip(theirs, outputs):
         if not np.allclose(a, b, rtol=1e-5, atol=1e-6, equal_nan=True):
             worst = float(np.nanmax(np.abs(a - b))) if a.size else 0.0
             return f"its outputs in the kernel differ from what its layers compute (by up to {worst:.3g})"

@@ -51,6 +51,7 @@ PIN_MIME = "application/vnd.labgrader.pin+json"
 OUTPUTS_MIME = "application/vnd.labgrader.outputs+json"
 NOT_BUILT_IN = "not built-in: "  # prefix of the class of an object whose class is not one of Keras's own
 MAX_OUTPUTS = 16             # arrays one model may return to the cross-check
+KERAS_WRAPPERS = {"build", "quantize"}  # methods Keras itself wraps on every instance (Layer.__new__)
 MAX_BYTES = 16 * 1024 ** 2  # raw bytes of arrays in one hand-over (base64 makes it a third more)
 
 
@@ -138,8 +139,8 @@ def answer(grade_id, namespace, *names):
 
 
 def outputs(grade_id, inputs):
-    """Run by the grader, silently, right after the hand-over of ``grade_id``: call each Keras
-    model it handed over (by ref) on the inputs the grader drew (plain arrays: dtype, shape,
+    """Run by the grader, silently, right after the hand-over of ``grade_id`` and its seal: call
+    each Keras model it handed over (by ref) on the inputs the grader drew (plain arrays: dtype, shape,
     base64 data) and publish what it returned, with the model's identity. Only inputs come in; the
     grader compares the results with its own rebuild of the model."""
     handed = _handed.pop(grade_id, {})
@@ -301,6 +302,7 @@ class Encoder:
         name = self._class_name(type(obj))
         self.objects[ref] = node = {"class": name}
         try:
+            self._own_methods(obj, name)
             node.update(self._keras_node(obj))
         except OverflowError as exc:
             node.clear()
@@ -313,6 +315,19 @@ class Encoder:
             node.clear()
             node.update({"class": name, "error": f"{type(exc).__name__} while reading it"})
         return ref
+
+    def _own_methods(self, obj, name):
+        """A built-in Keras object carrying its own methods in place of its class's (``model.call
+        = ...``): Keras would run those, which no description shows."""
+        if name.startswith(NOT_BUILT_IN):
+            return
+        kind = type(obj)
+        shadowing = sorted(key for key, value in vars(obj).items()
+                           if key not in KERAS_WRAPPERS and callable(value) and hasattr(kind, key))
+        if shadowing:
+            self.seen.append(f"the Keras object {str(obj.name)[:80]!r} carries its own {', '.join(shadowing[:5])} in "
+                             "place of its class's (Keras runs the object's)")
+            raise _Unreadable(f"it carries its own {shadowing[0]} in place of its class's")
 
     def _class_name(self, kind):
         """The name the grader knows a class by: Keras's own classes by identity with the originals;

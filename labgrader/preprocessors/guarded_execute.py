@@ -25,8 +25,9 @@ WATCH = "import labgrader.kernels.export as _lg; _lg.watch({transport!r}, {modul
 PIN = "import labgrader.kernels.export as _lg; _lg.pin(globals(), {names!r}, failed={failed!r}); del _lg"
 ARGUMENTS = "_lg.arguments({grade_id!r}, {calls!r}); "
 HANDOVER = "import labgrader.kernels.export as _lg; {arguments}_lg.answer({grade_id!r}, globals(), *{names!r}); del _lg"
-CHECK = ("import labgrader.kernels.export as _lg\ntry:\n    _lg.outputs({grade_id!r}, {inputs!r})\n"
-         "finally:\n    _lg.seal({grade_id!r})\n    del _lg")
+# the seal first: it puts back what student code changed since the hand-over before the models run
+CHECK = ("import labgrader.kernels.export as _lg\ntry:\n    _lg.seal({grade_id!r})\n"
+         "finally:\n    _lg.outputs({grade_id!r}, {inputs!r})\n    del _lg")
 GRADER_MIMES = (EXPORT_MIME, OUTPUTS_MIME, EVIDENCE_MIME, PIN_MIME)
 KEPT = 3  # records of one kind kept per step (more are only counted: one is expected)
 # Kernels start with neither the working copy nor '' on sys.path (PYTHONSAFEPATH): a lab that ships
@@ -56,9 +57,9 @@ class GuardedExecute(Execute):
     whatever student code binds to those names later); just before the first cell a student could
     have written, the export module takes its snapshot (``export.watch``); right after each graded
     test cell that ran without an error, the hand-over of the names ``Lab.handovers`` lists for it
-    (with the arguments of function answers), then the cross-check (the Keras models it handed
-    over, called on inputs the grader drew from what the hand-over says: ``judging.faithful``)
-    and the seal (what student code changed).
+    (with the arguments of function answers), then the seal (what student code changed, put
+    back) and the cross-check (the Keras models it handed over, called on inputs the grader drew
+    from what the hand-over says: ``judging.faithful``).
 
     The grader's records (hand-overs, cross-check results, seals, pins) are taken from the kernel's
     messages as they arrive and kept in the grading context, never in the notebook's outputs, so
@@ -233,6 +234,7 @@ class GuardedExecute(Execute):
         handover.seals = self._records(index, "check", EVIDENCE_MIME)
         handover.unasked = self._surplus(index, "cell", {}) + self._surplus(index, "handover", {EXPORT_MIME: 1}) + \
             self._surplus(index, "check", {OUTPUTS_MIME: 1, EVIDENCE_MIME: 1})
+        handover.complete = True
 
     def _inputs(self, exports: list) -> dict:
         """The cross-check's inputs for the (one) hand-over: {ref: arrays} drawn by this grader."""

@@ -219,6 +219,8 @@ class JudgeAnswers(NbGraderPreprocessor):
             self._flag(gid, problem, ["MIME", "publish", "display", "clear_output"])
         if problems:
             return False, FORGED
+        if isinstance(export, dict) and not handover.complete:  # the kernel died or hung during the grader's steps
+            return False, kernel_message(cell) or NO_EXPORT
         if not isinstance(export, dict):
             message = kernel_message(cell)
             if message:  # the cell's own (visible) code stopped before its hand-over
