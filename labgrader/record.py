@@ -21,6 +21,7 @@ METADATA_KEY = "labgrader"
 VERSION = 1
 MAX_LISTED = 20  # flags listed in the summary, the report and the gradebook; the rest are counted
 MAX_KEPT = 200   # flags kept per notebook; beyond that only counted (a student can make thousands)
+STDERR_KEPT = 64 * 1024  # characters of a kernel's stderr kept in its record
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class NotebookRecord:
     timings: dict[str, float] = field(default_factory=dict)
     dropped_flags: int = 0                                   # flags beyond MAX_KEPT, counted only
     checks: list[CheckResult] = field(default_factory=list)  # every graded cell, after grading (RecordChecks)
+    stderr: str = ""                                         # what the kernel wrote to its stderr (printable text)
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -120,7 +122,8 @@ class NotebookRecord:
                    timings={str(k): float(v) for k, v in (data.get("timings") or {}).items()
                             if isinstance(v, (int, float))},
                    dropped_flags=int(data["dropped_flags"]) if isinstance(data.get("dropped_flags"), int) else 0,
-                   checks=[CheckResult.from_dict(c) for c in (data.get("checks") or [])[:10_000]])
+                   checks=[CheckResult.from_dict(c) for c in (data.get("checks") or [])[:10_000]],
+                   stderr=printable(str(data.get("stderr", "")))[:STDERR_KEPT])
 
 
 def read_notebook_record(nb: Any) -> NotebookRecord | None:
@@ -150,6 +153,7 @@ class SubmissionRecord:
     max_score: float = 0.0
     late_penalty: float = 0.0                              # nbgrader's late-submission penalty
     seconds_late: float = 0.0
+    stderr: dict = field(default_factory=dict)             # notebook -> what its kernel wrote to stderr ("" omitted)
 
     @property
     def needs_review(self) -> bool:
@@ -163,6 +167,8 @@ class SubmissionRecord:
         self.messages[record.notebook] = dict(record.messages)
         self.checks[record.notebook] = [asdict(c) for c in record.checks]
         self.faults_by_notebook[record.notebook] = list(record.faults)
+        if record.stderr:
+            self.stderr[record.notebook] = record.stderr
         for step, seconds in record.timings.items():
             self.timings[step] = round(self.timings.get(step, 0.0) + seconds, 3)
 

@@ -23,7 +23,7 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Unicode
 
-from labgrader.kernels.forkclient import request_async
+from labgrader.kernels.forkclient import request, request_async
 from labgrader.sandbox import Sandbox, seccomp
 from labgrader.sandbox.cgroups import join_command
 
@@ -89,7 +89,14 @@ class ForkServerProvisioner(LocalProvisioner):
         # the kernel's own arguments (connection file, nbgrader's --HistoryManager.hist_file=:memory:, ...)
         assert self.spec is not None and self.parent is not None  # pre_launch took it; the manager owns this
         argv = cmd[cmd.index("ipykernel_launcher") + 1:] if "ipykernel_launcher" in cmd else ["-f", self.parent.connection_file]
-        reply = await self._ask({"op": "launch", "argv": argv, "env": kwargs["env"], **self.spec})
+        message = {"op": "launch", "argv": argv, "env": kwargs["env"], **self.spec}
+        stderr = kwargs.get("stderr")
+        if isinstance(stderr, int) and stderr >= 0:  # the kernel's own stderr (kernels/stderr_filter.py), sent along
+            reply = await asyncio.to_thread(request, self.socket, message, (stderr,))
+            if reply.get("error"):
+                raise RuntimeError(f"fork server ({self.socket}): {reply['error']}")
+        else:
+            reply = await self._ask(message)
         self.pid, self.exit_code = reply["pid"], None
         return self.connection_info
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import time
 
+from nbclient.util import run_sync
 from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell
@@ -114,6 +115,15 @@ class GuardedExecute(Execute):
         finally:
             if self._context is not None:
                 self._context.record.timings["execute"] = round(time.monotonic() - started, 3)
+
+    async def _async_cleanup_kernel(self) -> None:
+        km = self.km
+        await super()._async_cleanup_kernel()
+        context = getattr(self, "_context", None)
+        if context is not None and hasattr(km, "kernel_stderr"):  # the kernel has ended: all it wrote
+            context.record.stderr = km.kernel_stderr()
+
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
 
     def _lab(self):
         return self._context.lab if self._context is not None else None
