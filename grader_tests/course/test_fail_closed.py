@@ -9,8 +9,10 @@ import nbformat
 import pytest
 from jupyter_core.paths import jupyter_config_path
 
-from conftest import ASSIGNMENT, NUMPY_ASSIGNMENT, REPO, nbgrader
+from conftest import ASSIGNMENT, REPO, nbgrader
 from labgrader.reports.gradebook import cell_scores
+
+NUMPY_ASSIGNMENT = "numpy_basics"  # the second lab (source/numpy_basics/)
 
 pytestmark = pytest.mark.slow
 
