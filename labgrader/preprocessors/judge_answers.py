@@ -17,11 +17,11 @@ from labgrader.judging.protocol import MAX_EXPORT_BYTES, Malformed, validate, va
 from labgrader.lab import Check, LabError, Verdict
 from labgrader.text import one_line
 
-NO_EXPORT = ("The hidden tests of this cell did not finish (an earlier error in the cell, or code in the "
+NO_EXPORT = ("The grader's checks of this cell did not finish (an earlier error in the cell, or code in the "
              "notebook that stopped them): fix the errors shown above and run the notebook again.")
-FORGED = ("This cell's output holds hand-overs to the grader that its tests did not make: "
-          "remove code that writes grading messages or changes how the notebook runs.")
-MALFORMED = "The hidden tests of this cell handed over something no genuine test would: run the notebook unchanged."
+FORGED = ("The grader received hand-overs for this cell that it did not ask for: remove code that writes "
+          "grading messages or changes how the notebook runs.")
+MALFORMED = "The hand-over of this cell holds something no genuine hand-over would: run the notebook unchanged."
 CHANGED = ("{name} is not the object the lab's own cells built: run the lab's cells unchanged and do not "
            "rebind or change {name} before them.")
 SNAPSHOT_GONE = "the export module's snapshot of the kernel is gone (cleared by code in the notebook)"
