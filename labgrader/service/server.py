@@ -162,6 +162,7 @@ class Service:
             if assignment in self.paused:
                 continue
             try:
+                self.course.prepare_rows(assignment, [])  # the course's rows, before any worker opens the gradebook
                 pool.submit(task.check_ready, assignment, self.course.notebooks(assignment)).result()
             except LabError as exc:
                 self.paused[assignment] = str(exc)
