@@ -146,6 +146,8 @@ class Intake:
             return f"unknown source {printable(submission.source)!r}"
         if submission.received_at.tzinfo is None:
             return "the time of receipt has no time zone"
+        if not self.course.gradebook_made():  # (opening it would make it, racing nbgrader's first command)
+            return "the course has no gradebook yet"
         try:
             self.course.facts(submission.assignment)
         except KeyError:
