@@ -148,7 +148,7 @@ class Dispatcher:
                                 result=result.as_dict(), reason=reason, charge=round(result.charge, 3))
             self.journal.add_refs(key, J.FEEDBACK, [(nb, sha, size) for nb, (sha, size) in result.feedback.items()])
             gone = self.journal.release_content(key)
-        self.store.delete(gone)
+        self.journal.forget(self.store, gone)
         if record.ok:
             log.info("graded %s (%s): %g / %g%s", printable(row["entry"]), row["student"], record.score,
                      record.max_score, ", kept out of the gradebook" if result.target == "shadow" else "")
@@ -168,7 +168,7 @@ class Dispatcher:
             self.journal.update(key, "flagged", reason, state=J.FLAGGED, reason=reason, graded=time.time(),
                                 charge=row["charge"] + charge)
             gone = self.journal.release_content(key)
-        self.store.delete(gone)
+        self.journal.forget(self.store, gone)
         log.error("flagged %s (%s): %s", printable(row["entry"]), row["student"], reason)
         if self.counts_in_gradebook(row):
             try:
