@@ -6,7 +6,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbgrader.preprocessors import ClearOutput, DeduplicateIds, GetGrades, IgnorePattern, LimitOutput  # noqa: E402
+from nbgrader.preprocessors import ClearOutput, DeduplicateIds, IgnorePattern, LimitOutput  # noqa: E402
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 
 from labgrader.preprocessors import (  # noqa: E402
@@ -18,7 +18,7 @@ from labgrader.preprocessors.feedback_base import FEEDBACK_TEMPLATE, feedback_te
 # nbgrader's gradebook steps, on the submission's one gradebook session when the batch lends one
 # (plain nbgrader: exactly nbgrader's own; labgrader/preprocessors/one_gradebook.py).
 from labgrader.preprocessors.one_gradebook import (  # noqa: E402
-    AssignLatePenalties, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
+    AssignLatePenalties, GetGrades, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 from labgrader.reference_run import PreAutograde  # noqa: E402
 from labgrader.student_ids import exclude_unsafe  # noqa: E402
 

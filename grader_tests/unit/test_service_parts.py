@@ -327,3 +327,37 @@ def test_secrets():
     assert valid_secret(b"0123456789abcdef0123\n") == "0123456789abcdef0123"
     for bad in (b"../../etc", b"short", b"<html>" * 10, "é".encode() * 20):
         assert valid_secret(bad) == ""
+
+
+def test_the_watcher_watches_inbound_itself_not_the_folders_in_it(tmp_path):
+    """#26: a watch per folder let one entry of 200,000 folders take every inotify watch of the
+    instructor's uid. One watch, on inbound; new entries are named all the same."""
+    import queue as queue_module
+    from pathlib import Path
+
+    from labgrader.service.watch import InboundWatcher
+    inbound = tmp_path / "inbound"
+    inbound.mkdir()
+    names, stop = queue_module.Queue(), threading.Event()
+    watcher = InboundWatcher(str(inbound), names, stop)
+    watcher.start()
+    try:
+        time.sleep(0.5)
+        entry = inbound / "alice+embeddings+t+r"
+        for i in range(300):
+            (entry / f"d{i:03d}" / "inner").mkdir(parents=True)
+        assert names.get(timeout=10) == entry.name
+        time.sleep(0.5)
+        watches = sum(line.startswith("inotify wd:") for fd in Path("/proc/self/fdinfo").iterdir()
+                      for line in _lines(fd))
+        assert watches == 1
+    finally:
+        stop.set()
+        watcher.join(10)
+
+
+def _lines(path):
+    try:
+        return path.read_text().splitlines()
+    except OSError:
+        return []

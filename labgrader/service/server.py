@@ -117,6 +117,7 @@ class Service:
             log.warning("%s was being graded when the service stopped: graded again", printable(key))
         self.store = Store(self.root)
         self.store.clear_tmp()
+        self.journal.forget(self.store, self.store.older_than(3600))  # what a killed intake copied but never journaled
         self.intake = Intake(self.course, self.journal, self.store, self.policy, collect_limits(self.course))
         self.inbound = InboundIntake(self.inbound_dir, self.intake, self.assignments, self.policy,
                                      entries.Caps(*_caps(self.intake)), self.course.coursedir.ignore)
@@ -162,6 +163,7 @@ class Service:
             if assignment in self.paused:
                 continue
             try:
+                self.course.prepare_rows(assignment, [])  # the course's rows, before any worker opens the gradebook
                 pool.submit(task.check_ready, assignment, self.course.notebooks(assignment)).result()
             except LabError as exc:
                 self.paused[assignment] = str(exc)
