@@ -182,7 +182,7 @@ class GradingKernelManager(AsyncKernelManager):
         finally:
             os.close(kw["stderr"])  # the kernel holds its copy; the capture ends when the kernel does
 
-    _stderr = None
+    _stderr: stderr_filter.Captured | None = None
 
     def kernel_stderr(self) -> str:
         """What the last kernel wrote to its stderr, printable text only (call once it has ended)."""

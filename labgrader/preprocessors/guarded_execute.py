@@ -20,6 +20,7 @@ from labgrader.judging.evidence import assigned_names, hint
 from labgrader.judging.protocol import Malformed, validate
 from labgrader.kernels.export import EVIDENCE_MIME, MIME as EXPORT_MIME, OUTPUTS_MIME, PIN_MIME
 from labgrader.kernels.session import NOTE as UNREADABLE_NOTE
+from labgrader.record import KERNEL_DIED, TIMED_OUT
 
 # The grader's silent cells: names and plain data as Python literals, nothing else (no test text).
 WATCH = "import labgrader.kernels.export as _lg; _lg.watch({transport!r}, {modules!r}); del _lg"
@@ -162,7 +163,7 @@ class GuardedExecute(Execute):
         if cell.cell_type != "code":
             return cell, resources
         if self._stopped is None and time.monotonic() > self._deadline:
-            self._stop(f"the whole notebook took more than {self.submission_timeout} s")
+            self._stop(f"the whole notebook took more than {self.submission_timeout} s", TIMED_OUT)
         if self._stopped is not None:
             cell.outputs = [error_output("NotRun", f"This cell was not run because {self._stopped}.")]
             return cell, resources
@@ -201,12 +202,12 @@ class GuardedExecute(Execute):
         except DeadKernelError:
             why = "the code exited the process, ran out of memory, or crashed"
             cell.outputs.append(error_output("DeadKernel", f"The kernel died while running this cell: {why}."))
-            self._stop("the kernel died in an earlier cell")
+            self._stop("the kernel died in an earlier cell", KERNEL_DIED)
             return cell, resources
         except CellTimeoutError:
             cell.outputs.append(error_output(
                 "CellTimeoutError", f"This cell ran longer than {self.timeout} s and did not stop when interrupted."))
-            self._stop("an earlier cell ran too long and could not be interrupted")
+            self._stop("an earlier cell ran too long and could not be interrupted", TIMED_OUT)
             return cell, resources
 
     def _run_visible(self, cell, index: int):
@@ -281,7 +282,7 @@ class GuardedExecute(Execute):
         self.error_on_timeout = {"ename": "CellTimeoutError", "evalue": message,
                                  "traceback": [f"CellTimeoutError: {message}"]}
         if self._context is not None and cell is not None:
-            self._context.record.faults.append(f"timed out in cell {grade_id(cell) or 'added by the student'}: {message}")
+            self._context.record.fault(TIMED_OUT, f"timed out in cell {grade_id(cell) or 'added by the student'}: {message}")
         return await super()._async_handle_timeout(timeout, cell)
 
     def _unreadable(self) -> dict[str, int]:
@@ -317,10 +318,10 @@ class GuardedExecute(Execute):
                                              text=UNREADABLE_NOTE.format(why="malformed message")))
             return None
 
-    def _stop(self, why: str) -> None:
+    def _stop(self, why: str, kind: str) -> None:
         self._stopped = why
         if self._context is not None:
-            self._context.record.faults.append(why)
+            self._context.record.fault(kind, why)
 
     def _run_trusted(self, code: str, index: int, required: bool = True, step: str = "setup") -> list:
         """Run the grader's ``code`` silently at the place of cell ``index``; its outputs. The
