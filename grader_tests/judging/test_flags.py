@@ -4,6 +4,7 @@ the grader saw and the line that likely did it; every hidden tampering attempt o
 what was seen; no honest submission (correct, wrong, or exploring: os, sys, time, warnings,
 matplotlib, help, %timeit, compile...) is ever flagged."""
 import json
+import tempfile
 
 import nbformat
 import pytest
@@ -48,7 +49,8 @@ def check_flagged(course):
     data = collect(course, ASSIGNMENT)  # the class report reads the records: graded, not an error
     assert CHEAT in data.flags and CHEAT not in data.errors and HONEST not in data.flags
     assert any(f.seen == SEEN and f.line == LINE for f in data.flags[CHEAT])
-    page = write_report(course, ASSIGNMENT)[0].read_text()
+    with tempfile.TemporaryDirectory() as out:  # the shared class stays as graded (other workers read it)
+        page = write_report(course, ASSIGNMENT, out_dir=out)[0].read_text()
     section = page[page.index('<table id="flags">'):]
     section = section[:section.index("</table>")]
     assert CHEAT in section and HONEST not in section and "json.dumps = forging_dumps" in section

@@ -23,8 +23,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def report(graded_corpus):
-    page, table = write_report(graded_corpus["course"], ASSIGNMENT)
+def report(graded_corpus, tmp_path_factory):
+    # written beside, not into, the shared class (other workers read it)
+    page, table = write_report(graded_corpus["course"], ASSIGNMENT, out_dir=tmp_path_factory.mktemp("report"))
     return page, table
 
 

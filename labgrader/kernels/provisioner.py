@@ -5,9 +5,10 @@ cgroup, the plan of what the kernel sees) and hands it to the provisioner throug
 ``pre_launch`` keyword arguments (``SANDBOX_KW``, a JSON-able dict: see
 ``GradingKernelManager._launch_spec``). Then:
 
-- ``BubblewrapProvisioner`` (cold, plain ``nbgrader autograde``) starts ``python -m
-  ipykernel_launcher`` under bwrap: it joins the cgroup, then bwrap builds the namespaces and
-  mounts, loads the seccomp filter and runs ``labgrader.sandbox.limits``, which execs the kernel.
+- ``BubblewrapProvisioner`` (cold, plain ``nbgrader autograde``) starts the kernel under bwrap:
+  it joins the cgroup, then bwrap builds the namespaces and mounts, loads the seccomp filter and
+  runs ``labgrader.sandbox.limits``, which execs the kernel (``python -m labgrader.kernels.launch``:
+  ipykernel_launcher's kernel, which leaves at once when it is shut down).
 - ``ForkServerProvisioner`` (warm, the batch command) asks the fork server
   (``labgrader.kernels.forkserver``) for a forked kernel that builds the same sandbox in-process
   from the same plan.
@@ -28,6 +29,17 @@ from labgrader.sandbox import Sandbox, seccomp
 from labgrader.sandbox.cgroups import join_command
 
 SANDBOX_KW = "labgrader_sandbox"
+COLD_KERNEL = "labgrader.kernels.launch"  # ipykernel_launcher's kernel, then os._exit (launch.py)
+
+
+def cold_kernel_command(cmd: list[str]) -> list[str]:
+    """The kernel's command with ``-m ipykernel_launcher`` run as ``-m labgrader.kernels.launch``."""
+    cmd = list(cmd)
+    for i in range(len(cmd) - 1):
+        if cmd[i:i + 2] == ["-m", "ipykernel_launcher"]:
+            cmd[i + 1] = COLD_KERNEL
+            break
+    return cmd
 
 
 def _take_spec(provisioner: LocalProvisioner, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +68,7 @@ class BubblewrapProvisioner(LocalProvisioner):
             os.write(fd, program)
             os.lseek(fd, 0, os.SEEK_SET)
             box = Sandbox(**spec["sandbox"])
-            cmd = box.wrap(cmd, spec["workdir"], spec["plan"], spec["holder"], seccomp_fd=fd)
+            cmd = box.wrap(cold_kernel_command(cmd), spec["workdir"], spec["plan"], spec["holder"], seccomp_fd=fd)
             if spec["cgroup"]:
                 cmd = join_command(spec["cgroup"], cmd)
             kwargs["pass_fds"] = (*kwargs.get("pass_fds", ()), fd)
