@@ -172,7 +172,7 @@ def pack(folder: str, out: IO[bytes], ignore: Callable[[str, list[str]], Iterabl
                 info = zipfile.ZipInfo.from_file(path, rel)
                 info.external_attr = (stat.S_IFREG | 0o644) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
-                fd, _ = paths._open_regular(path, limits.max_file_bytes)
+                fd, _ = paths.open_regular(path, limits.max_file_bytes)
                 with os.fdopen(fd, "rb") as src, archive.open(info, "w") as dst:
                     while chunk := src.read(MiB):
                         dst.write(chunk)
