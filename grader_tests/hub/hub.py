@@ -252,6 +252,7 @@ class PodHub:
     homes: Path              # <homes>/<user>: each server's home on the host
     admin_token: str
     log: Path
+    exchange_port: int       # where the service listens (127.0.0.1), behind the proxy
 
     @property
     def service_url(self):
@@ -277,6 +278,24 @@ class PodHub:
         assert response.status_code in (200, 201), response.text
         return response.json()["token"]
 
+    def server_process(self, who):
+        """The single-user server of ``who`` (the Python inside its bubblewrap), or None."""
+        for proc in psutil.process_iter(["uids", "exe"]):
+            try:
+                if proc.info["uids"].real == self.pod.uid and "python" in (proc.info["exe"] or "") and \
+                        proc.environ().get("JUPYTERHUB_USER") == who:
+                    return proc
+            except psutil.Error:
+                continue
+        return None
+
+    def in_pod(self, who, script):
+        """``script`` (sh) run as the pod account inside ``who``'s server: its mount and PID namespaces."""
+        proc = self.server_process(who)
+        assert proc is not None, f"{who} has no running server"
+        return subprocess.run(["nsenter", f"--target={proc.pid}", "--mount", "--pid", "-S", str(self.pod.uid),
+                               "-G", str(self.pod.gid), "sh", "-c", script], capture_output=True, text=True, timeout=60)
+
     def nbgrader(self, who, *args, token, cwd=None, **kw):
         """An nbgrader command as unix user ``who`` with ``token`` as its JupyterHub token and the
         pods' machine-wide config (the instructor's commands run in the course root)."""
@@ -296,6 +315,17 @@ configure(c, {url!r})
 """
 
 
+POD_UPLOAD_BYTES, POD_STUDENT_BYTES, POD_UPLOADS_PER_HOUR = 2 * 1024 ** 2, 6 * 1024 ** 2, 12
+POD_COURSE_CONFIG = f"""
+# ---- the pod hub's course: quotas small enough to test cheaply, every page in full ----
+c.HubExchangeService.max_upload_bytes = {POD_UPLOAD_BYTES}
+c.HubExchangeService.max_student_bytes = {POD_STUDENT_BYTES}
+c.HubExchangeService.max_uploads_per_hour = {POD_UPLOADS_PER_HOUR}
+c.GradingService.before_due = "full"
+c.GradingService.rescan_seconds = 3
+"""
+
+
 def make_pod_course(users, url):
     """The instructor's course for the pod hub, switched to the exchange service."""
     instructor = users["instructor"]
@@ -306,8 +336,10 @@ def make_pod_course(users, url):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, course / item)
     with open(course / "nbgrader_config.py", "a") as fh:
+        fh.write(POD_COURSE_CONFIG)
         fh.write("\n# The exchange is the service on the hub (labgrader/hubexchange/)\n"
-                 f"from labgrader.hubexchange.client import configure  # noqa: E402\nconfigure(c, {url!r})\n")
+                 f"from labgrader.hubexchange.client import configure  # noqa: E402\n"
+                 f"configure(c, {url!r}, course_root=c.CourseDirectory.root)\n")
     subprocess.run(["chown", "-R", f"{instructor.uid}:{instructor.gid}", str(course)], check=True)
     return course
 
@@ -328,14 +360,14 @@ def running_pod_hub(users, pod, base, log_path):
     overlay.write_text(f"load_subconfig({str(POD_HUB_CONFIG)!r})  # noqa: F821\n"
                        f"c.JupyterHub.services.append({{'name': {ADMIN_SERVICE!r}, 'api_token': {admin!r}}})\n"
                        f"c.JupyterHub.load_roles.append({{'name': {ADMIN_SERVICE!r}, 'services': [{ADMIN_SERVICE!r}], "
-                       "'scopes': ['admin:users', 'tokens', 'admin:servers', 'admin:groups']})\n")
+                       "'scopes': ['admin:users', 'tokens', 'admin:servers', 'admin:groups', 'read:services']})\n")
     env = {"LABGRADER_HUB_URL": url, "LABGRADER_COURSE": str(course), "LABGRADER_COURSE_ID": COURSE_ID,
            "LABGRADER_EXCHANGE_PORT": str(exchange_port), "LABGRADER_POD_USER": pod.name,
            "LABGRADER_POD_HOMES": str(base / "pods"), "LABGRADER_STUDENTS": ",".join(POD_STUDENTS),
            "LABGRADER_INSTRUCTORS": "instructor"}
     with running_hub(site, log_path, config=overlay, extra_env=env, extra_uids={pod.uid}) as hub_url:
         assert hub_url == url
-        hub = PodHub(url, users, pod, base, course, site.config_dir, base / "pods", admin, Path(log_path))
+        hub = PodHub(url, users, pod, base, course, site.config_dir, base / "pods", admin, Path(log_path), exchange_port)
         wait_for_exchange(hub)
         yield hub
 
