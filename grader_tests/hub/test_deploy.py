@@ -296,7 +296,7 @@ def test_a_readable_clone_with_solutions_is_reported_and_refused(deployed):
             subprocess.run(["setfacl", "--restore=-"], input=acl, text=True, cwd="/")
     for result in (as_root, as_instructor):
         assert result.returncode == 2, result.stdout + result.stderr
-        assert re.search(rf"UNSAFE +alice, bob, carol, mallory.* can read the clone {REPO}: .*source/", result.stdout), \
+        assert re.search(rf"UNSAFE +alice, bob, carol(,| and) mallory.* can read the clone {REPO}: .*source/", result.stdout), \
             result.stdout
     assert status == REFUSED and f"can read the clone {REPO}" in said, (status, said[-3000:])
     assert "deploy/hub-setup.sh" in said
