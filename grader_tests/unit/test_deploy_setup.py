@@ -162,6 +162,11 @@ def test_only_nbgraders_expected_checksum_warnings_leave_the_services_log():
     assert not expected_checksum_warning(record(change, "checksum", "q1_test", "abc", "def"))
     assert expected_checksum_warning(record(change, "points", "q1_test", 2.0, 100.0))
     assert expected_checksum_warning(record("Cell '%s' does not exist in the database", "q9"))
+    # as it reaches the service's handler: formatted by labgrader's PrintableFilter on nbgrader's logger
+    from labgrader.text import PrintableFilter
+    formatted = record(change, "checksum", "q1_test", "abc", "def")
+    PrintableFilter().filter(formatted)
+    assert formatted.args == () and not expected_checksum_warning(formatted)
 
 
 def open_course(base):
