@@ -54,6 +54,7 @@ class Site:
     config_dir: Path         # machine-wide nbgrader / server config (JUPYTER_CONFIG_PATH)
     venv: Path               # the machine-wide environment (labgrader installed as a wheel)
     setup_output: str = ""   # what deploy/hub-setup.sh said
+    hub_log: Path | None = None  # the running hub's log (the grading service's too)
 
     @property
     def service_course(self):
@@ -155,6 +156,7 @@ def running_hub(site: Site, log_path, config=None, extra_env=None, extra_uids=()
     of the class's users and of ``extra_uids``) are ended by pid."""
     config = config or deployment.hub_config(site.venv)
     port = free_port()
+    site.hub_log = Path(log_path)
     state = site.base / "hub-state"
     env = dict(os.environ, PATH=f"{site.bin}:{os.environ['PATH']}",
                LABGRADER_HUB_URL=f"http://127.0.0.1:{port}", LABGRADER_HUB_STATE=str(state),

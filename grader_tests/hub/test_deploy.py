@@ -5,8 +5,8 @@ this module's, releasing ``embeddings`` with its due date) on accounts made with
 default modes (homes 0755), nothing locked by the test. A short term fills the course (two
 hand-ins, collected, graded by the batch command, feedback generated and released, the grading
 service started once). Then, as each student (a real account, ``runuser``): every private path of
-the course is denied, and ``grep -r 'BEGIN SOLUTION'`` over everything else they can reach finds
-nothing. Then each hole an instructor could open is opened, one at a time, and for each: a
+the course is denied, and ``grep -r '### BEGIN SOLUTION'`` where the course's things are (the
+instructor's home, the engine, the exchange, the config) finds nothing. Then each hole an instructor could open is opened, one at a time, and for each: a
 student can really read through it (the test's own proof the hole is open), ``python -m labgrader
 doctor`` reports it (as root, and as the instructor), ``python -m labgrader serve`` refuses to
 start (exit status 3) saying what to run; then it is closed. Last, in Chromium through the hub, a
@@ -200,9 +200,11 @@ def test_a_student_can_read_nothing_of_the_course(deployed, student):
         read = room.run(student, cmd)
         assert read.returncode != 0 and "Permission denied" in read.stderr, (student, name, read.stdout[:300])
         assert room.run(student, ["test", "-w", cmd[-1]]).returncode != 0, (student, name)
-    # what a curious student tries first: everything they can reach, the environment included
-    grep = room.run(student, ["sh", "-c", "grep -rl 'BEGIN SOLUTION\\|BEGIN HIDDEN TESTS' \"$@\" 2>/dev/null; true", "-",
-                              room.users["instructor"].home, room.site.venv / "lib", room.exchange, room.config_dir])
+    # what a curious student tries first, everywhere the course's things are: the instructor's home,
+    # the engine students' servers import, the exchange, the machine-wide config
+    engine = next((room.site.venv / "lib").glob("python3*/site-packages/labgrader"))
+    grep = room.run(student, ["sh", "-c", "grep -rl '### BEGIN SOLUTION\\|### BEGIN HIDDEN TESTS' \"$@\" 2>/dev/null; true", "-",
+                              room.users["instructor"].home, engine, room.exchange, room.config_dir])
     assert grep.stdout == "", grep.stdout
 
 
@@ -296,7 +298,7 @@ def test_a_readable_clone_with_solutions_is_reported_and_refused(deployed):
             subprocess.run(["setfacl", "--restore=-"], input=acl, text=True, cwd="/")
     for result in (as_root, as_instructor):
         assert result.returncode == 2, result.stdout + result.stderr
-        assert re.search(rf"UNSAFE +alice, bob, carol, mallory.* can read the clone {REPO}: .*source/", result.stdout), \
+        assert re.search(rf"UNSAFE +alice, bob, carol(,| and) mallory.* can read the clone {REPO}: .*source/", result.stdout), \
             result.stdout
     assert status == REFUSED and f"can read the clone {REPO}" in said, (status, said[-3000:])
     assert "deploy/hub-setup.sh" in said
