@@ -52,8 +52,8 @@ def options(cls: type) -> dict[str, Any]:
 
 
 def summary(cls: type) -> str:
-    """The first paragraph of the class's docstring, on one line."""
-    doc = inspect.getdoc(cls) or ""
+    """The first paragraph of the class's own docstring, on one line (none: not its parent's)."""
+    doc = inspect.cleandoc(cls.__dict__.get("__doc__") or "")
     return " ".join(doc.split("\n\n")[0].split())
 
 
