@@ -209,8 +209,17 @@ def test_one_student_cannot_fill_the_instructors_disk(term):
     time.sleep(4)  # a rescan and more than settle_seconds
     rows = [r for r in term.snapshot()["rows"] if r["student"] == "bob"]
     assert len(rows) == 1 and term.store_bytes() <= before + MiB  # one submission, kept once
-    # four distinct 20 MiB hand-ins at once: bob's share of the store (50 MiB) stops the third
-    entries = [term.submit("bob", right, {"data.bin": os.urandom(20 * MiB)}) for _ in range(4)]
+    # four distinct 20 MiB hand-ins at once (entries bob writes himself, as nbgrader submit does):
+    # his share of the store (50 MiB) stops the third
+    script = ("import os, sys\nfor i in range(4):\n"
+              "    entry = os.path.join(sys.argv[1], f'bob+embeddings+2026-01-01 00:00:00.000000 UTC+big{i}')\n"
+              "    os.mkdir(entry)\n"
+              "    open(os.path.join(entry, 'embeddings.ipynb'), 'w').write(sys.stdin.read() if i == 0 else notebook)\n"
+              "    notebook = open(os.path.join(entry, 'embeddings.ipynb')).read()\n"
+              "    open(os.path.join(entry, 'data.bin'), 'wb').write(os.urandom(20 * 1024 ** 2))\n"
+              "    open(os.path.join(entry, 'submission_secret.txt'), 'w').write(os.urandom(16).hex())\n")
+    room.run("bob", [room.python, "-c", script, term.inbound], input=right, check=True)
+    entries = [f"bob+embeddings+2026-01-01 00:00:00.000000 UTC+big{i}" for i in range(4)]
     term.wait("bob's entries taken", lambda: all(term.row(e) for e in entries))
     states = [term.row(e)["state"] for e in entries]
     assert J.REFUSED in states, states
