@@ -137,18 +137,19 @@ class Service:
                 self.dispatcher.drain(STOP_GRACE)
                 log.info("stopped; %d submission(s) wait in the queue for the next start",
                          len(self.journal.in_state(J.QUEUED, J.DEFERRED)))
-            pool.__exit__(None, None, None)
             closed.set()
             starting.join()
 
     def _run_pool(self, pool: LocalPool | DaskPool, closed: threading.Event) -> None:
-        """The pool's thread: it starts the pool beside the loop, then lives as long as the pool (the
-        processes it forks die with it: PR_SET_PDEATHSIG follows the thread that forked)."""
+        """The pool's thread: it starts the pool beside the loop, lives as long as the pool (the
+        processes it forks die with it: PR_SET_PDEATHSIG follows the thread that forked) and ends it
+        (a Dask client is closed in the context it was made in)."""
         try:
             self._start_pool(pool)
         finally:
             self.pool_started.set()
         closed.wait()
+        pool.__exit__(None, None, None)
 
     def _start_pool(self, pool: LocalPool | DaskPool) -> None:
         """The pool (its fork server imports the labs' modules) and the readiness check of each lab,
