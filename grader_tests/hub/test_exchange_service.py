@@ -90,7 +90,7 @@ def term(pod_hub):
         user.run(["rm", "-rf", user.home / ASSIGNMENT])
         seen[f"{who}_list"] = hub.nbgrader(who, "list", token=tokens[who], check=True)
         hub.nbgrader(who, "fetch_assignment", ASSIGNMENT, token=tokens[who], check=True)
-        user.run([sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write(sys.stdin.read())",
+        user.run([hub.python, "-c", "import sys; open(sys.argv[1], 'w').write(sys.stdin.read())",
                   user.home / ASSIGNMENT / snippets.NOTEBOOK], input=notebook(answer), check=True)
         before = time.time()
         seen[f"{who}_submit"] = hub.nbgrader(who, "submit", ASSIGNMENT, token=tokens[who], check=True)
@@ -101,7 +101,7 @@ def term(pod_hub):
     seen["collect"] = inst("collect", ASSIGNMENT, check=True)
     seen["collected"] = {p.parent.parent.name: p.read_text()
                          for p in hub.course.glob(f"submitted/*/{ASSIGNMENT}/timestamp.txt")}
-    seen["autograde"] = hub.users["instructor"].run([sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT,
+    seen["autograde"] = hub.users["instructor"].run([hub.python, "-m", "labgrader", "autograde", ASSIGNMENT,
                                                      "--workers", "2"], cwd=hub.course, timeout=1800)
     seen["scores"] = cell_scores(f"sqlite:///{hub.course}/gradebook.db", ASSIGNMENT)
     inst("generate_feedback", ASSIGNMENT, check=True)
@@ -335,6 +335,6 @@ def test_the_instructor_sees_every_refusal(hostile):
     statuses = {(r["who"], r["status"]) for r in listed}
     assert ("mallory", 413) in statuses and ("mallory", 429) in statuses and ("mallory", 409) in statuses
     assert ("(no valid token)", 403) in statuses
-    printed = hub.users["instructor"].run([sys.executable, "-m", "labgrader.hubexchange", "refusals", "--course", hub.course],
+    printed = hub.users["instructor"].run([hub.python, "-m", "labgrader.hubexchange", "refusals", "--course", hub.course],
                                           check=True)
     assert "replayed upload" in printed.stdout and "uploads in the last hour" in printed.stdout

@@ -38,9 +38,10 @@ class User:
     uid: int
     gid: int
     home: Path
+    bin_dir: Path | None = None  # whose python and nbgrader this user runs (hub.py: the recipe's environment)
 
     def env(self, **extra):
-        bin_dir = str(Path(sys.executable).parent)
+        bin_dir = str(self.bin_dir or Path(sys.executable).parent)
         return {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(self.home), "USER": self.name,
                 "LOGNAME": self.name, "LANG": "C.UTF-8", "TZ": "UTC", **extra}
 
