@@ -265,9 +265,11 @@ def test_each_hole_is_reported_by_doctor_and_refused_by_serve(deployed, hole):
         sh(opens)
         read = room.run(reader, ["sh", "-c", 'cat "$1" > /dev/null', "-", exposed])  # (the gradebook is binary)
         assert read.returncode == 0, f"the hole is not open: {reader} cannot read {exposed}: {read.stderr}"
-        as_root, as_instructor = doctor(room), doctor(room, as_root=False)
+        found = [doctor(room)]
+        if hole == "a world-readable course":  # the instructor's doctor evaluates as serve does: once is enough
+            found.append(doctor(room, as_root=False))
         status, said = refused_by_serve(room)
-    for result in (as_root, as_instructor):
+    for result in found:
         assert result.returncode == 2, result.stdout + result.stderr
         assert re.search(rf"UNSAFE +.*\b{reader}\b.* {area}", result.stdout), result.stdout
         assert f"fix: chmod 700 {room.course}" in result.stdout, result.stdout
