@@ -48,8 +48,9 @@ sys.path.insert(0, str(REPO / "grader_tests" / "hub"))
 pytest_plugins = ["hub"]
 
 RESOURCE_MARKERS = ("hub", "browser", "dask", "postgres", "rootless")  # each implies slow
-UNIX_ACCOUNTS = ("class_users", "ordinary_user")  # fixtures that make unix accounts: the tests are `hub`
-UNIX_ACCOUNTS_GROUP = "unix-accounts"  # the xdist group of every `hub` test (one worker runs them all)
+# Fixtures that make unix accounts (their tests are `hub`), each with the xdist group its tests run
+# in, one worker per group: the class's accounts and the hub; the ordinary user of test_rootless.
+UNIX_ACCOUNTS = {"class_users": "unix-accounts", "ordinary_user": "ordinary-user"}
 
 _run: dict = {}  # this process's pytest config ("config"), for run_dir()
 
@@ -87,10 +88,14 @@ def _uses(item, fixtures):
 
 
 def xdist_group(item):
-    """The one xdist group of a test (None: it runs wherever a worker is free): the unix accounts'
-    for a ``hub`` test; else its module's when it shares a module- or class-scoped fixture there."""
+    """The one xdist group of a test (None: it runs wherever a worker is free): its unix accounts'
+    for a test that uses them (a ``hub`` test without one of those fixtures joins the class's);
+    else its module's when it shares a module- or class-scoped fixture there."""
+    for fixture, group in UNIX_ACCOUNTS.items():
+        if _uses(item, [fixture]):
+            return group
     if item.get_closest_marker("hub"):
-        return UNIX_ACCOUNTS_GROUP
+        return UNIX_ACCOUNTS["class_users"]
     info = getattr(item, "_fixtureinfo", None)
     scopes = {defs[-1].scope for defs in info.name2fixturedefs.values() if defs} if info else set()
     if scopes & {"module", "class", "package"}:
@@ -99,13 +104,16 @@ def xdist_group(item):
 
 
 class RunOrder:
-    """The order workers take tests in: the unix-accounts group first (the longest one), then the
-    rest, then the tests that read a shared class (it grades in the background meanwhile).
-    ./course test passes --no-loadscope-reorder so that xdist keeps this order."""
+    """The order workers take tests in: the unix-account groups first (the longest ones: each
+    worker starts with one), then the rest, then the tests that read a shared class (it grades
+    in the background meanwhile). ./course test passes --no-loadscope-reorder so that xdist keeps
+    this order."""
 
     @pytest.hookimpl(trylast=True)  # after -m and pytest's own ordering by fixture scope (the sort is stable)
     def pytest_collection_modifyitems(self, items):
-        items.sort(key=lambda item: 0 if item.get_closest_marker("hub") else 2 if _uses(item, SHARED_CLASSES) else 1)
+        first = list(UNIX_ACCOUNTS.values())
+        items.sort(key=lambda item: first.index(xdist_group(item)) if xdist_group(item) in first
+                   else len(first) + (1 if _uses(item, SHARED_CLASSES) else 0))
 
 
 def run_dir() -> Path:

@@ -28,6 +28,7 @@ import nbformat
 import psutil
 import pytest
 
+import acl
 from conftest import ASSIGNMENT, CORPUS, REPO
 from hub import Classroom, login, reset_term
 from users import GROUP, grant_traverse
@@ -293,8 +294,7 @@ def test_a_readable_clone_with_solutions_is_reported_and_refused(deployed):
         as_instructor = doctor(room, False, repo_python)
         status, said = refused_by_serve(room, repo_python)
     finally:
-        for acl in reversed(saved):
-            subprocess.run(["setfacl", "--restore=-"], input=acl, text=True, cwd="/")
+        acl.revoke(saved)
     for result in (as_root, as_instructor):
         assert result.returncode == 2, result.stdout + result.stderr
         assert re.search(rf"UNSAFE +alice, bob, carol(,| and) mallory.* can read the clone {REPO}: .*source/", result.stdout), \

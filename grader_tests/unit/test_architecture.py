@@ -129,3 +129,28 @@ def test_no_module_uses_another_packages_private_names():
     known = modules()
     crossings = {name: private_uses(name, path, set(known)) for name, path in known.items()}
     assert {name: uses for name, uses in crossings.items() if uses} == {}
+
+
+def test_every_exception_of_the_engine_has_the_one_base():
+    """__main__ reports any LabgraderError the same way (its message, exit status 2). Read from the
+    source (no import): a class is an exception when a built-in exception is among its ancestors."""
+    import builtins
+    bases = {}  # class name -> the names of its bases, over the whole package
+    for name, path in modules().items():
+        if name == "labgrader.kernels.export":  # runs in the student's kernel: the standard library only
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef):
+                bases[node.name] = [b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else ""
+                                    for b in node.bases]
+
+    def ancestors(cls, seen=()):
+        for base in bases.get(cls, []):
+            if base not in seen:
+                yield base
+                yield from ancestors(base, (*seen, base))
+
+    builtin_errors = {n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)}
+    outside = [cls for cls in bases if cls != "LabgraderError" and set(ancestors(cls)) & builtin_errors
+               and "LabgraderError" not in set(ancestors(cls))]
+    assert outside == []

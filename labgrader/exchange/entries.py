@@ -33,6 +33,8 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from labgrader.errors import LabgraderError
+
 from ..safety import paths
 from ..student_ids import printable, refusal as id_refusal
 from .times import format_timestamp, from_epoch
@@ -236,7 +238,7 @@ def _walk(dfd, rel, depth, entry, caps, ignore, total) -> int:
     return latest
 
 
-class Changed(Exception):
+class Changed(LabgraderError):
     """The entry changed while it was copied."""
 
 

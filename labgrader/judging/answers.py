@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from labgrader.errors import LabgraderError
+
 from .keras_models import NotGradable, Rebuilder
 from .values import Value, decode
 
 __all__ = ["Answers", "NotGradable", "UnknownName"]
 
 
-class UnknownName(LookupError):
+class UnknownName(LabgraderError, LookupError):
     """A judge asked for a name the hidden test cell does not hand over: a bug of the lab."""
 
 

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 
 from labgrader.batch import task
 from labgrader.course import Course, CourseProblem
+from labgrader.errors import LabgraderError
 from labgrader.exchange import entries
 from labgrader.exchange.layout import inbound_problems
 from labgrader.lab import LabError
@@ -52,7 +53,7 @@ SERVICE_DIR = os.path.join(".labgrader", "service")
 STOP_GRACE = 8.0  # seconds a stop waits for gradings in flight (JupyterHub sends SIGTERM 10 s after SIGINT)
 
 
-class CourseNotServable(Exception):
+class CourseNotServable(LabgraderError):
     """The course cannot be served yet (the message says what is missing); the service waits."""
 
 

@@ -27,6 +27,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from labgrader.errors import LabgraderError
 from labgrader.exchange.entries import name_problem
 from labgrader.safety import paths
 from labgrader.text import printable
@@ -37,7 +38,7 @@ _CHUNK = paths.MiB
 SKIPPED = ("timestamp.txt",)  # top-level names never kept: the student's clock (the trusted time replaces it)
 
 
-class ContentRefused(Exception):
+class ContentRefused(LabgraderError):
     """The content cannot be kept (a link, a special file, a name, a cap): ``reasons`` say why."""
 
     def __init__(self, reasons: list[str]):
