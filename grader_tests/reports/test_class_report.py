@@ -3,19 +3,19 @@ each student's state (graded, flagged with the findings, timed out, kernel died,
 page and the CSV, one row per flagged student, no horizontal overflow, whole students on the
 histogram. Screenshots are kept in grader_tests/artifacts/ (class-report-1280.png, -420.png)."""
 import csv
+import json
 import shutil
 import statistics
 import sys
 
 import pytest
 
-from conftest import ASSIGNMENT, CORPUS, REPO
+from conftest import ASSIGNMENT, REPO
 from labgrader.reports.class_report import write_report
 from labgrader.reports.gradebook import cell_scores, max_points
 
 sys.path.insert(0, str(REPO / "grader_tests" / "jupyterlab"))
 from lab import keep  # noqa: E402  (screenshots outlive pytest's tmp)
-import snippets  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]  # the shared graded class, Chromium
 
@@ -70,12 +70,14 @@ def rendered(report, tmp_path_factory):
     return facts, problems, shots / "class-report-1280.png"
 
 
-def flagged_in_the_corpus():
-    """The submissions the corpus says are flagged (a `# flag:` line with words)."""
-    return sorted(s.name for s in map(snippets.load, sorted(CORPUS.glob("*/*"))) if s.expected_flags)
+def flagged_by_the_grader(graded_corpus):
+    """The submissions the grading flagged (their records in the grading report): every one, and no
+    other, must be marked flagged in the page and the CSV (test_flags.py checks the flags themselves)."""
+    report = json.loads((graded_corpus["course"] / f"grading_report_{ASSIGNMENT}.json").read_text())
+    return sorted(r["student"] for r in report["results"] if r["flags"])
 
 
-# States the corpus's submissions are known to end in (besides flagged, which their snippets say)
+# States the corpus's submissions are known to end in (besides flagged: the grading report's flags)
 KNOWN_STATES = {"list_and_flatten": "graded", "empty_folder": "not gradable", "not_json": "not gradable",
                 "infinite_loop": "timed out", "kernel_os_exit": "kernel died"}
 
@@ -120,19 +122,20 @@ def test_the_csv_has_one_row_per_student_with_its_state(report, graded_corpus):
     cheat = by_student["tamper_stdlib_encoder_hook"]
     assert cheat["state"].startswith("flagged") and "json.dumps was rebound" in cheat["findings"]
     flagged = sorted(s for s, row in by_student.items() if "flagged" in row["state"].split(", "))
-    assert flagged == flagged_in_the_corpus()  # every flagged submission, and no other, marked in the CSV
+    assert flagged == flagged_by_the_grader(graded_corpus)  # every flagged submission, and no other, marked in the CSV
+    assert len(flagged) >= 20
 
 
-def test_each_students_state_is_in_the_page(rendered):
+def test_each_students_state_is_in_the_page(rendered, graded_corpus):
     facts, _, _ = rendered
     for student, state in KNOWN_STATES.items():
         assert state in facts["states"][student].split(", "), (student, facts["states"][student])
-    flagged = flagged_in_the_corpus()
+    flagged = flagged_by_the_grader(graded_corpus)
     assert sorted(s for s, shown in facts["states"].items() if "flagged" in shown.split(", ")) == flagged
 
 
-def test_the_flagged_table_has_one_row_per_student(rendered):
-    assert rendered[0]["flag_rows"] == flagged_in_the_corpus()
+def test_the_flagged_table_has_one_row_per_student(rendered, graded_corpus):
+    assert rendered[0]["flag_rows"] == flagged_by_the_grader(graded_corpus)
 
 
 def test_no_horizontal_overflow_at_1280_px_nor_at_420(rendered):
