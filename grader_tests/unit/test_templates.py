@@ -12,7 +12,7 @@ from labgrader.templates import environment, render
 
 HOSTILE = '<img src=x onerror="alert(1)"></td><script>alert(2)</script>&amp;'
 REPORT_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "div", "img", "table", "tr", "th",
-               "td", "code", "ul", "li", "span", "br"}
+               "td", "code", "ul", "li", "span", "br", "details", "summary", "pre"}
 
 
 class Tags(HTMLParser):
