@@ -17,6 +17,7 @@ grading service (run as the instructor, as the hub runs it) and real ``nbgrader`
 fed to the intake by another process: grader_tests/service/test_serve.py.) Unix users: run under
 the machine-wide lock.
 """
+import base64
 import datetime as dt
 import os
 import signal
@@ -72,8 +73,9 @@ def notebook(name, size=0, sleep=0):
 
 
 def write_as(room, who, path, data):
-    room.run(who, [room.python, "-c", "import sys; open(sys.argv[1], 'wb').write(sys.stdin.buffer.read())", path],
-             input=data, check=True)
+    """``data`` (bytes) written by the user's own process (its owner and ctime are theirs)."""
+    room.run(who, [room.python, "-c", "import base64, sys; open(sys.argv[1], 'wb').write(base64.b64decode(sys.stdin.read()))",
+                   path], input=base64.b64encode(data).decode(), check=True)
 
 
 class Term:
