@@ -207,16 +207,19 @@ def charts(data: ClassData) -> tuple[str, str]:
 
 
 def write_html(data: ClassData, path: str | Path) -> None:
-    histogram, pass_rates = charts(data)
+    Path(path).write_text(html_page(data, *charts(data)), encoding="utf-8")
+
+
+def html_page(data: ClassData, histogram: str, pass_rates: str) -> str:
+    """The report's page, with the two charts given as data: URLs."""
     totals = [data.total(s) for s in data.scores] or [0]
-    page = render("class_report.html.j2", data=data, histogram=histogram, pass_rates=pass_rates,
+    return render("class_report.html.j2", data=data, histogram=histogram, pass_rates=pass_rates,
                   mean=statistics.mean(totals), median=statistics.median(totals),
                   full_marks=sum(t >= data.max_score for t in totals),
                   counts=collections.Counter(state for student in data.scores for state in data.states(student)),
                   split=list(data.notebooks) if len(data.notebooks) > 1 else [],  # a column per notebook when several
                   notebook_of={c: nb for nb, ids in data.notebooks.items() for c in ids},
                   flag_rows=flag_rows(data), refused=refused_rows(data))
-    Path(path).write_text(page, encoding="utf-8")
 
 
 def flag_rows(data: ClassData) -> list[dict[str, Any]]:
