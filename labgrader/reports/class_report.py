@@ -207,11 +207,11 @@ def charts(data: ClassData) -> tuple[str, str]:
 
 
 def write_html(data: ClassData, path: str | Path) -> None:
-    Path(path).write_text(page_html(data, *charts(data)), encoding="utf-8")
+    Path(path).write_text(html_page(data, *charts(data)), encoding="utf-8")
 
 
-def page_html(data: ClassData, histogram: str, pass_rates: str) -> str:
-    """The report page for ``data``, with its two charts given as image URLs."""
+def html_page(data: ClassData, histogram: str, pass_rates: str) -> str:
+    """The report's page, with the two charts given as data: URLs."""
     totals = [data.total(s) for s in data.scores] or [0]
     return render("class_report.html.j2", data=data, histogram=histogram, pass_rates=pass_rates,
                   mean=statistics.mean(totals), median=statistics.median(totals),
