@@ -226,3 +226,14 @@ def test_an_object_carrying_its_own_methods_is_not_described():
     record, encoder = export({"model3": model3, "honest": Sequential([Input(shape=(1,)), Dense(2)])})
     assert "error" in node(record, "model3") and "error" not in node(record, "honest")
     assert any("carries its own call in place of its class's" in seen for seen in encoder.seen)
+
+
+def test_a_flag_for_what_the_export_saw_quotes_the_line_that_did_it():
+    from labgrader.judging.evidence import hint, needles
+    cells = [("q2_answer", "class Zeroes(Flatten):\n    pass\nZeroes.__qualname__ = Flatten.__qualname__\n"
+                           "model3._layers = [model3._layers[0], embedding_layer]\nmodel.get_layer = lambda *a: own")]
+    seen = {"a class posing as keras.src.layers.reshaping.flatten.Flatten (a class of the notebook's own)": "line 3",
+            "the layer list of the Sequential model 'sequential' was changed after it was built": "line 4",
+            "the Keras object 'functional' carries its own get_layer in place of its class's": "line 5"}
+    for text, line in seen.items():
+        assert hint(cells, needles(text)).startswith(f"q2_answer, {line}:"), text
