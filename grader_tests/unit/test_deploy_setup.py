@@ -233,5 +233,19 @@ def test_the_wheel_students_import_is_the_engine_whole_and_nothing_else(tmp_path
     engine = {str(p.relative_to(REPO)) for p in (REPO / "labgrader").rglob("*")
               if p.is_file() and "__pycache__" not in p.parts}
     assert inside == engine, (sorted(inside - engine), sorted(engine - inside))
-    assert not [n for n in inside if n.endswith(".ipynb") or n.rsplit("/", 1)[-1] == "grading.py"
-                or n.startswith(("grader_tests/", "source/", "release/"))]
+    assert not [n for n in inside if n.endswith(".ipynb") or n.startswith(("grader_tests/", "source/", "release/"))]
+
+
+def test_a_lab_inside_the_installed_engine_is_unsafe_an_engine_module_named_grading_is_not(tmp_path, monkeypatch):
+    package = tmp_path / "labgrader"
+    (package / "hubexchange").mkdir(parents=True)
+    (package / "hubexchange" / "grading.py").write_text("# the engine's own module\n")
+    monkeypatch.setattr(doctor, "package_dir", lambda: str(package))
+    monkeypatch.setattr(doctor, "checkouts", lambda _: set())  # (this repository's own editable install aside)
+    assert doctor.package_problems([ANYONE], Evaluator()) == []
+    (package / "labs" / "embeddings").mkdir(parents=True)
+    for name in ("embeddings.ipynb", "grading.py"):
+        (package / "labs" / "embeddings" / name).write_text("{}")
+    found = doctor.package_problems([ANYONE], Evaluator())
+    assert sorted(p.what.rsplit("/", 1)[-1] for p in found) == ["embeddings.ipynb", "grading.py"]
+    assert all(p.level == "unsafe" for p in found)
