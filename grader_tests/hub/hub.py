@@ -157,18 +157,16 @@ def running_hub(site: Site, log_path, config=None, extra_env=None, extra_uids=()
     it stops every user's server (cleanup_servers), the service and its proxy; leftovers (processes
     of the class's users and of ``extra_uids``) are ended by pid."""
     config = config or deployment.hub_config(site.venv)
-    port = free_port()
     site.hub_log = Path(log_path)
-    state = site.base / "hub-state"
-    env = dict(os.environ, PATH=f"{site.bin}:{os.environ['PATH']}",
-               LABGRADER_HUB_URL=f"http://127.0.0.1:{port}", LABGRADER_HUB_STATE=str(state),
-               LABGRADER_HUB_GROUP=GROUP, LABGRADER_HUB_PORTS=f"{free_port()},{free_port()}",
-               LABGRADER_JUPYTER_CONFIG=str(site.config_dir), LABGRADER_COURSE=str(site.service_course),
-               LABGRADER_INSTRUCTOR="instructor", **(extra_env or {}))
+    settings = {"LABGRADER_HUB_URL": f"http://127.0.0.1:{free_port()}", "LABGRADER_HUB_STATE": str(site.base / "hub-state"),
+                "LABGRADER_HUB_GROUP": GROUP, "LABGRADER_HUB_PORTS": f"{free_port()},{free_port()}",
+                "LABGRADER_JUPYTER_CONFIG": str(site.config_dir), "LABGRADER_COURSE": str(site.service_course),
+                "LABGRADER_INSTRUCTOR": "instructor", **(extra_env or {})}  # (the pod hub names its own URL and course)
+    env = dict(os.environ, PATH=f"{site.bin}:{os.environ['PATH']}", **settings)
     with open(log_path, "w") as log:
         hub = subprocess.Popen([str(site.bin / "jupyterhub"), "-f", str(config)], cwd="/",
                                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    url = settings["LABGRADER_HUB_URL"]
     try:
         deadline = time.monotonic() + 120
         while True:

@@ -115,6 +115,25 @@ def doctor(room, as_root=True, python=None):
                                         PATH=f"{python.parent}:/usr/local/bin:/usr/bin:/bin")
 
 
+def answer_lines():
+    """Lines only the instructor's notebook has: its solutions and hidden tests (not in the release)."""
+    source = nbformat.read(REPO / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    released = (REPO / "release" / ASSIGNMENT / NOTEBOOK).read_text()
+    found, inside = [], False
+    for cell in source.cells:
+        for line in cell.source.splitlines():
+            text = line.strip()
+            if text.startswith(("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS")):
+                inside = True
+            elif text.startswith(("### END SOLUTION", "### END HIDDEN TESTS")):
+                inside = False
+            elif inside and len(text) > 25 and '"' not in text and json.dumps(text)[1:-1] not in released \
+                    and text not in found:
+                found.append(text)
+    assert len(found) >= 2, found
+    return found[:8]
+
+
 def private_paths(room):
     """What no student may read or write, each as the command that reads it."""
     c = room.course
@@ -204,9 +223,12 @@ def test_a_student_can_read_nothing_of_the_course(deployed, student):
     # what a curious student tries first, everywhere the course's things are: the instructor's home,
     # the engine students' servers import, the exchange, the machine-wide config
     engine = next((room.site.venv / "lib").glob("python3*/site-packages/labgrader"))
-    grep = room.run(student, ["sh", "-c", "grep -rl '### BEGIN SOLUTION\\|### BEGIN HIDDEN TESTS' \"$@\" 2>/dev/null; true", "-",
+    patterns = [arg for line in answer_lines() for arg in ("-e", line)]
+    grep = room.run(student, ["sh", "-c", 'grep -rlF "$@" 2>/dev/null; true', "-", *patterns,
                               room.users["instructor"].home, engine, room.exchange, room.config_dir])
     assert grep.stdout == "", grep.stdout
+    as_root = subprocess.run(["grep", "-rlF", *patterns, room.course / "source"], capture_output=True, text=True)
+    assert as_root.stdout, "the lines looked for are not the course's: the search above proves nothing"
 
 
 def test_doctor_finds_nothing_unsafe_as_root_and_as_the_instructor(deployed):
@@ -214,7 +236,8 @@ def test_doctor_finds_nothing_unsafe_as_root_and_as_the_instructor(deployed):
     as_root, as_instructor = doctor(room), doctor(room, as_root=False)
     for result in (as_root, as_instructor):
         assert result.returncode in (0, 1) and "UNSAFE" not in result.stdout, result.stdout + result.stderr
-        assert "alice, bob, carol, mallory and any other account" in result.stdout, result.stdout
+        assert re.search(r"readable by alice, bob, carol, mallory(, [\w-]+)* and any other account", result.stdout), \
+            result.stdout
     assert "(tried as each)" in as_root.stdout
     assert re.search(r"OK +embeddings is due 20", as_root.stdout), as_root.stdout
 
