@@ -145,7 +145,7 @@ def test_behaviour_no_description_shows_fails_the_cross_check():
 
 def test_a_model_never_run_cannot_be_cross_checked():
     finding = cross_check(Sequential([Embedding(10, 4), Flatten()]))
-    assert finding is not None and not finding.evidence and "never run" in finding.problem
+    assert finding is not None and not finding.evidence and "never run on data" in finding.problem
 
 
 def test_missing_or_foreign_results_are_evidence():

@@ -214,8 +214,8 @@ def cross_check(export: dict, inputs: dict, outputs: list, rebuild: Callable[[st
         name = names[0]
         if ref not in inputs:  # no input spec (never built) or too large: nothing to run it on
             if name in export["answers"]:
-                return Finding(name, "nothing shows what it computes (it was never run on data, or its inputs are too "
-                               "large to check)", False)
+                return Finding(name, "it was never run on data, or its inputs are too large: call it once, for "
+                               "example with predict on a batch, in its answer cell", False)
             continue
         if results is None or ref not in results:
             return Finding(name, "the kernel did not return what it computes on the grader's inputs "

@@ -27,8 +27,7 @@ CHANGED = ("{name} is not the object the lab's own cells built: run the lab's ce
 SNAPSHOT_GONE = "the export module's snapshot of the kernel is gone (cleared by code in the notebook)"
 UNFAITHFUL = ("{name} does not compute what its layers describe (the grader ran it on inputs of its own): build it "
               "from Keras's built-in layers and do not change them, their weights or how they are called afterwards.")
-NEVER_RUN = ("{name} was never called on data, so the grader cannot check that it computes what it describes: "
-             "call it once (for example model.predict on a batch) in its answer cell.")
+NOT_CHECKED = "{name} cannot be graded: the grader cannot check that it computes what it describes ({why})."
 CHANGED_BETWEEN = ("{name} was not the same object in every test cell that checks it (it changed between {first} and "
                    "{then}): build it once, in its answer cell, and do not change it afterwards.")
 HOOK_WORDS = ["register", "pre_execute", "pre_run_cell", "Thread"]
@@ -243,7 +242,7 @@ class JudgeAnswers(NbGraderPreprocessor):
         if finding is None:
             return ""
         if not finding.evidence:
-            return NEVER_RUN.format(name=finding.name)
+            return NOT_CHECKED.format(name=finding.name, why=finding.problem)
         self._flag(gid, f"{finding.name} does not compute what the hand-over describes: {finding.problem}",
                    [finding.name, "_layers", "_functional", "kernel", "activation", "call", "register"])
         return UNFAITHFUL.format(name=finding.name)
