@@ -128,7 +128,6 @@ def empty_kernels(course, count):
     """Start a kernel from a fork server and shut it down, ``count`` times: its CPU each time."""
     from labgrader.batch import task
     from labgrader.config import load_course_config
-    from labgrader.course import Course
     from labgrader.kernels import forkserver
     from labgrader.kernels.manager import GradingKernelManager
     from labgrader.lab import load_lab
@@ -187,6 +186,7 @@ def profile_worker(course, count, top):
     from nbconvert.preprocessors import Preprocessor
     from labgrader.batch import runner, task
     from labgrader.config import load_course_config
+    from labgrader.course import Course
     from labgrader.kernels import forkserver
     from labgrader.lab import load_lab
 
