@@ -4,12 +4,14 @@ real `nbgrader autograde` (real kernels, real TensorFlow).
 The suite runs on pytest-xdist workers (``./course test`` passes ``-n auto --dist loadgroup``);
 what a run shares is partitioned here, from the fixtures a test uses (never a list of tests):
 
-- the unix accounts (``class_users``: instructor, alice...; ``ordinary_user``) and the hub have
-  fixed names and change ACLs on shared folders: every test that uses them is marked ``hub`` and
-  put in one xdist group, so they run on one worker, one after another (and, across runs, under
-  the machine-wide ``/tmp/labgrader-hub.lock``); they are scheduled first, as the longest group;
-- the tests of a module that share a module- or class-scoped fixture (a graded class, a server,
-  a browser) are put in one group, so that fixture is made once, on one worker;
+- the unix accounts (``class_users``: instructor, alice...; ``ordinary_user``) have fixed names:
+  each worker makes them in a private copy of /etc (grader_tests/private_etc.py), with uids of its
+  own, so two workers each run their own hub and class (across runs, the machine-wide
+  ``/tmp/labgrader-hub.lock`` still applies). Every test that uses them is marked ``hub``; those
+  modules are scheduled first (the longest);
+- the tests of a module that share a module- or class-scoped fixture (a graded class, a hub's
+  term, a server, a browser), or unix accounts, are put in one group, so that fixture is made
+  once, on one worker;
 - the shared graded classes (``graded_corpus``, ``plain_graded``) and the generated template
   course are made once per run, by whichever process gets there first, in a folder every worker
   of the run shares (``run_dir()``); the others wait for them and read them. The tests that read
@@ -48,9 +50,7 @@ sys.path.insert(0, str(REPO / "grader_tests" / "hub"))
 pytest_plugins = ["hub"]
 
 RESOURCE_MARKERS = ("hub", "browser", "dask", "postgres", "rootless")  # each implies slow
-# Fixtures that make unix accounts (their tests are `hub`), each with the xdist group its tests run
-# in, one worker per group: the class's accounts and the hub; the ordinary user of test_rootless.
-UNIX_ACCOUNTS = {"class_users": "unix-accounts", "ordinary_user": "ordinary-user"}
+UNIX_ACCOUNTS = ("class_users", "ordinary_user")  # fixtures that make unix accounts: their tests are `hub`
 
 _run: dict = {}  # this process's pytest config ("config"), for run_dir()
 
@@ -61,9 +61,19 @@ def pytest_xdist_auto_num_workers(config):
     return 0 if "not slow" in (config.option.markexpr or "") else None
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own (the base temp folder)
 def pytest_configure(config):
     _run["config"] = config
     config.pluginmanager.register(RunOrder(), "labgrader-run-order")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # this worker's own user database, before any test makes an account
+        import pwd
+
+        import private_etc
+        from users import GROUP, MARK
+        stale = [entry.pw_name for entry in pwd.getpwall() if entry.pw_gecos == MARK] + ["labgrader-t13"]
+        private_etc.make_private(config._tmp_path_factory.getbasetemp() / "etc", private_etc.worker_index(worker),
+                                 stale, [GROUP])
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist names each test's group from its xdist_group marker
@@ -88,32 +98,24 @@ def _uses(item, fixtures):
 
 
 def xdist_group(item):
-    """The one xdist group of a test (None: it runs wherever a worker is free): its unix accounts'
-    for a test that uses them (a ``hub`` test without one of those fixtures joins the class's);
-    else its module's when it shares a module- or class-scoped fixture there."""
-    for fixture, group in UNIX_ACCOUNTS.items():
-        if _uses(item, [fixture]):
-            return group
-    if item.get_closest_marker("hub"):
-        return UNIX_ACCOUNTS["class_users"]
+    """The one xdist group of a test (None: it runs wherever a worker is free): its module's when
+    it makes unix accounts (the module's classroom, its accounts' state) or shares a module- or
+    class-scoped fixture there."""
     info = getattr(item, "_fixtureinfo", None)
     scopes = {defs[-1].scope for defs in info.name2fixturedefs.values() if defs} if info else set()
-    if scopes & {"module", "class", "package"}:
+    if item.get_closest_marker("hub") or scopes & {"module", "class", "package"}:
         return item.nodeid.split("::")[0]
     return None
 
 
 class RunOrder:
-    """The order workers take tests in: the unix-account groups first (the longest ones: each
-    worker starts with one), then the rest, then the tests that read a shared class (it grades
-    in the background meanwhile). ./course test passes --no-loadscope-reorder so that xdist keeps
-    this order."""
+    """The order workers take tests in: the modules that make unix accounts first (the hub's
+    terms: the longest), then the rest, then the tests that read a shared class (it grades in the
+    background meanwhile). ./course test passes --no-loadscope-reorder so that xdist keeps it."""
 
     @pytest.hookimpl(trylast=True)  # after -m and pytest's own ordering by fixture scope (the sort is stable)
     def pytest_collection_modifyitems(self, items):
-        first = list(UNIX_ACCOUNTS.values())
-        items.sort(key=lambda item: first.index(xdist_group(item)) if xdist_group(item) in first
-                   else len(first) + (1 if _uses(item, SHARED_CLASSES) else 0))
+        items.sort(key=lambda item: 0 if item.get_closest_marker("hub") else 2 if _uses(item, SHARED_CLASSES) else 1)
 
 
 def run_dir() -> Path:
