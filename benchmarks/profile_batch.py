@@ -186,6 +186,7 @@ def profile_worker(course, count, top):
     from nbconvert.preprocessors import Preprocessor
     from labgrader.batch import runner, task
     from labgrader.config import load_course_config
+    from labgrader.course import Course
     from labgrader.kernels import forkserver
     from labgrader.lab import load_lab
 
@@ -195,6 +196,7 @@ def profile_worker(course, count, top):
     db_url = runner.sqlite_with_busy_timeout(config.CourseDirectory.db_url)
     lab = load_lab(task.course_directory(config), ASSIGNMENT)
     students = runner.submissions(course, ASSIGNMENT)
+    Course(course, config, db_url).prepare_rows(ASSIGNMENT, students)  # as grade_class does before its workers
     with forkserver.Running(imports=lab.warm_imports) as server:
         task.init_worker(course, db_url, {"GradingKernelManager": {"fork_server": server.socket}})
         task.grade_submission(ASSIGNMENT, students[-1])  # first one pays this process's imports

@@ -28,6 +28,7 @@ import resource
 import secrets
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -119,11 +120,17 @@ class Bench:
         self.service = subprocess.Popen(self.command("lgbinst", [self.python, "-m", "labgrader", "serve", "--course",
                                                                  self.course]),
                                         cwd=self.course, stdout=open(self.base / "service.log", "w"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 600
-        while not self.meta().get("heartbeat"):
+        started = time.monotonic()
+        self.receiving = self.wait_meta("heartbeat", started)  # receipts: the intake runs before the pool
+        self.grading = self.wait_meta("pool_ready", started)  # the fork server and the readiness check
+
+    def wait_meta(self, name, started):
+        deadline = started + 600
+        while not self.meta().get(name):
             if self.service.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("the service did not start:\n" + (self.base / "service.log").read_text()[-3000:])
-            time.sleep(0.5)
+            time.sleep(0.2)
+        return time.monotonic() - started
 
     def journal(self):
         path = J.journal_path(self.course)
@@ -135,6 +142,8 @@ class Bench:
             return {}
         try:
             return db.meta()
+        except sqlite3.OperationalError:  # (being made)
+            return {}
         finally:
             db.close()
 
@@ -248,9 +257,9 @@ def main():
     try:
         bench.make_users(max(args.burst, 1))
         bench.make_course()
-        started = time.monotonic()
         bench.start_service()
-        print(f"service ready in {time.monotonic() - started:.1f} s (fork server, readiness check)")
+        print(f"service receiving after {bench.receiving:.1f} s, grading after {bench.grading:.1f} s "
+              "(fork server, readiness check)")
         alone, cpu0 = [], bench.tree_cpu()
         for _ in range(args.alone):
             entries = bench.submit_at_once(["lgb000"])

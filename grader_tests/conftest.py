@@ -4,12 +4,14 @@ real `nbgrader autograde` (real kernels, real TensorFlow).
 The suite runs on pytest-xdist workers (``./course test`` passes ``-n auto --dist loadgroup``);
 what a run shares is partitioned here, from the fixtures a test uses (never a list of tests):
 
-- the unix accounts (``class_users``: instructor, alice...; ``ordinary_user``) and the hub have
-  fixed names and change ACLs on shared folders: every test that uses them is marked ``hub`` and
-  put in one xdist group, so they run on one worker, one after another (and, across runs, under
-  the machine-wide ``/tmp/labgrader-hub.lock``); they are scheduled first, as the longest group;
-- the tests of a module that share a module- or class-scoped fixture (a graded class, a server,
-  a browser) are put in one group, so that fixture is made once, on one worker;
+- the unix accounts (``class_users``: instructor, alice...; ``ordinary_user``) have fixed names:
+  each worker makes them in a private copy of /etc (grader_tests/private_etc.py), with uids of its
+  own, so two workers each run their own hub and class (across runs, the machine-wide
+  ``/tmp/labgrader-hub.lock`` still applies). Every test that uses them is marked ``hub``; those
+  modules are scheduled first (the longest);
+- the tests of a module that share a module- or class-scoped fixture (a graded class, a hub's
+  term, a server, a browser), or unix accounts, are put in one group, so that fixture is made
+  once, on one worker;
 - the shared graded classes (``graded_corpus``, ``plain_graded``) and the generated template
   course are made once per run, by whichever process gets there first, in a folder every worker
   of the run shares (``run_dir()``); the others wait for them and read them. The tests that read
@@ -48,8 +50,7 @@ sys.path.insert(0, str(REPO / "grader_tests" / "hub"))
 pytest_plugins = ["hub"]
 
 RESOURCE_MARKERS = ("hub", "browser", "dask", "postgres", "rootless")  # each implies slow
-UNIX_ACCOUNTS = ("class_users", "ordinary_user")  # fixtures that make unix accounts: the tests are `hub`
-UNIX_ACCOUNTS_GROUP = "unix-accounts"  # the xdist group of every `hub` test (one worker runs them all)
+UNIX_ACCOUNTS = ("class_users", "ordinary_user")  # fixtures that make unix accounts: their tests are `hub`
 
 _run: dict = {}  # this process's pytest config ("config"), for run_dir()
 
@@ -60,9 +61,19 @@ def pytest_xdist_auto_num_workers(config):
     return 0 if "not slow" in (config.option.markexpr or "") else None
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own (the base temp folder)
 def pytest_configure(config):
     _run["config"] = config
     config.pluginmanager.register(RunOrder(), "labgrader-run-order")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # this worker's own user database, before any test makes an account
+        import pwd
+
+        import private_etc
+        from users import GROUP, MARK
+        stale = [entry.pw_name for entry in pwd.getpwall() if entry.pw_gecos == MARK] + ["labgrader-t13"]
+        private_etc.make_private(config._tmp_path_factory.getbasetemp() / "etc", private_etc.worker_index(worker),
+                                 stale, [GROUP])
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist names each test's group from its xdist_group marker
@@ -87,21 +98,20 @@ def _uses(item, fixtures):
 
 
 def xdist_group(item):
-    """The one xdist group of a test (None: it runs wherever a worker is free): the unix accounts'
-    for a ``hub`` test; else its module's when it shares a module- or class-scoped fixture there."""
-    if item.get_closest_marker("hub"):
-        return UNIX_ACCOUNTS_GROUP
+    """The one xdist group of a test (None: it runs wherever a worker is free): its module's when
+    it makes unix accounts (the module's classroom, its accounts' state) or shares a module- or
+    class-scoped fixture there."""
     info = getattr(item, "_fixtureinfo", None)
     scopes = {defs[-1].scope for defs in info.name2fixturedefs.values() if defs} if info else set()
-    if scopes & {"module", "class", "package"}:
+    if item.get_closest_marker("hub") or scopes & {"module", "class", "package"}:
         return item.nodeid.split("::")[0]
     return None
 
 
 class RunOrder:
-    """The order workers take tests in: the unix-accounts group first (the longest one), then the
-    rest, then the tests that read a shared class (it grades in the background meanwhile).
-    ./course test passes --no-loadscope-reorder so that xdist keeps this order."""
+    """The order workers take tests in: the modules that make unix accounts first (the hub's
+    terms: the longest), then the rest, then the tests that read a shared class (it grades in the
+    background meanwhile). ./course test passes --no-loadscope-reorder so that xdist keeps it."""
 
     @pytest.hookimpl(trylast=True)  # after -m and pytest's own ordering by fixture scope (the sort is stable)
     def pytest_collection_modifyitems(self, items):
@@ -319,15 +329,16 @@ def graded_corpus():
 # Plain `nbgrader autograde` grades one submission at a time (seconds each), so it grades a sample of
 # the corpus: each kind of valid answer, the honest imports that flags must never mind, the typical
 # wrong answers, and one attack for each way of getting code run in the kernel (stdlib hook, hand-in
-# package, thread, sys.modules, tracing, Keras and publisher patches, forged hand-overs), with the
-# twins they are compared with, and one sandbox check. The batch command grades the whole corpus.
+# package, thread, sys.modules, tracing, Keras and publisher patches, forged hand-overs, IPython hooks,
+# objects that compute something else than they describe), with the twins they are compared with, and
+# one sandbox check. The batch command grades the whole corpus.
 PLAIN_SAMPLE = {
     "correct": ["add_method", "explicit_input", "keras_namespace", "list_and_flatten", "rebinds_names_afterwards",
                 "tf_keras_models_reshape", "explore_os_environ", "explore_sys_version", "explore_time_a_cell",
-                "explore_warnings_filter", "explore_matplotlib_plot", "explore_shell_and_files",
+                "explore_warnings_filter", "explore_matplotlib_plot", "explore_shell_and_files", "explore_numpy_behavior",
                 "global_average_pooling", "count_as_longdouble", "pooling_and_no_op_layers"],
     "wrong": ["count_one_row", "counts_both_models_fresh_layer", "copied_weights", "fresh_embedding",
-              "model3_is_model2", "typo_in_answer", "untouched", "wraps_model2"],
+              "model3_is_model2", "typo_in_answer", "untouched", "wraps_model2", "extra_dense_layer"],
     "hostile": ["tamper_stdlib_encoder_hook", "tamper_shadows_export_package", "tamper_shadows_numpy_module",
                 "tamper_thread_repatches_export", "tamper_sys_modules_export", "tamper_settrace_mutates",
                 "tamper_patches_keras", "tamper_display_publisher_class", "tamper_session_send_rewrite",
@@ -338,7 +349,11 @@ PLAIN_SAMPLE = {
                 # and what it can make the grader spend is bounded
                 "classwide_empties_pinned", "redteam_stops_class", "grader_cost_hint_long_line",
                 "grader_cost_huge_handovers", "grader_cost_quadratic_calls", "grader_cost_nested_model_reuse",
-                "grader_cost_message_flood"],
+                "grader_cost_message_flood",
+                # what the kernel runs is what the grader judges; hidden tests never reach the kernel
+                "redteam_post_run_cell_handover", "redteam_pre_run_cell_rebinds", "redteam_sequential_layers_replaced",
+                "redteam_flatten_subclass_posing", "redteam_activation_named_linear", "redteam_dense_kernel_swapped",
+                "redteam_hooks_read_hidden_tests"],
 }
 
 

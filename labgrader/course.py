@@ -27,13 +27,14 @@ from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config, Configurable
 
 from labgrader.config import load_course_config
+from labgrader.errors import LabgraderError
 from labgrader.lab import Lab, load_lab
 
 UTC = _dt.timezone.utc
 T = TypeVar("T", bound=Configurable)
 
 
-class CourseProblem(RuntimeError):
+class CourseProblem(LabgraderError, RuntimeError):
     """The course cannot be graded or served as it is; the message says what to do."""
 
 

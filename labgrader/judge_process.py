@@ -93,17 +93,24 @@ class Request:
     own_reference: bool = False            # judging the instructor's own answers (the readiness check)
     cpu_seconds: float = 30.0              # what is left of the notebook's CPU budget
     warm: tuple[str, ...] = ()             # Lab.warm_imports: imported before the CPU budget starts
+    # the behavioural cross-check (labgrader.judging.faithful), run on the rebuild before the judge:
+    inputs: dict = field(default_factory=dict)   # ref -> the arrays the grader sent to the kernel
+    outputs: list | None = None            # the kernel's cross-check result records (None: no cross-check)
 
 
 @dataclass
 class Outcome:
     """What became of one request. ``kind``: "verdict" (``passed``, ``message``), "not_gradable" (the
     rebuild or the judge said why, in ``message``), "malformed" (a hand-over no exporter writes),
-    "raised" (the judge raised ``message``), "over_cpu", "over_memory", "died" (the judge process
-    ended for another reason; ``message`` says how)."""
+    "unfaithful" (the cross-check found that the answer ``name`` is not what the kernel runs:
+    ``message`` says why, ``evidence`` whether only tampering explains it), "raised" (the judge
+    raised ``message``), "over_cpu", "over_memory", "died" (the judge process ended for another
+    reason; ``message`` says how)."""
     kind: str
     passed: bool = False
     message: str = ""
+    name: str = ""                         # "unfaithful": the answer (or pinned) name the finding is about
+    evidence: bool = False                 # "unfaithful": something only tampering explains (to flag)
     cpu_seconds: float = 0.0
     rng_state: dict | None = None          # the request's generator after judging (the next cell draws on)
 
@@ -119,7 +126,10 @@ class _OverCpu(BaseException):
 # --- in the judge process ---------------------------------------------------------------------
 
 def judge_one(request: Request) -> Outcome:
-    """The lab's verdict on one request, in this process, every exception turned into an Outcome."""
+    """The lab's verdict on one request, in this process, every exception turned into an Outcome:
+    the answers rebuilt, cross-checked against what the kernel computed (when the request carries
+    its results), then judged."""
+    from labgrader.judging import faithful
     from labgrader.judging.answers import Answers
     from labgrader.judging.keras_models import NotGradable
     from labgrader.judging.protocol import Malformed
@@ -127,6 +137,11 @@ def judge_one(request: Request) -> Outcome:
     lab = lab_at(*request.lab)  # (the judge process imported it before its CPU timer started: _prepare)
     try:
         answers = Answers(request.export, request.allowed, request.changed)
+        if request.outputs is not None:
+            finding = faithful.cross_check(request.export, request.inputs, request.outputs, answers.rebuilt)
+            if finding is not None:
+                return Outcome("unfaithful", message=one_line(finding.problem, 500), name=finding.name,
+                               evidence=finding.evidence)
         reference = answers if request.own_reference else Answers(request.reference, request.allowed)
         verdict = lab.judge(Check(request.grade_id, answers, reference, request.rng, request.arguments))
         if not isinstance(verdict, Verdict):

@@ -74,8 +74,9 @@ def run_recipe(venv: Path, *, instructor: str, course: Path, exchange: Path, con
     return result
 
 
-def hub_config(venv: Path) -> Path:
-    """The hub's config file as installed in the environment (the path the script prints)."""
-    found = list((venv / "lib").glob("python3*/site-packages/labgrader/exchange/jupyterhub_config.py"))
+def hub_config(venv: Path, package: str = "exchange") -> Path:
+    """A hub's config file as installed in the environment (the path the script prints); ``package``
+    ``hubexchange``: the Kubernetes-style hub's."""
+    found = list((venv / "lib").glob(f"python3*/site-packages/labgrader/{package}/jupyterhub_config.py"))
     assert found, f"labgrader is not installed as a package in {venv}"
     return found[0]

@@ -29,7 +29,7 @@ import psutil
 import pytest
 
 import deployment
-from conftest import ASSIGNMENT, COURSE_FILES, REPO
+from conftest import ASSIGNMENT, REPO
 from users import GROUP, User, class_users, kill_processes_of, pod_user  # noqa: F401 (fixtures)
 
 COURSE_ID = "categorical-embeddings"  # nbgrader_config.py's
@@ -54,6 +54,7 @@ class Site:
     config_dir: Path         # machine-wide nbgrader / server config (JUPYTER_CONFIG_PATH)
     venv: Path               # the machine-wide environment (labgrader installed as a wheel)
     setup_output: str = ""   # what deploy/hub-setup.sh said
+    hub_log: Path | None = None  # the running hub's log (the grading service's too)
 
     @property
     def service_course(self):
@@ -122,6 +123,8 @@ def make_site(users, base, venv) -> Site:
     base = Path(base)
     site = Site(users, base, base / "exchange", base / "jupyter-config", venv)
     site.setup_output = site.recipe(site.service_course).stdout
+    for user in users.values():  # every user's commands run the machine-wide environment
+        user.bin_dir = site.bin
     return site
 
 
@@ -154,17 +157,16 @@ def running_hub(site: Site, log_path, config=None, extra_env=None, extra_uids=()
     it stops every user's server (cleanup_servers), the service and its proxy; leftovers (processes
     of the class's users and of ``extra_uids``) are ended by pid."""
     config = config or deployment.hub_config(site.venv)
-    port = free_port()
-    state = site.base / "hub-state"
-    env = dict(os.environ, PATH=f"{site.bin}:{os.environ['PATH']}",
-               LABGRADER_HUB_URL=f"http://127.0.0.1:{port}", LABGRADER_HUB_STATE=str(state),
-               LABGRADER_HUB_GROUP=GROUP, LABGRADER_HUB_PORTS=f"{free_port()},{free_port()}",
-               LABGRADER_JUPYTER_CONFIG=str(site.config_dir), LABGRADER_COURSE=str(site.service_course),
-               LABGRADER_INSTRUCTOR="instructor", **(extra_env or {}))
+    site.hub_log = Path(log_path)
+    settings = {"LABGRADER_HUB_URL": f"http://127.0.0.1:{free_port()}", "LABGRADER_HUB_STATE": str(site.base / "hub-state"),
+                "LABGRADER_HUB_GROUP": GROUP, "LABGRADER_HUB_PORTS": f"{free_port()},{free_port()}",
+                "LABGRADER_JUPYTER_CONFIG": str(site.config_dir), "LABGRADER_COURSE": str(site.service_course),
+                "LABGRADER_INSTRUCTOR": "instructor", **(extra_env or {})}  # (the pod hub names its own URL and course)
+    env = dict(os.environ, PATH=f"{site.bin}:{os.environ['PATH']}", **settings)
     with open(log_path, "w") as log:
         hub = subprocess.Popen([str(site.bin / "jupyterhub"), "-f", str(config)], cwd="/",
                                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    url = settings["LABGRADER_HUB_URL"]
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -234,7 +236,6 @@ def classroom(hub_site):
 # The Kubernetes-style hub: every server as one uid in its own mount namespace (PodSpawner), the
 # exchange as a service on the hub (labgrader/hubexchange/jupyterhub_config.py).
 
-POD_HUB_CONFIG = REPO / "labgrader" / "hubexchange" / "jupyterhub_config.py"
 EXCHANGE_SERVICE = "labgrader-exchange"
 POD_STUDENTS = ("alice", "bob", "carol", "mallory")
 ADMIN_SERVICE = "labgrader-test-admin"
@@ -252,6 +253,12 @@ class PodHub:
     homes: Path              # <homes>/<user>: each server's home on the host
     admin_token: str
     log: Path
+    exchange_port: int       # where the service listens (127.0.0.1), behind the proxy
+    bin: Path                # the machine-wide environment's bin/ (the recipe's: hub_site)
+
+    @property
+    def python(self):
+        return self.bin / "python"
 
     @property
     def service_url(self):
@@ -277,13 +284,32 @@ class PodHub:
         assert response.status_code in (200, 201), response.text
         return response.json()["token"]
 
+    def server_process(self, who):
+        """The single-user server of ``who`` (the Python inside its bubblewrap), or None."""
+        for proc in psutil.process_iter(["uids", "exe"]):
+            try:
+                if proc.info["uids"].real == self.pod.uid and "python" in (proc.info["exe"] or "") and \
+                        proc.environ().get("JUPYTERHUB_USER") == who:
+                    return proc
+            except psutil.Error:
+                continue
+        return None
+
+    def in_pod(self, who, script):
+        """``script`` (sh) run as the pod account inside ``who``'s server: its mount and PID namespaces."""
+        proc = self.server_process(who)
+        assert proc is not None, f"{who} has no running server"
+        return subprocess.run(["nsenter", f"--target={proc.pid}", "--mount", "--pid", "-S", str(self.pod.uid),
+                               "-G", str(self.pod.gid), "sh", "-c", script], capture_output=True, text=True, timeout=60)
+
     def nbgrader(self, who, *args, token, cwd=None, **kw):
         """An nbgrader command as unix user ``who`` with ``token`` as its JupyterHub token and the
         pods' machine-wide config (the instructor's commands run in the course root)."""
         user = self.users[who]
-        cmd = [Path(sys.executable).parent / "nbgrader", *args]
+        cmd = [self.bin / "nbgrader", *args]
         return user.run(cmd, cwd=cwd or (self.course if who == "instructor" else user.home),
-                        JUPYTER_CONFIG_PATH=str(self.config_dir), JUPYTERHUB_API_TOKEN=token, **kw)
+                        PATH=f"{self.bin}:/usr/local/bin:/usr/bin:/bin", JUPYTER_CONFIG_PATH=str(self.config_dir),
+                        JUPYTERHUB_API_TOKEN=token, **kw)
 
 
 POD_CLIENT_CONFIG = """\
@@ -296,46 +322,57 @@ configure(c, {url!r})
 """
 
 
-def make_pod_course(users, url):
-    """The instructor's course for the pod hub, switched to the exchange service."""
-    instructor = users["instructor"]
-    course = instructor.home / "pod-course"
+POD_UPLOAD_BYTES, POD_STUDENT_BYTES, POD_UPLOADS_PER_HOUR = 2 * 1024 ** 2, 6 * 1024 ** 2, 12
+POD_COURSE_CONFIG = f"""
+# ---- the pod hub's course: quotas small enough to test cheaply, every page in full ----
+c.HubExchangeService.max_upload_bytes = {POD_UPLOAD_BYTES}
+c.HubExchangeService.max_student_bytes = {POD_STUDENT_BYTES}
+c.HubExchangeService.max_uploads_per_hour = {POD_UPLOADS_PER_HOUR}
+c.GradingService.before_due = "full"
+c.GradingService.rescan_seconds = 3
+"""
+
+
+def make_pod_course(site, url):
+    """The instructor's course for the pod hub, made by the recipe's command (the instructor's,
+    0700: the grading service refuses an open course), switched to the exchange service."""
+    course = site.users["instructor"].home / "pod-course"
     shutil.rmtree(course, ignore_errors=True)
-    course.mkdir()
-    for item in COURSE_FILES:
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, course / item)
+    subprocess.run([site.python, "-m", "labgrader", "setup", "--instructor", "instructor", "--course-dir", course,
+                    "--from", REPO, "--exchange", site.exchange], check=True, capture_output=True, cwd="/")
     with open(course / "nbgrader_config.py", "a") as fh:
+        fh.write(POD_COURSE_CONFIG)
         fh.write("\n# The exchange is the service on the hub (labgrader/hubexchange/)\n"
-                 f"from labgrader.hubexchange.client import configure  # noqa: E402\nconfigure(c, {url!r})\n")
-    subprocess.run(["chown", "-R", f"{instructor.uid}:{instructor.gid}", str(course)], check=True)
+                 f"from labgrader.hubexchange.client import configure  # noqa: E402\n"
+                 f"configure(c, {url!r}, course_root=c.CourseDirectory.root)\n")
     return course
 
 
 @contextlib.contextmanager
-def running_pod_hub(users, pod, base, log_path):
+def running_pod_hub(users, pod, base, log_path, venv):
     import secrets
     base = Path(base)
     port, exchange_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
-    site = Site(users, base, base / "exchange-unused", base / "pod-config", Path(sys.prefix))
+    site = Site(users, base, base / "exchange-unused", base / "pod-config", venv)
     site.config_dir.mkdir(mode=0o755)
     (site.config_dir / "nbgrader_config.py").write_text(
         POD_CLIENT_CONFIG.format(course=COURSE_ID, url=f"{url}/services/{EXCHANGE_SERVICE}/"))
-    course = make_pod_course(users, f"{url}/services/{EXCHANGE_SERVICE}/")
+    course = make_pod_course(site, f"{url}/services/{EXCHANGE_SERVICE}/")
     admin = secrets.token_hex(32)
     overlay = base / "pod_jupyterhub_config.py"
-    overlay.write_text(f"load_subconfig({str(POD_HUB_CONFIG)!r})  # noqa: F821\n"
+    overlay.write_text(f"load_subconfig({str(deployment.hub_config(venv, 'hubexchange'))!r})  # noqa: F821\n"
                        f"c.JupyterHub.services.append({{'name': {ADMIN_SERVICE!r}, 'api_token': {admin!r}}})\n"
                        f"c.JupyterHub.load_roles.append({{'name': {ADMIN_SERVICE!r}, 'services': [{ADMIN_SERVICE!r}], "
-                       "'scopes': ['admin:users', 'tokens', 'admin:servers', 'admin:groups']})\n")
+                       "'scopes': ['admin:users', 'tokens', 'admin:servers', 'admin:groups', 'read:services', 'list:services']})\n")
     env = {"LABGRADER_HUB_URL": url, "LABGRADER_COURSE": str(course), "LABGRADER_COURSE_ID": COURSE_ID,
            "LABGRADER_EXCHANGE_PORT": str(exchange_port), "LABGRADER_POD_USER": pod.name,
            "LABGRADER_POD_HOMES": str(base / "pods"), "LABGRADER_STUDENTS": ",".join(POD_STUDENTS),
            "LABGRADER_INSTRUCTORS": "instructor"}
     with running_hub(site, log_path, config=overlay, extra_env=env, extra_uids={pod.uid}) as hub_url:
         assert hub_url == url
-        hub = PodHub(url, users, pod, base, course, site.config_dir, base / "pods", admin, Path(log_path))
+        hub = PodHub(url, users, pod, base, course, site.config_dir, base / "pods", admin, Path(log_path), exchange_port,
+                     site.bin)
         wait_for_exchange(hub)
         yield hub
 
@@ -356,14 +393,16 @@ def wait_for_exchange(hub, timeout=120):
 
 
 @pytest.fixture(scope="session")
-def pod_hub(class_users, pod_user, tmp_path_factory):
+def pod_hub(hub_site, pod_user, tmp_path_factory):
     """One Kubernetes-style hub for the session: PodSpawner (every server as ``pod_user``), the exchange
-    service (as the instructor) serving ``~instructor/pod-course``."""
+    service (as the instructor) serving ``~instructor/pod-course``, from the recipe's environment."""
     import tempfile
+    class_users = hub_site.users
     base = Path(tempfile.mkdtemp(prefix="labgrader-pods-", dir=class_users.base))
     os.chmod(base, 0o755)
     try:
-        with running_pod_hub(class_users, pod_user, base, tmp_path_factory.mktemp("pod-hub") / "jupyterhub.log") as hub:
+        with running_pod_hub(class_users, pod_user, base, tmp_path_factory.mktemp("pod-hub") / "jupyterhub.log",
+                             hub_site.venv) as hub:
             yield hub
     finally:
         shutil.rmtree(class_users["instructor"].home / "pod-course", ignore_errors=True)

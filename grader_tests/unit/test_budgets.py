@@ -12,7 +12,7 @@ import pytest
 from jupyter_client.session import Session
 
 from labgrader import jsonlimits
-from labgrader.context import GradingContext
+from labgrader.context import GradingContext, Handover
 from labgrader.judge_process import Caps, JudgeProcess, Request
 from labgrader.judging import evidence
 from labgrader.judging.evidence import Hints
@@ -236,7 +236,7 @@ import numpy as np
 from labgrader.lab import Lab, NotGradable, failed, passed
 
 def judge(check):
-    what = check.answers.value("x").value
+    what = check.answers.value("x_" + check.grade_id).value  # one answer per cell (one object per name)
     if what == "spin":
         while True:
             pass
@@ -264,7 +264,7 @@ def fake_lab(tmp_path):
 
 
 def handover(value, gid="q1"):
-    return {"grade_id": gid, "answers": {"x": {"kind": "str", "value": value, "length": len(value)}}, "lab": {},
+    return {"grade_id": gid, "answers": {f"x_{gid}": {"kind": "str", "value": value, "length": len(value)}}, "lab": {},
             "objects": {}, "ids": {}, "evidence": [], "watched": True}
 
 
@@ -315,7 +315,7 @@ def test_a_judge_error_on_a_students_hand_over_is_that_cell_not_gradable_never_a
         record = handover(value, gid)
         if gid == "q3":
             record["lab"] = {"model": {"kind": "undefined"}}  # more lab names than the instructor's run handed over
-        cell.outputs = [nbformat.v4.new_output("display_data", data={MIME: record, "text/plain": ""})]
+        context.handovers[gid] = Handover(exports=[record], complete=True)  # as GuardedExecute received it
         nb.cells.append(cell)
     JudgeAnswers().preprocess(nb, {"labgrader": context})
     record = context.record
@@ -337,7 +337,7 @@ def test_after_a_cap_the_notebooks_later_cells_are_not_judged(fake_lab):
     nb = nbformat.v4.new_notebook()
     for gid, value in zip(gids, ("right", "grow", "right")):
         cell = nbformat.v4.new_code_cell("", metadata={"nbgrader": {"grade": True, "grade_id": gid, "points": 1}})
-        cell.outputs = [nbformat.v4.new_output("display_data", data={MIME: handover(value, gid), "text/plain": ""})]
+        context.handovers[gid] = Handover(exports=[handover(value, gid)], complete=True)
         nb.cells.append(cell)
     config = Config()
     config.JudgeLimits.memory_bytes = 256 * MiB

@@ -162,6 +162,11 @@ def test_only_nbgraders_expected_checksum_warnings_leave_the_services_log():
     assert not expected_checksum_warning(record(change, "checksum", "q1_test", "abc", "def"))
     assert expected_checksum_warning(record(change, "points", "q1_test", 2.0, 100.0))
     assert expected_checksum_warning(record("Cell '%s' does not exist in the database", "q9"))
+    # as it reaches the service's handler: formatted by labgrader's PrintableFilter on nbgrader's logger
+    from labgrader.text import PrintableFilter
+    formatted = record(change, "checksum", "q1_test", "abc", "def")
+    PrintableFilter().filter(formatted)
+    assert formatted.args == () and not expected_checksum_warning(formatted)
 
 
 def open_course(base):
@@ -212,3 +217,35 @@ def test_names_students_chose_reach_the_terminal_printable():
                              "why", "chmod go-rwx /srv/x/inbound/a\x1b]0;title\x07b")
     shown = doctor.format_problem(problem)
     assert "\x1b" not in shown and "\x07" not in shown and "(e.g. ab)" in shown
+
+
+@pytest.mark.slow  # builds a wheel
+def test_the_wheel_students_import_is_the_engine_whole_and_nothing_else(tmp_path):
+    """What deploy/hub-setup.sh installs: every file of labgrader/ (its templates too: feedback needs
+    them) and nothing of a course or of the tests."""
+    import zipfile
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    shutil.copytree(REPO / "labgrader", tmp_path / "labgrader", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir",
+                    str(tmp_path / "dist"), str(tmp_path)], check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("labgrader-*.whl"))
+    inside = {name for name in zipfile.ZipFile(wheel).namelist() if ".dist-info/" not in name}
+    engine = {str(p.relative_to(REPO)) for p in (REPO / "labgrader").rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts}
+    assert inside == engine, (sorted(inside - engine), sorted(engine - inside))
+    assert not [n for n in inside if n.endswith(".ipynb") or n.startswith(("grader_tests/", "source/", "release/"))]
+
+
+def test_a_lab_inside_the_installed_engine_is_unsafe_an_engine_module_named_grading_is_not(tmp_path, monkeypatch):
+    package = tmp_path / "labgrader"
+    (package / "hubexchange").mkdir(parents=True)
+    (package / "hubexchange" / "grading.py").write_text("# the engine's own module\n")
+    monkeypatch.setattr(doctor, "package_dir", lambda: str(package))
+    monkeypatch.setattr(doctor, "checkouts", lambda _: set())  # (this repository's own editable install aside)
+    assert doctor.package_problems([ANYONE], Evaluator()) == []
+    (package / "labs" / "embeddings").mkdir(parents=True)
+    for name in ("embeddings.ipynb", "grading.py"):
+        (package / "labs" / "embeddings" / name).write_text("{}")
+    found = doctor.package_problems([ANYONE], Evaluator())
+    assert sorted(p.what.rsplit("/", 1)[-1] for p in found) == ["embeddings.ipynb", "grading.py"]
+    assert all(p.level == "unsafe" for p in found)

@@ -14,7 +14,7 @@ from typing import Any
 
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.converters import Autograde, NbGraderException
+from nbgrader.converters import Autograde, GenerateFeedback, NbGraderException
 from nbgrader.converters.base import BaseConverter
 
 from labgrader.preprocessors.one_gradebook import GRADEBOOK, Lent
@@ -96,3 +96,17 @@ class SubmissionAutograde(Autograde):
                     grade.auto_score = 0
                     grade.needs_manual_grade = False
                 gb.db.commit()
+
+
+class SubmissionFeedback(GenerateFeedback):
+    """nbgrader's GenerateFeedback for one submission on ``gradebook``, a session the caller opened and
+    closes (lent to GetGrades and SanitizeOutputs as SubmissionAutograde lends its own)."""
+
+    def __init__(self, gradebook: Gradebook, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gradebook = gradebook
+
+    def init_single_notebook_resources(self, notebook_filename: str) -> dict[str, Any]:
+        resources = super().init_single_notebook_resources(notebook_filename)
+        resources[GRADEBOOK] = Lent(self.gradebook)
+        return resources

@@ -310,11 +310,12 @@ def package_problems(accounts: list[Account], evaluator: Evaluator, clones: Iter
     package = package_dir()
     problems = []
     for folder, dirs, files in os.walk(package):
-        for name in files:
-            if name == "grading.py" or name.endswith(".ipynb"):
-                problems.append(Problem(UNSAFE, f"the installed labgrader carries a lab's file: {os.path.join(folder, name)}",
-                                        "a lab's notebooks and grading.py hold answers; the engine needs none of them",
-                                        "reinstall labgrader from a wheel of the repository (deploy/hub-setup.sh)"))
+        notebooks = [name for name in files if name.endswith(".ipynb")]
+        lab = notebooks + (["grading.py"] if notebooks and "grading.py" in files else [])  # a lab is a folder of both
+        for name in lab:
+            problems.append(Problem(UNSAFE, f"the installed labgrader carries a lab's file: {os.path.join(folder, name)}",
+                                    "a lab's notebooks and grading.py hold answers; the engine needs none of them",
+                                    "reinstall labgrader from a wheel of the repository (deploy/hub-setup.sh)"))
     for clone in sorted(set(clones) | checkouts(package)):
         found = exposures(clone, accounts, evaluator, CLONE_PRIVATE)
         if not found:

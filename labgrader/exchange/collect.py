@@ -16,6 +16,7 @@ import datetime as _dt
 import fnmatch
 import hashlib
 import os
+from collections.abc import Callable
 
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.exchange.default.collect import ExchangeCollect
@@ -141,7 +142,7 @@ class TrustedCollect(ExchangeCollect):
             if entry.status == "pending":
                 entry.status = "superseded"
 
-    def _as_received(self, entry):
+    def _as_received(self, entry: entries.Entry) -> tuple[str, Callable[[str], str] | None]:
         """(why not to collect ``entry``, or ""; a check of its copy) from the grading service's
         record of it. ctime does not see bytes written through a shared memory mapping dirtied
         before it: content the service received is taken only as it was received, under the time
@@ -155,7 +156,7 @@ class TrustedCollect(ExchangeCollect):
             return f"the grading service refused it when it was received ({got.reason or got.state})", None
         entry.time = got.time
 
-        def same_as_received(copy):
+        def same_as_received(copy: str) -> str:
             found = {}
             for folder, _, files in os.walk(copy):
                 for name in files:

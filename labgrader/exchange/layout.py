@@ -14,6 +14,8 @@ import os
 import pwd
 import stat
 
+from labgrader.errors import LabgraderError
+
 ROOT_MODE = 0o1777
 COURSE_MODE = 0o755
 INBOUND_MODE = 0o3733
@@ -22,7 +24,7 @@ FEEDBACK_MODE = 0o711
 
 
 
-class SetupRefused(RuntimeError):
+class SetupRefused(LabgraderError, RuntimeError):
     """The exchange cannot be set up as asked; the message says what to do."""
 
 def _ensure_dir(path, uid, gid, mode, log):

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO
 
+from labgrader.errors import LabgraderError
 from labgrader.exchange.zipcollect import member_problem
 from labgrader.safety import paths
 
@@ -27,7 +28,7 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEX
 _METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 
-class BadArchive(ValueError):
+class BadArchive(LabgraderError, ValueError):
     """An archive that is refused; the message says why (for the student or the instructor)."""
 
 

@@ -5,11 +5,14 @@ Every request carries the JupyterHub token of the process (``$JUPYTERHUB_API_TOK
 server has one, and so has every terminal in it); the service decides who that is. Nothing is
 read from the environment at import time: traits take their defaults when a plugin is made.
 
-In a course's ``nbgrader_config.py`` (after the lines that set other exchange classes) or the
-machine-wide one of the single-user image::
+In the machine-wide ``nbgrader_config.py`` of the single-user image::
 
     from labgrader.hubexchange.client import configure
     configure(c, "http://proxy-public/services/labgrader-exchange/")
+
+and at the end of the course's ``nbgrader_config.py`` (the instructor's)::
+
+    configure(c, "http://proxy-public/services/labgrader-exchange/", course_root=c.CourseDirectory.root)
 """
 from __future__ import annotations
 
@@ -44,14 +47,22 @@ PLUGINS = {
     "collect": "labgrader.hubexchange.collect.HubCollect",
 }
 CHUNK = 1024 * 1024
+NO_INBOUND = os.path.join(".labgrader", "no-inbound")  # the course's Exchange.root: see configure
 
 
-def configure(c: Config, service_url: str) -> None:
+def configure(c: Config, service_url: str, course_root: str | None = None) -> None:
     """Make every nbgrader exchange command of ``c`` talk to the service at ``service_url``
-    (the proxy's URL of the service, e.g. ``https://hub.example.org/services/labgrader-exchange/``)."""
+    (the proxy's URL of the service, e.g. ``https://hub.example.org/services/labgrader-exchange/``).
+
+    ``course_root``: this is the course's own configuration. The grading service (``python -m
+    labgrader serve``) also watches the file-system exchange's inbound, which this course does not
+    use: its ``Exchange.root`` becomes an empty folder private to the course (``NO_INBOUND``, made by
+    the exchange service as it starts), so nobody can hand in that way."""
     for trait, plugin in PLUGINS.items():
         setattr(c.ExchangeFactory, trait, plugin)
     c.HubExchange.service_url = service_url
+    if course_root:
+        c.Exchange.root = os.path.join(course_root, NO_INBOUND)
 
 
 class HubExchange(ABCExchange):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from traitlets import Float, Integer, Unicode
+from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 MiB = 1024 ** 2
@@ -45,6 +45,9 @@ class HubExchangeService(LoggingConfigurable):
                                      "(HTTP 413 beyond).")
     max_release_bytes = Integer(256 * MiB, config=True, help="Largest release upload (instructors).")
     max_feedback_bytes = Integer(16 * MiB, config=True, help="Largest feedback page upload (instructors).")
+    grade_on_upload = Bool(True, config=True,
+                           help="Hand each accepted submission to the course's grading service at once (its intake; "
+                                "python -m labgrader serve grades it) and serve the pages it makes.")
     max_members = Integer(1000, config=True, help="Most files in one uploaded archive.")
     max_file_bytes = Integer(64 * MiB, config=True, help="Largest file inside an uploaded archive, unpacked.")
     max_unpacked_bytes = Integer(256 * MiB, config=True, help="Most bytes one uploaded archive unpacks to.")

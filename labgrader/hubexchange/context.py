@@ -25,6 +25,10 @@ class Intake(Protocol):
         """Feedback pages made for ``submission`` by the grader: notebook -> {sha256, size, ...}."""
         ...
 
+    def page(self, submission: Submission, notebook: str) -> bytes:
+        """One of those pages; KeyError when there is none (or it is not that student's)."""
+        ...
+
 
 class NoGrading:
     """The exchange alone: submissions wait for the instructor's ``nbgrader collect``."""
@@ -34,6 +38,9 @@ class NoGrading:
 
     def pages(self, submission: Submission) -> dict[str, dict[str, Any]]:
         return {}
+
+    def page(self, submission: Submission, notebook: str) -> bytes:
+        raise KeyError(notebook)
 
 
 @dataclass
@@ -67,6 +74,12 @@ class Exchange:
             log.exception("the grader did not take %s's submission %s (it is kept; nbgrader collect gets it)",
                           submission.student, submission.id)
 
+    def offer_all(self) -> None:
+        """Offer the grader every kept submission it has not taken (idempotent: see grading.py)."""
+        catch_up = getattr(self.intake, "catch_up", None)
+        if catch_up is not None:
+            catch_up(self.store.submissions(), lambda sub: self.store.blob_path(sub.sha256))
+
     def pages(self, submission: Submission) -> dict[str, dict[str, Any]]:
         """The feedback pages of ``submission``: the instructor's released ones over the grader's."""
         try:
@@ -78,8 +91,7 @@ class Exchange:
         return pages
 
     def listed_pages(self, submission: Submission) -> list[dict[str, Any]]:
-        """The pages as a client sees them (no server path)."""
-        return [{k: v for k, v in page.items() if k != "path"} for page in self.pages(submission).values()]
+        return list(self.pages(submission).values())
 
     def refused(self, who: str, action: str, assignment: str, status: int, message: str) -> None:
         log.warning("refused %s %s %s: %d %s", one_line(who, 80), action, one_line(assignment, 80), status,

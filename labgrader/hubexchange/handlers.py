@@ -31,6 +31,7 @@ from .store import Incoming, Submission
 
 log = logging.getLogger("labgrader.hubexchange")
 CHUNK = 256 * 1024
+DRAIN_BYTES = 256 * 1024 ** 2
 
 
 @dataclass(frozen=True)
@@ -133,11 +134,11 @@ class ApiHandler(HubAuthenticated, web.RequestHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
 
-    async def send_blob(self, sha256: str, content_type: str, filename: str, path: str = "") -> None:
-        """A stored file (by its hash, or at ``path``) as an attachment, in chunks."""
+    async def send_blob(self, sha256: str, content_type: str, filename: str) -> None:
+        """A stored file (by its hash) as an attachment, in chunks."""
         self.set_header("Content-Type", content_type)
         self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{urllib.parse.quote(filename)}")
-        with open(path or self.exchange.store.blob_path(sha256), "rb") as blob:
+        with open(self.exchange.store.blob_path(sha256), "rb") as blob:
             while chunk := blob.read(CHUNK):
                 self.write(chunk)
                 await self.flush()
@@ -231,8 +232,11 @@ class Upload(ApiHandler):
         return self.exchange.store.keep(self.upload)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        # a refused upload is not read: tornado closes the connection after the answer
-        body_limit(self, 0)
+        # The rest of a refused upload is read and dropped (a proxy forwards the answer only to a
+        # client that could send its whole request), up to DRAIN_BYTES; a larger one is cut off.
+        declared = self.request.headers.get("Content-Length", "")
+        if not (declared.isdigit() and int(declared) <= DRAIN_BYTES):
+            body_limit(self, 0)
         super().write_error(status_code, **kwargs)
 
     def on_finish(self) -> None:
@@ -386,7 +390,16 @@ class FeedbackPage(Upload):
         page = self.exchange.pages(sub).get(notebook)
         if page is None:
             raise refuse(404, f"no feedback for {notebook} of this submission yet")
-        await self.send_blob(page["sha256"], "application/octet-stream", f"{notebook}.html", page.get("path", ""))
+        if page["source"] == "instructor":
+            await self.send_blob(page["sha256"], "application/octet-stream", f"{notebook}.html")
+            return
+        try:
+            data = self.exchange.intake.page(sub, notebook)
+        except KeyError:
+            raise refuse(404, f"no feedback for {notebook} of this submission yet") from None
+        self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{urllib.parse.quote(notebook)}.html")
+        self.finish(data)
 
     async def admit(self, course: str, submission: str, notebook: str) -> int:
         self.check(course, submission, notebook)
@@ -404,6 +417,14 @@ class FeedbackPage(Upload):
         self.reply({"submission": sub.id, "notebook": notebook, "size": size}, 201)
 
 
+class Root(web.RequestHandler):
+    """The service's own URL: the hub checks that it answers (nothing here needs a token)."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"service": "labgrader exchange", "api": "api/courses/<course>/"}))
+
+
 def routes(prefix: str) -> list[tuple[str, type[web.RequestHandler]]]:
     course = r"api/courses/(?P<course>[^/]+)"
     table: list[tuple[str, type[web.RequestHandler]]] = [
@@ -416,7 +437,8 @@ def routes(prefix: str) -> list[tuple[str, type[web.RequestHandler]]]:
         (rf"{course}/submissions/(?P<submission>[^/]+)/feedback/(?P<notebook>[^/]+)", FeedbackPage),
         (rf"{course}/refusals", Refusals),
     ]
-    return [(prefix.rstrip("/") + "/" + pattern, handler) for pattern, handler in table]
+    base = prefix.rstrip("/")
+    return [(base + "/?", Root)] + [(base + "/" + pattern, handler) for pattern, handler in table]
 
 
 __all__ = ["routes", "Caller", "refuse"]

@@ -48,13 +48,23 @@ c.PodSpawner.extra_ro = [JUPYTER_CONFIG]
 c.Spawner.notebook_dir = "/home/jovyan"
 
 # The exchange service, as the course's owner (never a student's uid), on the loopback.
+# Beside it, the grading service (grading on upload: the exchange hands it each submission through
+# its intake; it serves no web page). Both as the course's owner.
+OWNER = os.environ.get("LABGRADER_INSTRUCTOR", "instructor")
+ENVIRONMENT = {"PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin", "TZ": "UTC"}
 c.JupyterHub.services = [{
     "name": SERVICE,
     "url": f"http://127.0.0.1:{os.environ.get('LABGRADER_EXCHANGE_PORT', '8765')}",
-    "user": os.environ.get("LABGRADER_INSTRUCTOR", "instructor"),
+    "user": OWNER,
     "cwd": os.path.dirname(COURSE),
     "command": [sys.executable, "-m", "labgrader.hubexchange", "serve", "--course", COURSE],
-    "environment": {"PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin", "TZ": "UTC"},
+    "environment": ENVIRONMENT,
+}, {
+    "name": "labgrader-grader",
+    "user": OWNER,
+    "cwd": os.path.dirname(COURSE),
+    "command": [sys.executable, "-m", "labgrader", "serve", "--course", COURSE],
+    "environment": ENVIRONMENT,
 }]
 
 # Who may reach it: the course's two groups (and their servers' tokens); the service reads the groups.

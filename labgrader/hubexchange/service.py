@@ -22,12 +22,15 @@ from pathlib import Path
 from jupyterhub.services.auth import HubAuth
 from tornado import web
 from tornado.httpserver import HTTPServer
+from tornado.ioloop import PeriodicCallback
 
 from labgrader.config import load_course_config
 from labgrader.text import PrintableFilter
 
+from .client import NO_INBOUND
 from .config import HubExchangeService
 from .context import Exchange, Intake, NoGrading
+from .grading import CATCH_UP_SECONDS, GradingIntake
 from .handlers import routes
 from .roles import Groups
 from .store import Store
@@ -90,7 +93,21 @@ def make_exchange(root: str, hub: Hub, intake: Intake | None = None) -> tuple[Ex
                    access_scopes={f"access:services!service={hub.name}"})
     groups = Groups(hub.api_url, hub.token, settings.students_group.format(course_id=course),
                     settings.instructors_group.format(course_id=course), settings.group_cache_seconds)
-    return Exchange(course, hub.name, settings, store, groups, intake or NoGrading()), auth
+    if intake is None:
+        intake = GradingIntake(root) if settings.grade_on_upload else NoGrading()
+    return Exchange(course, hub.name, settings, store, groups, intake), auth
+
+
+def make_empty_inbound(root: str, course: str) -> None:
+    """The empty, private inbound the grading service looks at when the course's exchange root is
+    ``client.NO_INBOUND`` (the course hands in over HTTP only; see ``client.configure``)."""
+    config = load_course_config(root)
+    exchange_root = config.Exchange.get("root", "")
+    if os.path.realpath(exchange_root) != os.path.realpath(os.path.join(root, NO_INBOUND)):
+        return
+    for folder in (exchange_root, os.path.join(exchange_root, course), os.path.join(exchange_root, course, "inbound")):
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
 
 
 def make_app(exchange: Exchange, auth: HubAuth, prefix: str) -> web.Application:
@@ -100,6 +117,7 @@ def make_app(exchange: Exchange, auth: HubAuth, prefix: str) -> web.Application:
 async def run(root: str, hub: Hub, ip: str | None = None, port: int | None = None,
               intake: Intake | None = None) -> None:
     exchange, auth = make_exchange(root, hub, intake)
+    make_empty_inbound(root, exchange.course)
     host, bind_port = hub.address()
     host, bind_port = ip or host, port or bind_port
     if host in ("", "0.0.0.0", "::"):
@@ -109,6 +127,10 @@ async def run(root: str, hub: Hub, ip: str | None = None, port: int | None = Non
     log.info("exchange for %s at http://%s:%d%s (store %s; students: group %s, instructors: group %s)",
              exchange.course, host, bind_port, hub.prefix, exchange.store.folder, exchange.groups.students,
              exchange.groups.instructors)
+    if isinstance(exchange.intake, GradingIntake):
+        catch_up = PeriodicCallback(lambda: exchange.offer_all(), CATCH_UP_SECONDS * 1000)
+        exchange.offer_all()
+        catch_up.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

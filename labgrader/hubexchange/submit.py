@@ -44,6 +44,7 @@ class HubSubmit(HubExchange, ABCExchangeSubmit):
         path, names = self.packed(self.src_path)
         try:
             self.check_notebooks(release["files"], names)
+            self.check_quota(os.path.getsize(path))
             self.log.info("Source: %s", self.src_path)
             receipt = self.upload("POST", path, "assignments", assignment, "submissions",
                                   headers={UPLOAD_ID_HEADER: secrets.token_urlsafe(24)})
@@ -67,6 +68,18 @@ class HubSubmit(HubExchange, ABCExchangeSubmit):
                       f"for the submission ({said})")
         self.log.warning("Possible missing notebooks and/or extra notebooks submitted for assignment %s (%s)",
                          self.coursedir.assignment_id, said)
+
+    def check_quota(self, size: int) -> None:
+        """The service's limits, said before the upload (it refuses anyway; a proxy in between may turn
+        an early refusal of a large upload into its own error page)."""
+        me = self.json("GET", "whoami")
+        limits, used = me["limits"], me["used"]
+        if size > limits["max_upload_bytes"]:
+            self.fail(f"Not submitted: the assignment's folder zips to {size} bytes; the exchange takes at most "
+                      f"{limits['max_upload_bytes']} (remove large files you do not need to hand in)")
+        if used["bytes"] + size > limits["max_student_bytes"]:
+            self.fail(f"Not submitted: your submissions already hold {used['bytes']} bytes; this one of {size} would "
+                      f"pass your quota of {limits['max_student_bytes']}")
 
     def remember(self, archive: str, receipt: dict[str, Any]) -> None:
         """The local record nbgrader's list and fetch_feedback read: the submitted files, the service's

@@ -2,7 +2,8 @@
 
 nbgrader's Autograde opens the gradebook five times before the first step, and four of its steps
 (OverwriteKernelspec, OverwriteCells, SaveAutoGrades, AssignLatePenalties) each open it again: a
-new engine, connection, schema check and course lookup per step, ten per submission. The
+new engine, connection, schema check and course lookup per step, ten per submission; its
+GenerateFeedback's GetGrades once more. The
 converter the batch and the service grade with (``labgrader.batch.converter``) opens one session
 per submission and lends it to the steps in ``resources[GRADEBOOK]``; these subclasses use it
 and leave it open (its lender closes it). Without a lent session (plain ``nbgrader autograde``,
@@ -110,4 +111,24 @@ class AssignLatePenalties(nbgrader_steps.AssignLatePenalties):
             if penalty is not None:
                 notebook.late_submission_penalty = self._check_late_penalty(notebook, penalty)
         gradebook.db.commit()
+        return nb, resources
+
+
+class GetGrades(nbgrader_steps.GetGrades):
+    """nbgrader's GetGrades (each cell's score and comment, the notebook's score, into the feedback),
+    on the session lent by the feedback converter (``labgrader.batch.converter.SubmissionFeedback``)."""
+
+    def preprocess(self, nb: NotebookNode, resources: Resources) -> tuple[NotebookNode, Resources]:
+        gradebook = lent_gradebook(resources)
+        if gradebook is None:
+            return super().preprocess(nb, resources)
+        _ids(self, resources)
+        self.gradebook = gradebook
+        nb, resources = NbGraderPreprocessor.preprocess(self, nb, resources)  # each cell, as nbgrader's
+        notebook = gradebook.find_submission_notebook(self.notebook_id, self.assignment_id, self.student_id)
+        penalty = notebook.late_submission_penalty or 0
+        if penalty:
+            self.log.warning("Late submission penalty: %s", penalty)
+        info = resources["nbgrader"]
+        info["score"], info["max_score"], info["late_penalty"] = notebook.score - penalty, notebook.max_score, penalty
         return nb, resources

@@ -22,7 +22,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 QUEUED, DEFERRED, GRADING, GRADED, FAILED, FLAGGED, REFUSED, SUPERSEDED = (
     "queued", "deferred", "grading", "graded", "failed", "flagged", "refused", "superseded")
@@ -83,6 +83,10 @@ _COLUMNS_2 = {  # added to a schema-1 journal
     "content": "TEXT NOT NULL DEFAULT ''",        # the content's digest (store.Manifest.digest)
     "charge": "REAL NOT NULL DEFAULT 0",          # grading seconds it cost (the fairness budget counts them)
 }
+
+
+class BlobStore(Protocol):
+    def delete(self, digests: list[str]) -> int: ...
 
 
 def journal_path(course_root: str | os.PathLike[str]) -> str:
@@ -266,6 +270,15 @@ class Journal:
             shas = [r[0] for r in self.db.execute(f"SELECT DISTINCT sha256 FROM refs WHERE {where}", args)]
             self.db.execute(f"DELETE FROM refs WHERE {where}", args)
             return [s for s in shas if not self.kept(s)]
+
+    def forget(self, store: BlobStore, digests: list[str]) -> None:
+        """Delete from ``store`` the blobs of ``digests`` that nothing keeps, deciding under the
+        journal's write lock: an intake (maybe another process's) that took the same content
+        commits its references under that lock too, after checking its blobs are still there."""
+        if not digests:
+            return
+        with self.transaction():
+            store.delete([sha for sha in dict.fromkeys(digests) if not self.kept(sha)])
 
     def bytes_of(self, student: str) -> int:
         """What a student's submissions and pages hold in the store (each distinct blob once)."""
