@@ -33,6 +33,7 @@ NOT_CHECKED = "{name} cannot be graded: the grader cannot check that it computes
 CHANGED_BETWEEN = ("{name} was not the same object in every test cell that checks it (it changed between {first} and "
                    "{then}): build it once, in its answer cell, and do not change it afterwards.")
 HOOK_WORDS = ["register", "pre_execute", "pre_run_cell", "Thread"]
+UNREAD = "a hand-over too large to read"  # what one object per question compares such a hand-over as
 
 
 def kernel_message(cell, limit=300):
@@ -141,22 +142,28 @@ class JudgeAnswers(NbGraderPreprocessor):
     def _one_object_per_name(self, nb) -> dict[str, str]:
         """{answer name: why it fails} for the names whose hand-overs in different test cells do
         not describe one object (kernel identities, structure); flagged when no cell the student
-        could write ran in between (a hook or a thread changed it)."""
+        could write ran in between (a hook or a thread changed it). A hand-over too large to read
+        (``Handover.dropped``) is no object the grader saw: it differs from any it did see (fail
+        closed), and is no evidence."""
         first: dict[str, tuple[str, str, int]] = {}
         changed: dict[str, str] = {}
         for index, cell in enumerate(nb.cells):
             gid = grade_id(cell)
             export = self._export(gid) if is_test_cell(cell) and gid in self._context.reference else None
-            if not isinstance(export, dict):
+            if isinstance(export, dict):
+                marks = {name: faithful.fingerprint(export, name) for name in export["answers"]}
+            elif export is None and is_test_cell(cell) and gid in self._context.reference and \
+                    "handover" in (self._context.handovers.get(gid) or Handover()).dropped:
+                marks = {name: UNREAD for name in self._context.reference[gid]["answers"]}
+            else:
                 continue
-            for name in export["answers"]:
-                mark = faithful.fingerprint(export, name)
+            for name, mark in marks.items():
                 if name not in first:
                     first[name] = (gid, mark, index)
                 elif mark != first[name][1] and name not in changed:
                     before, where = first[name][0], first[name][2]
                     changed[name] = CHANGED_BETWEEN.format(name=name, first=before, then=gid)
-                    if not self._writable & set(range(where + 1, index)):
+                    if UNREAD not in (mark, first[name][1]) and not self._writable & set(range(where + 1, index)):
                         self._flag(gid, f"{name} changed between the hand-overs of {before} and {gid} with no cell of "
                                    "the notebook's in between (code run by a hook or a thread changed it)",
                                    [name] + HOOK_WORDS)

@@ -8,7 +8,8 @@
 # Within the limits (16 MB, 1000 calls per layer, 500 objects) this grows to minutes per cell; the judge has no
 # time limit. The score is the twin's: what goes wrong is the grader's time.
 # (model3 is another object in the later test cells than in q2_structure: the grader grades one model3 per
-# question, so every cell of the question fails.)
+# question, so every cell of the question fails. Its later hand-overs are over the grader's JSON budget and
+# dropped unread: a hand-over the grader could not read counts as another object.)
 # %% q1_answer
 trainable_params_model2 = 80
 # %% q2_answer
