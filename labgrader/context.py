@@ -49,7 +49,8 @@ class Handover:
     outputs: list = field(default_factory=list)   # the kernel's cross-check results (one record, unless forged)
     seals: list = field(default_factory=list)     # the seal's evidence records (one, unless forged)
     unasked: int = 0                              # grader records no step asked for (while the cell's own code ran...)
-    dropped: dict = field(default_factory=dict)   # step ("handover", "check") -> why a record of it was too large to read
+    dropped: dict = field(default_factory=dict)   # step ("handover", "check") -> {"why", "scope"}: a record too large
+    #                                               to read, for its own size ("message") or the kernel's totals ("notebook")
     complete: bool = False                        # every step ran (False: the kernel died or hung meanwhile)
 
 

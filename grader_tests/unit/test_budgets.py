@@ -105,6 +105,7 @@ def test_json_values_are_counted_before_parsing_and_a_hand_over_dropped_says_whe
     dropped = read(grader, frames(kernel, "display_data", flood, parent))
     assert dropped["parent_header"]["msg_id"] == parent["header"]["msg_id"]
     assert "JSON values" in dropped["content"]["data"][DROPPED_MIME]["why"]  # for the judge: too large, not missing
+    assert dropped["content"]["data"][DROPPED_MIME]["scope"] == "message"  # too large by itself (not the totals)
     small = {"data": {MIME: [[]] * 10, "text/plain": ""}, "metadata": {}}
     assert read(grader, frames(kernel, "display_data", small, parent))["content"] == small
 
@@ -115,8 +116,9 @@ def test_each_kernel_has_a_total_for_outputs_and_one_for_hand_overs_and_replies_
     kept = [read(grader, frames(kernel, "stream", text, parent))["content"] == text for _ in range(4)]
     assert kept == [True, True, True, False]  # 3 MiB of outputs per kernel
     handover = {"data": {MIME: "z" * (3 * MiB - 1000), "text/plain": ""}, "metadata": {}}
-    kept = [MIME in read(grader, frames(kernel, "display_data", handover, parent))["content"]["data"] for _ in range(3)]
-    assert kept == [True, True, False]  # a hand-over may be larger; 6 MiB of them per kernel
+    read_as = [read(grader, frames(kernel, "display_data", handover, parent))["content"]["data"] for _ in range(3)]
+    assert [MIME in data for data in read_as] == [True, True, False]  # a hand-over may be larger; 6 MiB of them per kernel
+    assert read_as[2][DROPPED_MIME]["scope"] == "notebook"  # maybe the same object as before: not another one
     reply = read(grader, frames(kernel, "execute_reply", {"status": "ok", "execution_count": 1}, parent))
     assert reply["msg_type"] == "execute_reply" and grader.too_large == 2
 

@@ -37,6 +37,7 @@ TOO_LARGE = "\n[output truncated: a message from the kernel was over the grader'
 MiB = 1024 ** 2
 HANDOVER_MARK = b"application/vnd.labgrader."  # the hand-overs' MIME types (labgrader.kernels.export)
 DROPPED_MIME = "application/vnd.labgrader.dropped+json"  # where a hand-over dropped unread was (the grader's own)
+PER_NOTEBOOK = "per notebook"  # the end of why a message was dropped for the kernel's totals, not its own size
 ENVELOPE_BYTES = 32 * 1024                     # a header, parent header or metadata part (an honest one: ~300 bytes)
 
 
@@ -145,7 +146,7 @@ class GradingSession(Session):
         kind = _msg_type(msg_list[1])  # small replies and statuses always get through: nbclient waits for them
         output = size > ENVELOPE_BYTES or (kind != "status" and not kind.endswith("_reply"))  # outputs, comm...
         if output and self._parsed[handover] + size > total:
-            return f"over the limit of {total} bytes of {'hand-overs' if handover else 'outputs'} per notebook", handover
+            return f"over the limit of {total} bytes of {'hand-overs' if handover else 'outputs'} {PER_NOTEBOOK}", handover
         why = jsonlimits.too_large(raw, limit, self.max_json_values, self.max_json_depth)
         if "nested" in why:
             return "nested too deeply", handover
@@ -155,7 +156,8 @@ class GradingSession(Session):
 
     def _stand_in(self, msg_list: list[Any], why: str, note: str = NOTE, dropped_handover: bool = False) -> dict[str, Any]:
         """A note for the cell the message was meant for, when that much can be read (for a
-        hand-over dropped unread, a display the grader's judge recognizes: DROPPED_MIME)."""
+        hand-over dropped unread, a display the grader's judge recognizes: DROPPED_MIME, with why and
+        whether for its own size or for the kernel's totals: ``scope``)."""
         parent: Any = {}
         msg_type = "labgrader_unreadable"
         try:
@@ -175,7 +177,8 @@ class GradingSession(Session):
         if dropped_handover:
             message = _ignored(self.session, self.username, "display_data")
             message.update(parent_header=parent, content={"metadata": {}, "data": {
-                "text/plain": note.format(why=why), DROPPED_MIME: {"why": why}}})
+                "text/plain": note.format(why=why), DROPPED_MIME: {
+                    "why": why, "scope": "notebook" if why.endswith(PER_NOTEBOOK) else "message"}}})
             return message
         message = _ignored(self.session, self.username, "stream")
         message.update(parent_header=parent, content={"name": "stdout", "text": note.format(why=why)})

@@ -106,7 +106,7 @@ class GuardedExecute(Execute):
         self._step: tuple[int, str] | None = None  # (cell index, the grader's step) while one of its silent cells runs
         self._kept: dict[tuple[int, str, str], list] = {}   # (index, step or "cell", mime) -> the first records
         self._counts: dict[tuple[int, str, str], int] = {}  # (index, step or "cell", mime) -> records arrived
-        self._dropped: dict[tuple[int, str], str] = {}      # (index, the grader's step) -> why a record was dropped unread
+        self._dropped: dict[tuple[int, str], dict] = {}     # (index, the grader's step) -> why a record was dropped unread
         self.timeout_func = self._cell_timeout
         started = time.monotonic()
         try:
@@ -360,8 +360,9 @@ class GuardedExecute(Execute):
         data = msg.get("content", {}).get("data") or {}
         if isinstance(data, dict) and DROPPED_MIME in data and self._step is not None and self._step[0] == cell_index:
             # one of the grader's records was too large to read (GradingSession): its step says so
-            why = data[DROPPED_MIME].get("why") if isinstance(data[DROPPED_MIME], dict) else None
-            self._dropped.setdefault(self._step, str(why or "too large")[:200])
+            found = data[DROPPED_MIME] if isinstance(data[DROPPED_MIME], dict) else {}
+            self._dropped.setdefault(self._step, {"why": str(found.get("why") or "too large")[:200],
+                                                  "scope": "notebook" if found.get("scope") == "notebook" else "message"})
             return None
         kinds = [mime for mime in GRADER_MIMES if mime in data] if isinstance(data, dict) else []
         if kinds:

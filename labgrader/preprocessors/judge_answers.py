@@ -142,9 +142,11 @@ class JudgeAnswers(NbGraderPreprocessor):
     def _one_object_per_name(self, nb) -> dict[str, str]:
         """{answer name: why it fails} for the names whose hand-overs in different test cells do
         not describe one object (kernel identities, structure); flagged when no cell the student
-        could write ran in between (a hook or a thread changed it). A hand-over too large to read
-        (``Handover.dropped``) is no object the grader saw: it differs from any it did see (fail
-        closed), and is no evidence."""
+        could write ran in between (a hook or a thread changed it). A hand-over too large to read by
+        itself (``Handover.dropped``, scope "message") is no object the grader saw: it differs from any
+        it did see (fail closed: the same object makes a hand-over of the same size), and is no
+        evidence. One dropped for the kernel's totals (scope "notebook") may be the same object: it
+        is not compared."""
         first: dict[str, tuple[str, str, int]] = {}
         changed: dict[str, str] = {}
         for index, cell in enumerate(nb.cells):
@@ -153,7 +155,7 @@ class JudgeAnswers(NbGraderPreprocessor):
             if isinstance(export, dict):
                 marks = {name: faithful.fingerprint(export, name) for name in export["answers"]}
             elif export is None and is_test_cell(cell) and gid in self._context.reference and \
-                    "handover" in (self._context.handovers.get(gid) or Handover()).dropped:
+                    (self._context.handovers.get(gid) or Handover()).dropped.get("handover", {}).get("scope") == "message":
                 marks = {name: UNREAD for name in self._context.reference[gid]["answers"]}
             else:
                 continue
@@ -247,7 +249,7 @@ class JudgeAnswers(NbGraderPreprocessor):
             return False, kernel_message(cell) or NO_EXPORT
         too_large = handover.dropped.get("handover") if export is None else handover.dropped.get("check")
         if too_large and not kernel_message(cell):  # too large for the grader to read: not evidence of anything
-            why = f"its hand-over was larger than the grader reads ({one_line(too_large, 200)})"
+            why = f"its hand-over was larger than the grader reads ({one_line(too_large['why'], 200)})"
             self._not_judged_fault(gid, why)
             return False, NOT_JUDGED.format(why=why, advice=SIMPLER)
         if not isinstance(export, dict):
