@@ -338,3 +338,14 @@ def test_the_instructor_sees_every_refusal(hostile):
     printed = hub.users["instructor"].run([sys.executable, "-m", "labgrader.hubexchange", "refusals", "--course", hub.course],
                                           check=True)
     assert "replayed upload" in printed.stdout and "uploads in the last hour" in printed.stdout
+
+
+def test_the_instructor_fetches_every_page_and_a_student_only_theirs(term):
+    hub, seen = term
+    tokens = seen["tokens"]
+    alice = seen["receipts"]["alice"][0]
+    page = ("submissions", alice["id"], "feedback", "embeddings")
+    assert requests.get(hub.api_url(*page), headers=auth(tokens["alice"]), timeout=60).status_code == 200
+    by_instructor = requests.get(hub.api_url(*page), headers=auth(tokens["instructor"]), timeout=60)
+    assert by_instructor.status_code == 200 and b"Score" in by_instructor.content
+    assert requests.get(hub.api_url(*page), headers=auth(tokens["bob"]), timeout=60).status_code == 404

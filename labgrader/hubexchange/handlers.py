@@ -83,7 +83,9 @@ class ApiHandler(HubAuthenticated, web.RequestHandler):
 
     async def authenticate(self) -> Caller:
         ex = self.exchange
-        token = self.hub_auth.get_token(self, in_cookie=False)
+        # the header only: never a token in the URL (it would reach logs) nor a cookie
+        found = self.hub_auth.auth_header_pat.match(self.request.headers.get("Authorization", ""))
+        token = found.group(1) if found else ""
         model = await self.hub_auth.user_for_token(token, sync=False) if token else None
         if not model:
             raise refuse(403, "no valid JupyterHub token: send the header 'Authorization: token "
