@@ -95,6 +95,9 @@ def term(pod_hub):
         before = time.time()
         seen[f"{who}_submit"] = hub.nbgrader(who, "submit", ASSIGNMENT, token=tokens[who], check=True)
         seen[f"{who}_window"] = (before, time.time())
+        # what a student writes after Submit changes nothing handed in (the uploaded bytes are the submission)
+        user.run([sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write(sys.stdin.read())",
+                  user.home / ASSIGNMENT / snippets.NOTEBOOK], input=notebook("wrong/untouched"), check=True)
     seen["bob_as_alice"] = hub.nbgrader("bob", "submit", ASSIGNMENT, "--student=alice", token=tokens["bob"])
     seen["alice_cached"] = hub.nbgrader("alice", "list", "--cached", token=tokens["alice"], check=True)
     seen["inbound"] = inst("list", "--inbound", ASSIGNMENT, check=True)
@@ -147,6 +150,7 @@ def test_submitting_as_another_student_is_refused(term):
 
 
 def test_collect_and_the_batch_grade_what_each_student_uploaded(term):
+    """Each student's notebook was replaced by an untouched one after Submit: what is graded is what was sent."""
     hub, seen = term
     assert sorted(seen["collected"]) == ["alice", "bob"]
     assert seen["scores"]["alice"] == snippets.load(CORPUS / f"{RIGHT}.py").expected
