@@ -115,19 +115,20 @@ def make_classroom(site: Site, name="course") -> Classroom:
 
 
 @contextlib.contextmanager
-def running_hub(site: Site, log_path, config=HUB_CONFIG, extra_env=None, extra_uids=()):
+def running_hub(site: Site, log_path, config=HUB_CONFIG, extra_env=None, extra_uids=(), port=None):
     """``jupyterhub`` with the project's config (or ``config``), on free ports of 127.0.0.1; yields its
     URL. The grading service serves ``site.service_course``. Stopping it stops every user's server
     (cleanup_servers), the service and its proxy; leftovers (processes of the class's users and of
     ``extra_uids``) are ended by pid."""
     assert CHP.exists(), "configurable-http-proxy is missing: run ./course (it installs it into .venv/chp)"
-    port = free_port()
+    port = port or free_port()
     state = site.base / "hub-state"
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                LABGRADER_HUB_URL=f"http://127.0.0.1:{port}", LABGRADER_HUB_STATE=str(state),
                LABGRADER_HUB_GROUP=GROUP, LABGRADER_HUB_PORTS=f"{free_port()},{free_port()}",
                LABGRADER_JUPYTER_CONFIG=str(site.config_dir), LABGRADER_COURSE=str(site.service_course),
-               LABGRADER_INSTRUCTOR="instructor", **(extra_env or {}))
+               LABGRADER_INSTRUCTOR="instructor")
+    env.update(extra_env or {})
     with open(log_path, "w") as log:
         hub = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)], cwd=site.base,
                                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -326,11 +327,11 @@ def running_pod_hub(users, pod, base, log_path):
                        f"c.JupyterHub.services.append({{'name': {ADMIN_SERVICE!r}, 'api_token': {admin!r}}})\n"
                        f"c.JupyterHub.load_roles.append({{'name': {ADMIN_SERVICE!r}, 'services': [{ADMIN_SERVICE!r}], "
                        "'scopes': ['admin:users', 'tokens', 'admin:servers', 'admin:groups', 'read:services']})\n")
-    env = {"LABGRADER_HUB_URL": url, "LABGRADER_COURSE": str(course), "LABGRADER_COURSE_ID": COURSE_ID,
+    env = {"LABGRADER_COURSE": str(course), "LABGRADER_COURSE_ID": COURSE_ID,
            "LABGRADER_EXCHANGE_PORT": str(exchange_port), "LABGRADER_POD_USER": pod.name,
            "LABGRADER_POD_HOMES": str(base / "pods"), "LABGRADER_STUDENTS": ",".join(POD_STUDENTS),
            "LABGRADER_INSTRUCTORS": "instructor"}
-    with running_hub(site, log_path, config=overlay, extra_env=env, extra_uids={pod.uid}) as hub_url:
+    with running_hub(site, log_path, config=overlay, extra_env=env, extra_uids={pod.uid}, port=port) as hub_url:
         assert hub_url == url
         hub = PodHub(url, users, pod, base, course, site.config_dir, base / "pods", admin, Path(log_path), exchange_port)
         wait_for_exchange(hub)

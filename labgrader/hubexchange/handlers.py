@@ -237,7 +237,9 @@ class Upload(ApiHandler):
         # The rest of a refused upload is read and dropped (a proxy forwards the answer only to a
         # client that could send its whole request), up to DRAIN_BYTES; a larger one is cut off.
         declared = self.request.headers.get("Content-Length", "")
-        if not (declared.isdigit() and int(declared) <= DRAIN_BYTES):
+        if not declared:
+            body_limit(self, DRAIN_BYTES)  # chunked: read and dropped up to the same bound
+        elif not (declared.isdigit() and int(declared) <= DRAIN_BYTES):
             body_limit(self, 0)
         super().write_error(status_code, **kwargs)
 

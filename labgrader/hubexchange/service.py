@@ -89,6 +89,7 @@ def course_settings(root: str, wait_seconds: float = 5.0) -> tuple[str, HubExcha
 def make_exchange(root: str, hub: Hub, intake: Intake | None = None) -> tuple[Exchange, HubAuth]:
     course, settings = course_settings(root)
     store = Store(settings.store or os.path.join(root, ".labgrader", "exchange"))
+    store.clear_incoming()
     auth = HubAuth(api_token=hub.token, api_url=hub.api_url, cache_max_age=settings.token_cache_seconds,
                    allow_token_in_url=False,
                    access_scopes={f"access:services!service={hub.name}"})

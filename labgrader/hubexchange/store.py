@@ -121,8 +121,6 @@ class Store:
         _private_folder(folder)
         for sub in ("blobs", "incoming"):
             _private_folder(os.path.join(folder, sub))
-        for leftover in os.listdir(os.path.join(folder, "incoming")):  # uploads a stopped service never finished
-            os.unlink(os.path.join(folder, "incoming", leftover))
         self.db = sqlite3.connect(os.path.join(folder, "exchange.sqlite"), timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
@@ -131,6 +129,11 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def clear_incoming(self) -> None:
+        """Remove uploads a stopped service never finished (the service, as it starts; never a reader)."""
+        for leftover in os.listdir(os.path.join(self.folder, "incoming")):
+            os.unlink(os.path.join(self.folder, "incoming", leftover))
 
     # -- blobs ---------------------------------------------------------------------------------
 
