@@ -326,7 +326,7 @@ def running_pod_hub(users, pod, base, log_path):
     overlay.write_text(f"load_subconfig({str(POD_HUB_CONFIG)!r})  # noqa: F821\n"
                        f"c.JupyterHub.services.append({{'name': {ADMIN_SERVICE!r}, 'api_token': {admin!r}}})\n"
                        f"c.JupyterHub.load_roles.append({{'name': {ADMIN_SERVICE!r}, 'services': [{ADMIN_SERVICE!r}], "
-                       "'scopes': ['admin:users', 'tokens', 'admin:servers', 'admin:groups', 'read:services']})\n")
+                       "'scopes': ['admin:users', 'tokens', 'admin:servers', 'admin:groups', 'list:services', 'read:services']})\n")
     env = {"LABGRADER_COURSE": str(course), "LABGRADER_COURSE_ID": COURSE_ID,
            "LABGRADER_EXCHANGE_PORT": str(exchange_port), "LABGRADER_POD_USER": pod.name,
            "LABGRADER_POD_HOMES": str(base / "pods"), "LABGRADER_STUDENTS": ",".join(POD_STUDENTS),

@@ -3,8 +3,9 @@ uid, the service managed by the hub as the course's owner), through the proxy, w
 
 1. The term on the command line, nbgrader's own commands over HTTP: the instructor generates and
    releases; alice and bob fetch and submit (their tokens; bob's ``--student=alice`` is refused); the
-   instructor lists, collects (the service's names and times), grades the class with the batch
-   command, generates and releases feedback; each student fetches their own.
+   instructor lists and collects (the service's names and times); the grading service grades each
+   upload meanwhile (into the gradebook); the instructor generates and releases nbgrader's
+   feedback; each student fetches their own.
 2. The hostile corpus for the API: every request below is refused with its status and leaves the
    store as it was (no submission row, no blob, no partial upload), and the instructor can list
    the refusals. A request that only *names* someone else is still taken as its token's owner.
@@ -28,7 +29,7 @@ from hub import COURSE_ID, POD_STUDENT_BYTES, POD_UPLOAD_BYTES, POD_UPLOADS_PER_
 import snippets
 from labgrader.reports.gradebook import cell_scores
 
-pytestmark = pytest.mark.slow  # a hub, its services, nbgrader commands, one batch grading
+pytestmark = pytest.mark.slow  # a hub, its services, nbgrader commands, gradings on upload
 
 RIGHT, WRONG = "correct/list_and_flatten", "wrong/model3_is_model2"
 
@@ -104,8 +105,10 @@ def term(pod_hub):
     seen["collect"] = inst("collect", ASSIGNMENT, check=True)
     seen["collected"] = {p.parent.parent.name: p.read_text()
                          for p in hub.course.glob(f"submitted/*/{ASSIGNMENT}/timestamp.txt")}
-    seen["autograde"] = hub.users["instructor"].run([sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT,
-                                                     "--workers", "2"], cwd=hub.course, timeout=1800)
+    seen["collected_notebooks"] = {p.parent.parent.name: p.read_text()
+                                   for p in hub.course.glob(f"submitted/*/{ASSIGNMENT}/{snippets.NOTEBOOK}")}
+    # graded on upload meanwhile (the grading service beside the exchange): the gradebook has both
+    graded_on_upload(hub, {who: tokens[who] for who in ("alice", "bob")})
     seen["scores"] = cell_scores(f"sqlite:///{hub.course}/gradebook.db", ASSIGNMENT)
     inst("generate_feedback", ASSIGNMENT, check=True)
     seen["release_feedback"] = inst("release_feedback", ASSIGNMENT, check=True)
@@ -116,6 +119,19 @@ def term(pod_hub):
     seen["receipts"] = {who: requests.get(hub.api_url("assignments", ASSIGNMENT, "submissions"), headers=auth(tokens[who]),
                                           timeout=60).json() for who in ("alice", "bob")}
     return hub, seen
+
+
+def graded_on_upload(hub, tokens, timeout=600):
+    """Until each student's newest submission has a graded page (the grading service's)."""
+    deadline = time.monotonic() + timeout
+    for who, token in tokens.items():
+        while True:
+            newest = requests.get(hub.api_url("assignments", ASSIGNMENT, "submissions"), headers=auth(token),
+                                  timeout=60).json()[-1]
+            if any(page.get("state") == "graded" for page in newest["feedback"]):
+                break
+            assert time.monotonic() < deadline, f"{who}'s upload was not graded:\n{hub.log.read_text()[-3000:]}"
+            time.sleep(1)
 
 
 def said(result):
@@ -149,12 +165,15 @@ def test_submitting_as_another_student_is_refused(term):
     assert [r["student"] for r in seen["receipts"]["alice"]] == ["alice"]  # one: her own
 
 
-def test_collect_and_the_batch_grade_what_each_student_uploaded(term):
-    """Each student's notebook was replaced by an untouched one after Submit: what is graded is what was sent."""
+def test_collect_and_the_grader_take_what_each_student_uploaded(term):
+    """Each student's notebook was replaced by an untouched one after Submit: what is collected and
+    graded (on upload, into the gradebook) is what was sent. ``collect`` writes nbgrader's usual
+    ``submitted/<student>/<assignment>/``, the layout every grading command reads."""
     hub, seen = term
     assert sorted(seen["collected"]) == ["alice", "bob"]
-    assert seen["scores"]["alice"] == snippets.load(CORPUS / f"{RIGHT}.py").expected
-    assert seen["scores"]["bob"] == snippets.load(CORPUS / f"{WRONG}.py").expected
+    for who, answer in (("alice", RIGHT), ("bob", WRONG)):
+        assert seen["collected_notebooks"][who] == notebook(answer)
+        assert seen["scores"][who] == snippets.load(CORPUS / f"{answer}.py").expected
 
 
 def test_each_student_fetches_their_own_feedback(term):
