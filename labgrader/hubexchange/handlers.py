@@ -236,6 +236,9 @@ class Upload(ApiHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # The rest of a refused upload is read and dropped (a proxy forwards the answer only to a
         # client that could send its whole request), up to DRAIN_BYTES; a larger one is cut off.
+        # Tornado closes a connection whose request it answered before reading its body: say so,
+        # or a proxy reuses the connection for its next request and answers 503 (ECONNRESET).
+        self.set_header("Connection", "close")
         declared = self.request.headers.get("Content-Length", "")
         if not declared:
             body_limit(self, DRAIN_BYTES)  # chunked: read and dropped up to the same bound
