@@ -228,6 +228,7 @@ def hostile(term):
         "no_upload_id": lambda: upload(hub, tokens["mallory"], zipped({"embeddings.ipynb": right}), upload_id=False),
         "dotdot_member": lambda: upload(hub, tokens["mallory"], zipped({"../../gradebook.db": b"x", "embeddings.ipynb": right})),
         "absolute_member": lambda: upload(hub, tokens["mallory"], zipped({"/etc/cron.d/x": b"x"})),
+        "long_name_member": lambda: upload(hub, tokens["mallory"], zipped({"x" * 300 + ".ipynb": right})),
         "glob_member": lambda: upload(hub, tokens["mallory"], zipped({"*.ipynb": right})),
         "link_member": lambda: upload(hub, tokens["mallory"], zipped({"embeddings.ipynb": b"/home/instructor/pod-course/gradebook.db"},
                                                                     mode=stat.S_IFLNK | 0o777)),
@@ -283,6 +284,7 @@ EXPECTED = {  # attack: (status, words of the message)
     "dotdot_member": (400, "zip-slip"),
     "absolute_member": (400, "zip-slip"),
     "glob_member": (400, "glob or path characters"),
+    "long_name_member": (400, "longer than 255 bytes"),
     "link_member": (400, "symbolic link"),
     "zip_bomb": (400, "zip bomb"),
     "not_a_zip": (400, "not a readable zip archive"),
@@ -350,6 +352,44 @@ def test_the_total_bytes_quota(term):
             assert state(hub) == before
             break
     assert statuses[-1] == 413 and statuses.count(201) == POD_STUDENT_BYTES // len(big)
+
+
+def stalled_upload(hub, token, size):
+    """An upload whose headers arrive and whose body does not (a raw socket through the proxy)."""
+    import socket
+    import urllib.parse
+    url = urllib.parse.urlsplit(hub.api_url("assignments", ASSIGNMENT, "submissions"))
+    sock = socket.create_connection((url.hostname, url.port), timeout=60)
+    sock.sendall((f"POST {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: token {token}\r\n"
+                  f"Upload-Id: {secrets.token_urlsafe(24)}\r\nContent-Type: application/zip\r\n"
+                  f"Content-Length: {size}\r\n\r\n").encode() + b"PK" + b"\0" * 1000)
+    return sock
+
+
+def test_uploads_under_way_count_against_the_quota(term):
+    """Parallel uploads cannot pass the quota together; a dropped one gives its share back."""
+    hub, seen = term
+    token = seen["tokens"]["bob"]
+    whoami = lambda: requests.get(hub.api_url("whoami"), headers=auth(token), timeout=60).json()["used"]  # noqa: E731
+    share = POD_UPLOAD_BYTES - 4096
+    stalled = []
+    while whoami()["bytes"] + whoami()["in_flight"] + share <= POD_STUDENT_BYTES:
+        stalled.append(stalled_upload(hub, token, share))
+        deadline = time.monotonic() + 30
+        while whoami()["in_flight"] < share * len(stalled):
+            assert time.monotonic() < deadline, "the stalled upload was not admitted"
+            time.sleep(0.2)
+    before = state(hub)
+    refused = upload(hub, token, zipped({"embeddings.ipynb": notebook(WRONG).encode() + b" " * 300_000}))
+    assert refused.status_code == 413 and "being received" in refused.json()["message"], refused.text
+    assert state(hub)["submissions"] == before["submissions"]
+    for sock in stalled:
+        sock.close()
+    deadline = time.monotonic() + 30
+    while whoami()["in_flight"]:
+        assert time.monotonic() < deadline, "a dropped upload kept its share of the quota"
+        time.sleep(0.2)
+    assert state(hub)["incoming"] == []
 
 
 def test_the_instructor_sees_every_refusal(hostile):

@@ -38,6 +38,11 @@ def test_path_tricks_are_refused(name):
     assert refused(zipped((name, b"x"), ("embeddings.ipynb", b"{}")))
 
 
+def test_names_no_file_system_takes_are_refused():
+    assert "longer than 255 bytes" in refused(zipped(("x" * 256 + ".ipynb", b"{}")))
+    assert "nested more than" in refused(zipped(("/".join("d" * 17) + "/a.ipynb", b"{}")))
+
+
 def test_links_and_devices_are_refused():
     assert "symbolic link" in refused(zipped(("embeddings.ipynb", b"/home/instructor/course/gradebook.db"),
                                              mode=stat.S_IFLNK | 0o777))

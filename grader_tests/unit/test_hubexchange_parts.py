@@ -98,10 +98,13 @@ def test_two_submissions_never_share_a_time_and_a_replay_is_found(tmp_path):
     assert kept.bytes_of("alice") == 20
 
 
-def test_refusals_are_bounded(tmp_path, monkeypatch):
+def test_refusals_are_bounded_per_caller(tmp_path, monkeypatch):
+    """A flood (with a token or without) pushes out only its own sender's oldest records."""
     monkeypatch.setattr(store, "KEPT_REFUSALS", 5)
     kept = store.Store(str(tmp_path / "store"))
+    kept.refuse("bob", "submit", "ps1", 413, "bob's one refusal")
     for i in range(12):
-        kept.refuse("mallory", "submit", "ps1", 413, f"refusal {i}")
+        kept.refuse("(no valid token)", "submit", "ps1", 403, f"flood {i}")
     reasons = [r["reason"] for r in kept.refusals()]
-    assert len(reasons) <= 6 and reasons[0] == "refusal 11"
+    assert "bob's one refusal" in reasons and reasons[0] == "flood 11"
+    assert len([r for r in reasons if r.startswith("flood")]) <= 6

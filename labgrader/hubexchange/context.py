@@ -51,6 +51,7 @@ class Exchange:
     store: Store
     groups: Groups
     intake: Intake = field(default_factory=NoGrading)
+    in_flight: dict[str, int] = field(default_factory=dict)  # student -> bytes of their uploads being received
 
     def submission_limits(self) -> archives.Limits:
         c = self.config

@@ -171,7 +171,8 @@ class WhoAmI(ApiHandler):
         assert self.caller is not None
         ex, name = self.exchange, self.caller.name
         self.reply({"name": name, "role": self.caller.role, "course": ex.course, "limits": ex.limits(),
-                    "used": {"bytes": ex.store.bytes_of(name), "uploads_last_hour": ex.store.attempts(name, time.time())}})
+                    "used": {"bytes": ex.store.bytes_of(name), "in_flight": ex.in_flight.get(name, 0),
+                             "uploads_last_hour": ex.store.attempts(name, time.time())}})
 
 
 class Releases(ApiHandler):
@@ -198,6 +199,7 @@ class Upload(ApiHandler):
 
     upload: Incoming | None = None
     kept = False
+    reserved = 0   # bytes counted against the caller's quota while this upload is received
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -247,6 +249,10 @@ class Upload(ApiHandler):
         super().write_error(status_code, **kwargs)
 
     def on_finish(self) -> None:
+        if self.reserved and self.caller is not None:
+            left = self.exchange.in_flight.get(self.caller.name, 0) - self.reserved
+            self.exchange.in_flight[self.caller.name] = max(0, left)
+            self.reserved = 0
         if self.upload is not None and not self.kept:
             self.upload.discard()
 
@@ -338,10 +344,13 @@ class Submissions(AssignmentUpload):
                          Retry_After=str(wait))
         ex.store.attempt(name, now)
         length = int(self.request.headers.get("Content-Length") or 0)
-        used = ex.store.bytes_of(name)
+        used = ex.store.bytes_of(name) + ex.in_flight.get(name, 0)  # uploads under way count: no parallel flood
         if used + length > ex.config.max_student_bytes:
-            raise refuse(413, f"over your quota: you keep {used} bytes of submissions; this upload of {length} would "
-                              f"pass the {ex.config.max_student_bytes} allowed")
+            raise refuse(413, f"over your quota: you keep {used} bytes of submissions (with those being received); "
+                              f"this upload of {length} would pass the {ex.config.max_student_bytes} allowed")
+        if length <= ex.config.max_upload_bytes:
+            self.reserved = length
+            ex.in_flight[name] = ex.in_flight.get(name, 0) + length
         return ex.config.max_upload_bytes
 
     async def post(self, course: str, assignment: str) -> None:

@@ -38,6 +38,7 @@ from .store import Store
 log = logging.getLogger("labgrader.hubexchange")
 DEFAULT_NAME = "labgrader-exchange"
 HARD_MAX_BODY = 64 * 1024 ** 3  # what tornado lets reach a handler; each upload gets its own limit first
+BODY_TIMEOUT = 600.0  # seconds an upload may take (a stalled one is dropped; its bytes leave the quota)
 
 
 @dataclass
@@ -124,7 +125,8 @@ async def run(root: str, hub: Hub, ip: str | None = None, port: int | None = Non
     host, bind_port = ip or host, port or bind_port
     if host in ("", "0.0.0.0", "::"):
         log.warning("listening on every interface: the proxy should be the only way in (bind 127.0.0.1 or the pod's IP)")
-    server = HTTPServer(make_app(exchange, auth, hub.prefix), max_body_size=HARD_MAX_BODY)
+    server = HTTPServer(make_app(exchange, auth, hub.prefix), max_body_size=HARD_MAX_BODY,
+                        body_timeout=BODY_TIMEOUT, idle_connection_timeout=BODY_TIMEOUT)
     server.listen(bind_port, address=host)
     log.info("exchange for %s at http://%s:%d%s (store %s; students: group %s, instructors: group %s)",
              exchange.course, host, bind_port, hub.prefix, exchange.store.folder, exchange.groups.students,

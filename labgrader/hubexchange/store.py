@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS refusals (
 """
 
 
-KEPT_REFUSALS = 10_000  # the newest; a client sending garbage forever cannot fill the disk
+KEPT_REFUSALS = 1000  # the newest of each caller; a client sending garbage forever cannot fill the disk
 
 
 class UnsafeStore(RuntimeError):
@@ -252,7 +252,9 @@ class Store:
     def refuse(self, who: str, action: str, assignment: str, status: int, reason: str) -> None:
         self.db.execute("INSERT INTO refusals (at, who, action, assignment, status, reason) VALUES (?, ?, ?, ?, ?, ?)",
                         (time.time(), who, action, assignment, status, reason))
-        self.db.execute("DELETE FROM refusals WHERE id <= (SELECT MAX(id) FROM refusals) - ?", (KEPT_REFUSALS,))
+        # bounded per caller, so that nobody's flood (with or without a token) pushes out another's record
+        self.db.execute("DELETE FROM refusals WHERE who = ? AND id <= (SELECT MAX(id) FROM refusals WHERE who = ?) - ?",
+                        (who, who, KEPT_REFUSALS))
 
     def refusals(self, limit: int = 1000) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM refusals ORDER BY id DESC LIMIT ?", (limit,))
