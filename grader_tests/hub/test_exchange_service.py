@@ -379,8 +379,9 @@ def test_uploads_under_way_count_against_the_quota(term):
         while whoami()["in_flight"] < share * len(stalled):
             assert time.monotonic() < deadline, "the stalled upload was not admitted"
             time.sleep(0.2)
-    before = state(hub)
-    refused = upload(hub, token, zipped({"embeddings.ipynb": notebook(WRONG).encode() + b" " * 300_000}))
+    before, used = state(hub), whoami()
+    room = POD_STUDENT_BYTES - used["bytes"] - used["in_flight"]
+    refused = upload(hub, token, zipped({"embeddings.ipynb": os.urandom(room + 1024)}))  # fits alone, not with them
     assert refused.status_code == 413 and "being received" in refused.json()["message"], refused.text
     assert state(hub)["submissions"] == before["submissions"]
     for sock in stalled:

@@ -241,6 +241,8 @@ class Upload(ApiHandler):
         # Tornado closes a connection whose request it answered before reading its body: say so,
         # or a proxy reuses the connection for its next request and answers 503 (ECONNRESET).
         self.set_header("Connection", "close")
+        if self.upload is not None and not self.kept:
+            self.upload.discard()  # before the answer: whoever reads it finds nothing of the upload left
         declared = self.request.headers.get("Content-Length", "")
         if not declared:
             body_limit(self, DRAIN_BYTES)  # chunked: read and dropped up to the same bound
