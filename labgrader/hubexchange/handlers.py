@@ -319,8 +319,9 @@ class Submissions(AssignmentUpload):
         wanted = self.student_argument()  # a student naming anyone else: 403
         if self.caller.role != INSTRUCTOR:
             wanted = self.caller.name
-        self.reply([dict(s.receipt(), feedback=self.exchange.listed_pages(s))
-                    for s in self.exchange.store.submissions(assignment, wanted)])
+        subs = self.exchange.store.submissions(assignment, wanted)
+        pages = self.exchange.pages_of(subs)
+        self.reply([dict(s.receipt(), feedback=list(pages[s.id].values())) for s in subs])
 
     async def admit(self, course: str, assignment: str) -> int:
         self.check_names(course, assignment)
@@ -388,7 +389,7 @@ class FeedbackList(ApiHandler):
     def get(self, course: str, submission: str) -> None:
         self.course_only(course)
         sub = self.own_or_instructor(submission)
-        self.reply({"submission": sub.receipt(), "pages": self.exchange.listed_pages(sub)})
+        self.reply({"submission": sub.receipt(), "pages": list(self.exchange.pages(sub).values())})
 
 
 @web.stream_request_body
