@@ -195,23 +195,46 @@ class Refusals(ApiHandler):
 @web.stream_request_body
 class Upload(ApiHandler):
     """What streamed uploads share: admission before any byte is read (role, size, rate, quota),
-    then the body to a private file in the store, hashed as it comes; discarded unless kept."""
+    then the body to a private file in the store, hashed as it comes; discarded unless kept.
+
+    A refused upload is answered once its body has been read and dropped (up to ``DRAIN_BYTES``):
+    a proxy forwards an answer only to a client that could send its whole request (CHP answers 503
+    otherwise). A larger one is answered at once and its connection closed."""
 
     upload: Incoming | None = None
     kept = False
-    reserved = 0   # bytes counted against the caller's quota while this upload is received
+    reserved = 0           # bytes counted against the caller's quota while this upload is received
+    deferred: web.HTTPError | None = None   # a refusal waiting for the end of the body
+    body_read = False
 
     async def prepare(self) -> None:
-        await super().prepare()
-        if self.request.method in ("PUT", "POST"):
-            limit = await self.admit(**self.path_kwargs)
-            length = self.request.headers.get("Content-Length")
-            if length is None or not length.isdigit():
-                raise refuse(411, "send the upload with a Content-Length")
-            if int(length) > limit:
-                raise refuse(413, f"the upload is {int(length)} bytes; the exchange takes at most {limit} bytes here")
-            body_limit(self, int(length))
-            self.upload = self.exchange.store.incoming()
+        try:
+            await super().prepare()
+            if self.request.method in ("PUT", "POST"):
+                await self.start_upload()
+        except web.HTTPError as error:
+            declared = self.request.headers.get("Content-Length", "")
+            if self.request.method not in ("PUT", "POST") or (declared and not (declared.isdigit() and
+                                                                                  int(declared) <= DRAIN_BYTES)):
+                raise
+            self.deferred = error
+            body_limit(self, DRAIN_BYTES)
+
+    async def start_upload(self) -> None:
+        limit = await self.admit(**self.path_kwargs)
+        length = self.request.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            raise refuse(411, "send the upload with a Content-Length")
+        if int(length) > limit:
+            raise refuse(413, f"the upload is {int(length)} bytes; the exchange takes at most {limit} bytes here")
+        body_limit(self, int(length))
+        self.upload = self.exchange.store.incoming()
+
+    def received_whole(self) -> None:
+        """First thing of put/post (tornado calls them once the body is in): answer a deferred refusal."""
+        self.body_read = True
+        if self.deferred is not None:
+            raise self.deferred
 
     async def admit(self, *args: Any, **kwargs: Any) -> int:
         """Check whether this upload may start; returns its largest size in bytes."""
@@ -236,17 +259,12 @@ class Upload(ApiHandler):
         return self.exchange.store.keep(self.upload)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        # The rest of a refused upload is read and dropped (a proxy forwards the answer only to a
-        # client that could send its whole request), up to DRAIN_BYTES; a larger one is cut off.
-        # Tornado closes a connection whose request it answered before reading its body: say so,
-        # or a proxy reuses the connection for its next request and answers 503 (ECONNRESET).
-        self.set_header("Connection", "close")
         if self.upload is not None and not self.kept:
             self.upload.discard()  # before the answer: whoever reads it finds nothing of the upload left
-        declared = self.request.headers.get("Content-Length", "")
-        if not declared:
-            body_limit(self, DRAIN_BYTES)  # chunked: read and dropped up to the same bound
-        elif not (declared.isdigit() and int(declared) <= DRAIN_BYTES):
+        if not self.body_read:
+            # Tornado closes a connection it answers before reading the request's body: say so, or a
+            # proxy reuses the connection for its next request and answers that one 503 (ECONNRESET).
+            self.set_header("Connection", "close")
             body_limit(self, 0)
         super().write_error(status_code, **kwargs)
 
@@ -292,6 +310,7 @@ class Assignment(AssignmentUpload):
         await self.send_blob(release["sha256"], "application/zip", f"{assignment}.zip")
 
     async def put(self, course: str, assignment: str) -> None:
+        self.received_whole()
         members = await self.checked(self.exchange.release_limits())
         assert self.upload is not None and self.caller is not None
         size = self.upload.size
@@ -357,6 +376,7 @@ class Submissions(AssignmentUpload):
         return ex.config.max_upload_bytes
 
     async def post(self, course: str, assignment: str) -> None:
+        self.received_whole()
         assert self.upload is not None and self.caller is not None
         received_ns = self.upload.last_byte_ns or time.time_ns()  # the server's clock at the last byte
         members = await self.checked(self.exchange.submission_limits())
@@ -427,6 +447,7 @@ class FeedbackPage(Upload):
         return self.exchange.config.max_feedback_bytes
 
     async def put(self, course: str, submission: str, notebook: str) -> None:
+        self.received_whole()
         sub = self.check(course, submission, notebook)
         assert self.upload is not None
         size = self.upload.size
