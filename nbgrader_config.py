@@ -6,15 +6,19 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, ClearOutput, DeduplicateIds, GetGrades,
-    IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
+from nbgrader.preprocessors import ClearOutput, DeduplicateIds, IgnorePattern, LimitOutput  # noqa: E402
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 
 from labgrader.preprocessors import (  # noqa: E402
     CheckCellMetadata,  # nbgrader's, its JSON schema checked once per process instead of once per cell
     ClearHiddenTests, FlagEvidence, GuardedExecute, JudgeAnswers, KeepRecord, PrepareGrading, ReclaimWorkingCopy,
-    RecordChecks, RefuseUnsafeIds, RestoreTestCells, ResumeGrading, SanitizeAutograded, SanitizeOutputs, SummarizeChecks)
+    RecordChecks, RefuseUnsafeIds, RenderMath, RestoreTestCells, ResumeGrading, SanitizeAutograded, SanitizeOutputs,
+    SummarizeChecks)
+from labgrader.preprocessors.feedback_base import FEEDBACK_TEMPLATE, feedback_template_dirs  # noqa: E402
+# nbgrader's gradebook steps, on the submission's one gradebook session when the batch lends one
+# (plain nbgrader: exactly nbgrader's own; labgrader/preprocessors/one_gradebook.py).
+from labgrader.preprocessors.one_gradebook import (  # noqa: E402
+    AssignLatePenalties, GetGrades, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 from labgrader.reference_run import PreAutograde  # noqa: E402
 from labgrader.student_ids import exclude_unsafe  # noqa: E402
 
@@ -92,9 +96,15 @@ c.GenerateFeedback.preprocessors = [
     GetGrades,
     ClearHiddenTests,
     SanitizeOutputs,  # students' outputs and cells shown as text, never run (before the grader's verdicts)
+    RenderMath,  # the instructor's $...$ as MathML: math shows offline, without scripts
     SummarizeChecks,
     CSSHTMLHeaderPreprocessor,
 ]
+
+# The feedback page: nbgrader's, with each check named in its table of contents and no MathJax
+# from a CDN (the math is MathML already).
+c.HTMLExporter.template_name, c.HTMLExporter.template_file = FEEDBACK_TEMPLATE
+c.HTMLExporter.extra_template_basedirs = feedback_template_dirs()
 
 # `nbgrader export`: the same CSV, with cells a spreadsheet will not run as formulas.
 c.ExportApp.plugin_class = "labgrader.reports.export.SafeCsvExportPlugin"

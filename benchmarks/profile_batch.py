@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/profile_batch.py -n 8          (a quick look)
     .venv/bin/python benchmarks/profile_batch.py -n 24 --profiled 4
+    .venv/bin/python benchmarks/profile_batch.py -n 12 --then 96 --empty 0 --profiled 0   (steady state)
 
 1. Runs `python -m labgrader autograde embeddings` on N submissions (half solved, half blank)
    and polls its process tree (psutil, every --interval s): CPU seconds (user+sys) of the
@@ -14,6 +15,9 @@
 3. Grades --profiled submissions again in this process, like one worker does (init_worker,
    the same fork server): each nbgrader step's CPU and wall time; then the same submissions
    under cProfile with a CPU clock: the top functions of the worker.
+4. With --then M: a second batch, of M submissions, right after the first (a fresh course): the
+   difference between the two, divided by the M - N extra submissions, is the steady-state
+   cost of one submission (start-up, the readiness check and the last stragglers cancel out).
 All figures are divided per submission. The machine is shared: run it more than once.
 """
 import argparse
@@ -182,6 +186,7 @@ def profile_worker(course, count, top):
     from nbconvert.preprocessors import Preprocessor
     from labgrader.batch import runner, task
     from labgrader.config import load_course_config
+    from labgrader.course import Course
     from labgrader.kernels import forkserver
     from labgrader.lab import load_lab
 
@@ -191,6 +196,7 @@ def profile_worker(course, count, top):
     db_url = runner.sqlite_with_busy_timeout(config.CourseDirectory.db_url)
     lab = load_lab(task.course_directory(config), ASSIGNMENT)
     students = runner.submissions(course, ASSIGNMENT)
+    Course(course, config, db_url).prepare_rows(ASSIGNMENT, students)  # as grade_class does before its workers
     with forkserver.Running(imports=lab.warm_imports) as server:
         task.init_worker(course, db_url, {"GradingKernelManager": {"fork_server": server.socket}})
         task.grade_submission(ASSIGNMENT, students[-1])  # first one pays this process's imports
@@ -222,6 +228,8 @@ def main():
     parser.add_argument("--empty", type=int, default=4, help="empty kernels started and stopped (0: skip)")
     parser.add_argument("--profiled", type=int, default=3, help="submissions graded under cProfile (0: skip)")
     parser.add_argument("--top", type=int, default=25, help="functions listed from the profile")
+    parser.add_argument("--then", type=int, default=0, metavar="M",
+                        help="then a batch of M submissions: the steady-state cost per submission (M > N)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="labgrader-profile-"))
@@ -250,6 +258,17 @@ def main():
             k = sorted(result["kernels"])
             print(f"one kernel (sampled, {len(k)}): median {statistics.median(k):.2f} s CPU, "
                   f"min {k[0]:.2f}, max {k[-1]:.2f}")
+
+        if args.then:
+            more = run_batch(make_course(work / "then", args.then, minimal=False), args.interval)
+            if more["returncode"] != 0:
+                print(more["stderr"][-3000:])
+                raise SystemExit(f"the second batch failed (exit code {more['returncode']})")
+            extra = args.then - n
+            print(f"\nBatch of {args.then} submissions: {more['wall']:.1f} s wall, {more['total']:.1f} s CPU in all "
+                  f"(load average after: {os.getloadavg()[0]:.1f})")
+            print(f"Steady state ({args.then} - {n} submissions): {(more['total'] - result['total']) / extra:.3f} s CPU "
+                  f"and {(more['wall'] - result['wall']) / extra:.3f} s wall per submission")
 
         if args.empty:
             costs, walls = empty_kernels(course, args.empty)

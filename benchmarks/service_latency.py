@@ -3,10 +3,11 @@ submission against the batch command's.
 
     sudo .venv/bin/python benchmarks/service_latency.py [--alone 5] [--burst 30]
 
-As root, it sets up what the README's hub recipe sets up, without the hub itself: throw-away unix
-users (``lgbinst``, the instructor, and ``lgb000``... the students, removed afterwards), the
-exchange, the course in the instructor's home (released, due tomorrow, no per-hour cap), and the
-service started as the instructor. Then:
+As root, it runs the hub recipe (``deploy/hub-setup.sh``, on a copy of the project's environment:
+grader_tests/hub/deployment.py), without the hub itself: throw-away unix users (``lgbinst``, the
+instructor, and ``lgb000``... the students, removed afterwards), the machine-wide environment
+(labgrader installed as a wheel), the exchange, the course in the instructor's home (released, due
+in 14 days; no per-hour cap), and the service started as the instructor. Then:
 
   alone  one student submits, waits for the graded page, ``--alone`` times;
   burst  ``--burst`` students submit at once.
@@ -27,6 +28,7 @@ import resource
 import secrets
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -41,12 +43,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "grader_tests"))
 sys.path.insert(0, str(REPO / "grader_tests" / "hub"))
 import snippets  # noqa: E402  (the corpus's notebook builder)
+import deployment  # noqa: E402
 from users import grant_traverse, kill_processes_of  # noqa: E402
 from labgrader.service import journal as J  # noqa: E402
 
 ASSIGNMENT, COURSE_ID = "embeddings", "categorical-embeddings"
 GROUP, MARK = "lgb-bench", "labgrader benchmark user"
-BIN = Path(sys.executable).parent
 ANSWER = "correct/list_and_flatten"
 SUBMIT = ("import sys\nfrom nbgrader.apps.submitapp import SubmitApp\nprint('ready', flush=True)\n"
           "sys.stdin.readline()\nSubmitApp.launch_instance(argv=['embeddings'])\n")
@@ -57,6 +59,11 @@ class Bench:
         self.base = Path(base)
         self.users, self.saved_acls = {}, []
         self.config_dir, self.exchange = self.base / "jconf", self.base / "exchange"
+        self.venv = None  # the machine-wide environment the recipe makes (make_course)
+
+    @property
+    def python(self):
+        return self.venv / "bin" / "python"
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -74,11 +81,11 @@ class Bench:
                                 "--comment", MARK, "--groups", GROUP, name], check=True, capture_output=True)
                 entry = pwd.getpwnam(name)
             self.users[name] = entry
-        grant_traverse(self.saved_acls, GROUP, [Path(sys.executable).resolve().parent.parent, Path(sys.prefix), REPO])
+        grant_traverse(self.saved_acls, GROUP, [Path(sys.executable).resolve().parent.parent])  # the interpreter
 
     def env(self, name, **extra):
         user = self.users[name]
-        return {"PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin", "HOME": user.pw_dir, "USER": name, "LOGNAME": name,
+        return {"PATH": f"{self.venv / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": user.pw_dir, "USER": name, "LOGNAME": name,
                 "LANG": "C.UTF-8", "TZ": "UTC", "JUPYTER_CONFIG_PATH": str(self.config_dir), **extra}
 
     def command(self, name, cmd):
@@ -91,21 +98,12 @@ class Bench:
         return result
 
     def make_course(self):
-        subprocess.run([sys.executable, "-m", "labgrader.exchange", "setup", "--root", str(self.exchange), "--course",
-                        COURSE_ID, "--instructor", "lgbinst", "--config-dir", str(self.config_dir)], check=True,
-                       capture_output=True)
+        self.venv = deployment.clone_venv()
         self.course = Path(self.users["lgbinst"].pw_dir) / "course"
-        self.course.mkdir()
-        for name in ("source", "release", "nbgrader_config.py"):
-            (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, self.course / name)
+        deployment.run_recipe(self.venv, instructor="lgbinst", course=self.course, exchange=self.exchange,
+                              config_dir=self.config_dir, group=GROUP, release=ASSIGNMENT)
         with open(self.course / "nbgrader_config.py", "a") as fh:
             fh.write("\nc.GradingService.max_per_hour = 0  # the benchmark submits more often than a student may\n")
-        subprocess.run(["chown", "-R", "lgbinst:lgbinst", str(self.course)], check=True)
-        nbgrader = BIN / "nbgrader"
-        self.run("lgbinst", [nbgrader, "generate_assignment", ASSIGNMENT, "--force"], cwd=self.course)
-        self.run("lgbinst", [nbgrader, "release_assignment", ASSIGNMENT], cwd=self.course)
-        tomorrow = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() + 86400))
-        self.run("lgbinst", [nbgrader, "db", "assignment", "add", ASSIGNMENT, f"--duedate={tomorrow} UTC"], cwd=self.course)
         release = snippets.nbformat.read(REPO / "release" / ASSIGNMENT / snippets.NOTEBOOK, as_version=4)
         text = snippets.nbformat.writes(snippets.build_notebook(release, snippets.load(
             REPO / "grader_tests" / "submissions" / f"{ANSWER}.py")))
@@ -119,14 +117,20 @@ class Bench:
     # -- the service --------------------------------------------------------------------------
 
     def start_service(self):
-        self.service = subprocess.Popen(self.command("lgbinst", [sys.executable, "-m", "labgrader", "serve", "--course",
+        self.service = subprocess.Popen(self.command("lgbinst", [self.python, "-m", "labgrader", "serve", "--course",
                                                                  self.course]),
                                         cwd=self.course, stdout=open(self.base / "service.log", "w"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 600
-        while not self.meta().get("heartbeat"):
+        started = time.monotonic()
+        self.receiving = self.wait_meta("heartbeat", started)  # receipts: the intake runs before the pool
+        self.grading = self.wait_meta("pool_ready", started)  # the fork server and the readiness check
+
+    def wait_meta(self, name, started):
+        deadline = started + 600
+        while not self.meta().get(name):
             if self.service.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("the service did not start:\n" + (self.base / "service.log").read_text()[-3000:])
-            time.sleep(0.5)
+            time.sleep(0.2)
+        return time.monotonic() - started
 
     def journal(self):
         path = J.journal_path(self.course)
@@ -138,6 +142,8 @@ class Bench:
             return {}
         try:
             return db.meta()
+        except sqlite3.OperationalError:  # (being made)
+            return {}
         finally:
             db.close()
 
@@ -183,7 +189,7 @@ class Bench:
     def submit_at_once(self, names):
         """Each student's Submit, all at once (nbgrader imported beforehand); returns the new entries."""
         before = self.inbound()
-        ready = [subprocess.Popen(self.command(n, [sys.executable, "-c", SUBMIT]), cwd=self.users[n].pw_dir,
+        ready = [subprocess.Popen(self.command(n, [self.python, "-c", SUBMIT]), cwd=self.users[n].pw_dir,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for n in names]
         for proc in ready:  # every process has imported nbgrader
@@ -207,7 +213,7 @@ class Bench:
         """The batch command on the same class (the burst's submissions, as the service left them)."""
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
-        result = self.run("lgbinst", [sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT], cwd=self.course,
+        result = self.run("lgbinst", [self.python, "-m", "labgrader", "autograde", ASSIGNMENT], cwd=self.course,
                           check=False)
         wall = time.monotonic() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -226,6 +232,8 @@ class Bench:
             subprocess.run(["userdel", "--remove", name], capture_output=True)
         subprocess.run(["groupdel", GROUP], capture_output=True)
         shutil.rmtree(self.base, ignore_errors=True)
+        if self.venv:
+            deployment.remove_venv(self.venv)
 
 
 def summary(values):
@@ -249,9 +257,9 @@ def main():
     try:
         bench.make_users(max(args.burst, 1))
         bench.make_course()
-        started = time.monotonic()
         bench.start_service()
-        print(f"service ready in {time.monotonic() - started:.1f} s (fork server, readiness check)")
+        print(f"service receiving after {bench.receiving:.1f} s, grading after {bench.grading:.1f} s "
+              "(fork server, readiness check)")
         alone, cpu0 = [], bench.tree_cpu()
         for _ in range(args.alone):
             entries = bench.submit_at_once(["lgb000"])

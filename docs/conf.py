@@ -31,5 +31,5 @@ html_theme_options = {
     "footer_start": [],
     "footer_end": [],
 }
-html_sidebars = {"**": ["sidebar-nav-bs"]}
+html_sidebars = {"**": []}  # the pages are all top-level: the navigation bar lists them
 html_show_sourcelink = False

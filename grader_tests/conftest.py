@@ -1,9 +1,36 @@
 """Shared fixtures: a throw-away copy of the course, and the whole corpus graded once by the
-real `nbgrader autograde` (real kernels, real TensorFlow)."""
+real `nbgrader autograde` (real kernels, real TensorFlow).
+
+The suite runs on pytest-xdist workers (``./course test`` passes ``-n auto --dist loadgroup``);
+what a run shares is partitioned here, from the fixtures a test uses (never a list of tests):
+
+- the unix accounts (``class_users``: instructor, alice...; ``ordinary_user``) have fixed names:
+  each worker makes them in a private copy of /etc (grader_tests/private_etc.py), with uids of its
+  own, so two workers each run their own hub and class (across runs, the machine-wide
+  ``/tmp/labgrader-hub.lock`` still applies). Every test that uses them is marked ``hub``; those
+  modules are scheduled first (the longest);
+- the tests of a module that share a module- or class-scoped fixture (a graded class, a hub's
+  term, a server, a browser), or unix accounts, are put in one group, so that fixture is made
+  once, on one worker;
+- the shared graded classes (``graded_corpus``, ``plain_graded``) and the generated template
+  course are made once per run, by whichever process gets there first, in a folder every worker
+  of the run shares (``run_dir()``); the others wait for them and read them. The tests that read
+  a shared class are scheduled last: the class grades in the background meanwhile.
+
+Markers (pyproject.toml): ``slow`` is set by each module (``pytestmark``) or test; ``hub``,
+``browser``, ``dask``, ``postgres`` and ``rootless`` say what a test needs, and each needs
+``slow`` too (refused at collection otherwise). Testing guide: docs/incoming/ring.md.
+"""
+import contextlib
+import fcntl
+import json
 import os
+import pickle
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,37 +49,96 @@ COURSE_FILES = ["source", "release", "nbgrader_config.py"]
 sys.path.insert(0, str(REPO / "grader_tests" / "hub"))
 pytest_plugins = ["hub"]
 
+RESOURCE_MARKERS = ("hub", "browser", "dask", "postgres", "rootless")  # each implies slow
+UNIX_ACCOUNTS = ("class_users", "ordinary_user")  # fixtures that make unix accounts: their tests are `hub`
 
-# Modules whose tests start kernels, nbgrader commands or Chromium: `-m "not slow"` skips them
-# (a new module that does so: add it here, or set ``pytestmark = pytest.mark.slow`` in it).
-SLOW_MODULES = {"test_distributed", "test_postgresql", "test_demo", "test_release", "test_source_notebook",
-                "test_corpus", "test_hostile", "test_messages", "test_validate", "test_flags",
-                "test_class_report", "test_feedback_and_export", "test_outputs_hostile", "test_path_attacks",
-                "test_caps", "test_rootless", "test_sandbox", "test_second_lab", "test_lab_corpora", "test_tutorial"}
+_run: dict = {}  # this process's pytest config ("config"), for run_dir()
 
 
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` (what ./course test passes): xdist's one worker per core, but none for the fast
+    loop (``-m "not slow"``), whose tests take less time than starting a worker does."""
+    return 0 if "not slow" in (config.option.markexpr or "") else None
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own (the base temp folder)
+def pytest_configure(config):
+    _run["config"] = config
+    config.pluginmanager.register(RunOrder(), "labgrader-run-order")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # this worker's own user database, before any test makes an account
+        import pwd
+
+        import private_etc
+        from users import GROUP, MARK
+        stale = [entry.pw_name for entry in pwd.getpwall() if entry.pw_gecos == MARK] + ["labgrader-t13"]
+        private_etc.make_private(config._tmp_path_factory.getbasetemp() / "etc", private_etc.worker_index(worker),
+                                 stale, [GROUP])
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist names each test's group from its xdist_group marker
 def pytest_collection_modifyitems(config, items):
+    unmarked = []
     for item in items:
-        if item.module.__name__.rpartition(".")[2] in SLOW_MODULES:
-            item.add_marker(pytest.mark.slow)
+        if _uses(item, UNIX_ACCOUNTS):
+            item.add_marker(pytest.mark.hub)
+        group = xdist_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+        needs = [name for name in RESOURCE_MARKERS if item.get_closest_marker(name)]
+        if needs and not item.get_closest_marker("slow"):
+            unmarked.append(f"{item.nodeid} ({', '.join(needs)})")
+    if unmarked:
+        raise pytest.UsageError("these tests need a slow resource but are not marked slow (set "
+                                "`pytestmark = pytest.mark.slow` in the module):\n  " + "\n  ".join(unmarked))
 
 
-class SharedClassesLast:
-    """The tests that read a shared class run last: it grades in the background meanwhile (below)."""
+def _uses(item, fixtures):
+    return any(name in getattr(item, "fixturenames", ()) for name in fixtures)
+
+
+def xdist_group(item):
+    """The one xdist group of a test (None: it runs wherever a worker is free): its module's when
+    it makes unix accounts (the module's classroom, its accounts' state) or shares a module- or
+    class-scoped fixture there."""
+    info = getattr(item, "_fixtureinfo", None)
+    scopes = {defs[-1].scope for defs in info.name2fixturedefs.values() if defs} if info else set()
+    if item.get_closest_marker("hub") or scopes & {"module", "class", "package"}:
+        return item.nodeid.split("::")[0]
+    return None
+
+
+class RunOrder:
+    """The order workers take tests in: the modules that make unix accounts first (the hub's
+    terms: the longest), then the rest, then the tests that read a shared class (it grades in the
+    background meanwhile). ./course test passes --no-loadscope-reorder so that xdist keeps it."""
 
     @pytest.hookimpl(trylast=True)  # after -m and pytest's own ordering by fixture scope (the sort is stable)
     def pytest_collection_modifyitems(self, items):
-        items.sort(key=lambda item: any(name in getattr(item, "fixturenames", ()) for name in SHARED_CLASSES))
+        items.sort(key=lambda item: 0 if item.get_closest_marker("hub") else 2 if _uses(item, SHARED_CLASSES) else 1)
 
 
-def pytest_configure(config):
-    config.pluginmanager.register(SharedClassesLast(), "shared-classes-last")
+def run_dir() -> Path:
+    """A folder every process of this test run shares: pytest's base temp of the run (an xdist
+    worker's own base temp is a folder below it)."""
+    base = _run["config"]._tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def run_lock(name):
+    """Held by one process of the run at a time (the others wait)."""
+    with open(run_dir() / f"{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def nbgrader(course, *args, check=True, timeout=1800):
     """Run a real nbgrader command in ``course``, with the venv's bin/ on PATH (alembic)."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    result = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args], cwd=course, env=env,
+    result = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args], cwd=course, env=_venv_env(),
                             capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"nbgrader {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -79,22 +165,19 @@ def course(tmp_path):
     return copy_course(tmp_path / "course")
 
 
-_template = {}
-
-
 def generated_course():
     """A copy of the course whose assignments nbgrader generated (release/ and gradebook.db), made
-    once per test run: every class course starts as a copy of it (generate_assignment costs seconds)."""
-    if "path" not in _template:
-        import atexit
-        import tempfile
-        base = Path(tempfile.mkdtemp(prefix="labgrader-template-"))
-        atexit.register(shutil.rmtree, base, True)
-        course = copy_course(base / "course")
-        for assignment in sorted(p.name for p in (course / "source").iterdir() if p.is_dir()):
-            nbgrader(course, "generate_assignment", assignment, "--force")
-        _template["path"] = course
-    return _template["path"]
+    once per test run (by the first worker that needs it): every class course starts as a copy of
+    it (generate_assignment costs seconds). Read-only."""
+    folder = run_dir() / "template"
+    with run_lock("template"):
+        if not (folder / "done").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            course = copy_course(folder / "course")
+            for assignment in sorted(p.name for p in (course / "source").iterdir() if p.is_dir()):
+                nbgrader(course, "generate_assignment", assignment, "--force")
+            (folder / "done").touch()
+    return folder / "course"
 
 
 def class_course(dest, snippets, extra_config=""):
@@ -147,7 +230,6 @@ def lab_class_course(dest, assignment, snippets, template=None):
 def batch_exit_status(course, assignment):
     """The exit status `python -m labgrader autograde` owes, from its grading report: 1 when a
     submission was not graded or was flagged."""
-    import json
     results = json.loads((course / f"grading_report_{assignment}.json").read_text())["results"]
     return 1 if any(not r["ok"] or r["flags"] for r in results) else 0
 
@@ -158,42 +240,60 @@ def tree_digest(path):
 
 
 # The two shared classes (the whole corpus by the batch command, a sample by plain nbgrader) are
-# each graded once per run, by a subprocess started as soon as the tests that read them are
-# collected: they grade while the other tests run, and the tests that read them run last.
+# each graded once per run, by a subprocess that the first worker to collect the tests that read
+# them starts: they grade while the other tests run, and the tests that read them run last. The
+# class lives in run_dir()/<name>/ (course/, stdout.txt, stderr.txt, before.pickle), with the
+# grading's pid and, once it has ended, its exit status (returncode), which every worker waits for.
 SHARED_CLASSES = ("graded_corpus", "plain_graded")
-_grading: dict = {}
+GRADING_TIMEOUT = 1800
 
 
 def _venv_env():
     return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
 
-def _start_grading(name, tmp_path_factory):
+def _start_grading(name):
+    """Start grading the class ``name`` unless another process of the run did."""
+    folder = run_dir() / name
+    try:
+        folder.mkdir()  # atomic: the first process of the run to get here grades, the others read
+    except FileExistsError:
+        return
     if name == "graded_corpus":
-        course = class_course(tmp_path_factory.mktemp("batch") / "course", corpus())
+        course = class_course(folder / "course", corpus())
         command = [sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT]
     else:
-        course = class_course(tmp_path_factory.mktemp("plain") / "course", plain_sample())
+        course = class_course(folder / "course", plain_sample())
         command = [str(Path(sys.executable).parent / "nbgrader"), "autograde", ASSIGNMENT]
-    before = {name: tree_digest(course / name) for name in ("source", "release")}
-    out, err = open(course.parent / "stdout.txt", "w+"), open(course.parent / "stderr.txt", "w+")
-    process = subprocess.Popen(command, cwd=course, env=_venv_env(), stdout=out, stderr=err, start_new_session=True)
-    _grading[name] = {"course": course, "process": process, "files": (out, err), "before": before}
+    (folder / "before.pickle").write_bytes(pickle.dumps({part: tree_digest(course / part) for part in ("source", "release")}))
+    # the shell writes the exit status once the command has ended, for whichever worker waits
+    script = '"$@" >"$OUT/stdout.txt" 2>"$OUT/stderr.txt"; echo $? >"$OUT/returncode.tmp"; mv "$OUT/returncode.tmp" "$OUT/returncode"'
+    process = subprocess.Popen(["sh", "-c", script, "grade", *command], cwd=course, env=dict(_venv_env(), OUT=str(folder)),
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+    (folder / "pid").write_text(str(process.pid))
 
 
-def _finished_grading(name, tmp_path_factory):
-    """The class's grading, waited for (started now if it was not started with the run)."""
-    if name not in _grading:
-        _start_grading(name, tmp_path_factory)
-    grading = _grading[name]
-    try:
-        grading["process"].wait(timeout=1800)
-    except subprocess.TimeoutExpired:
-        os.killpg(grading["process"].pid, 9)
-        raise
-    out, err = grading["files"]
-    out.seek(0), err.seek(0)
-    return grading["course"], grading["process"].returncode, out.read(), err.read(), grading["before"]
+def _finished_grading(name):
+    """The class's grading, waited for (started now if no process of the run started it)."""
+    folder = run_dir() / name
+    _start_grading(name)
+    deadline = time.monotonic() + GRADING_TIMEOUT
+    while not (folder / "returncode").exists():
+        if time.monotonic() > deadline:
+            _stop_grading(folder)
+            raise AssertionError(f"grading the shared class {name} took more than {GRADING_TIMEOUT} s")
+        time.sleep(0.5)
+    return {"course": folder / "course", "returncode": int((folder / "returncode").read_text()),
+            "stdout": (folder / "stdout.txt").read_text(errors="replace"),
+            "stderr": (folder / "stderr.txt").read_text(errors="replace"),
+            "before": pickle.loads((folder / "before.pickle").read_bytes())}
+
+
+def _stop_grading(folder):
+    """End a grading still running (its whole session: the grader, its workers and kernels)."""
+    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+        if not (folder / "returncode").exists():
+            os.killpg(int((folder / "pid").read_text()), signal.SIGKILL)
 
 
 def pytest_collection_finish(session):
@@ -202,43 +302,52 @@ def pytest_collection_finish(session):
     wanted = {name for item in session.items for name in SHARED_CLASSES if name in getattr(item, "fixturenames", ())}
     for name in SHARED_CLASSES:
         if name in wanted:
-            _start_grading(name, session.config._tmp_path_factory)
+            _start_grading(name)
 
 
 def pytest_sessionfinish(session):
-    for grading in _grading.values():  # an interrupted run leaves no grading behind
-        if grading["process"].poll() is None:
-            os.killpg(grading["process"].pid, 9)
+    """An interrupted run leaves no grading behind. Under xdist the controller does it, once every
+    worker is done (a worker that finishes first must not end a grading another one waits for)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or "config" not in _run:
+        return
+    for name in SHARED_CLASSES:
+        _stop_grading(run_dir() / name)
 
 
 @pytest.fixture(scope="session")
-def graded_corpus(tmp_path_factory):
+def graded_corpus():
     """The whole corpus (correct, wrong, hostile) and the instructor's solution, autograded by
     the batch command (`python -m labgrader autograde`), as the instructor would run it."""
-    course, returncode, stdout, stderr, before = _finished_grading("graded_corpus", tmp_path_factory)
-    assert returncode == batch_exit_status(course, ASSIGNMENT) == 1, stdout[-3000:] + stderr[-3000:]
+    graded = _finished_grading("graded_corpus")
+    course, stdout = graded["course"], graded["stdout"]
+    assert graded["returncode"] == batch_exit_status(course, ASSIGNMENT) == 1, stdout[-3000:] + graded["stderr"][-3000:]
     assert stdout.strip().splitlines()[-1].startswith("Needs attention:")  # said last
     return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT),
-            "stdout": stdout, "before": before}
+            "stdout": stdout, "before": graded["before"]}
 
 
 # Plain `nbgrader autograde` grades one submission at a time (seconds each), so it grades a sample of
 # the corpus: each kind of valid answer, the honest imports that flags must never mind, the typical
 # wrong answers, and one attack for each way of getting code run in the kernel (stdlib hook, hand-in
-# package, thread, sys.modules, tracing, Keras and publisher patches, forged hand-overs), with the
-# twins they are compared with, and one sandbox check. The batch command grades the whole corpus.
+# package, thread, sys.modules, tracing, Keras and publisher patches, forged hand-overs, IPython hooks,
+# objects that compute something else than they describe), with the twins they are compared with, and
+# one sandbox check. The batch command grades the whole corpus.
 PLAIN_SAMPLE = {
     "correct": ["add_method", "explicit_input", "keras_namespace", "list_and_flatten", "rebinds_names_afterwards",
                 "tf_keras_models_reshape", "explore_os_environ", "explore_sys_version", "explore_time_a_cell",
-                "explore_warnings_filter", "explore_matplotlib_plot", "explore_shell_and_files"],
+                "explore_warnings_filter", "explore_matplotlib_plot", "explore_shell_and_files", "explore_numpy_behavior"],
     "wrong": ["count_one_row", "counts_both_models_fresh_layer", "copied_weights", "fresh_embedding",
-              "model3_is_model2", "typo_in_answer", "untouched", "wraps_model2"],
+              "model3_is_model2", "typo_in_answer", "untouched", "wraps_model2", "extra_dense_layer"],
     "hostile": ["tamper_stdlib_encoder_hook", "tamper_shadows_export_package", "tamper_shadows_numpy_module",
                 "tamper_thread_repatches_export", "tamper_sys_modules_export", "tamper_settrace_mutates",
                 "tamper_patches_keras", "tamper_display_publisher_class", "tamper_session_send_rewrite",
                 "tamper_replays_handover", "tamper_fake_model3_object", "tamper_escape_sequences_in_line",
                 "redteam_display_pub_swap", "redteam_pinned_swap_faithful", "redteam_snapshot_disarmed",
-                "reads_source_solutions"],
+                "reads_source_solutions",
+                # what the kernel runs is what the grader judges; hidden tests never reach the kernel
+                "redteam_post_run_cell_handover", "redteam_pre_run_cell_rebinds", "redteam_sequential_layers_replaced",
+                "redteam_flatten_subclass_posing", "redteam_activation_named_linear", "redteam_dense_kernel_swapped",
+                "redteam_hooks_read_hidden_tests"],
 }
 
 
@@ -250,10 +359,11 @@ def plain_sample():
 
 
 @pytest.fixture(scope="session")
-def plain_graded(tmp_path_factory):
+def plain_graded():
     """A sample of the corpus (PLAIN_SAMPLE) autograded by plain `nbgrader autograde` from the
     course root, no extra flags (nbgrader_config.py sandboxes it)."""
-    course, returncode, stdout, stderr, _ = _finished_grading("plain_graded", tmp_path_factory)
-    assert returncode == 0, f"nbgrader autograde failed:\n{stdout[-3000:]}\n{stderr[-3000:]}"
+    graded = _finished_grading("plain_graded")
+    assert graded["returncode"] == 0, f"nbgrader autograde failed:\n{graded['stdout'][-3000:]}\n{graded['stderr'][-3000:]}"
+    course = graded["course"]
     return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT),
-            "stdout": stdout, "stderr": stderr}
+            "stdout": graded["stdout"], "stderr": graded["stderr"]}

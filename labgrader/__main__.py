@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import textwrap
 from pathlib import Path
@@ -107,6 +108,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--status", action="store_true",
                        help="print the queue, what was graded, failures, flags and refusals, then exit")
     serve.add_argument("--json", action="store_true", help="with --status: as JSON")
+
+    # A deployment that is safe by construction, and checked (labgrader/deploy/).
+    from labgrader.deploy import doctor, setup
+    doctor_cmd = commands.add_parser(
+        "doctor", formatter_class=formatter, help="audit a deployment: who can read the course, the exchange, the "
+        "service, due dates, limits",
+        description=wrapped("Audit a live deployment of a course, as root or as its instructor. For every student account "
+        "(the hub's group, the gradebook's students, the owners of inbound's entries, --student) and any other "
+        "account: can it read or write anything of the course (source/, gradebook.db, submitted/, autograded/, "
+        "feedback/, .labgrader/, nbgrader_config.py), or the solutions in the clone labgrader runs from? Then the "
+        "exchange's modes and owners, the grading service and its policy, due dates, free disk, inotify watches and "
+        "cgroups. Access is evaluated from modes, ACLs and groups along the whole path; as root each private path is "
+        "also opened as each account. Each problem comes with the command that fixes it."),
+        epilog="exit status: 0 nothing to fix; 1 warnings only; 2 something unsafe")
+    doctor.add_arguments(doctor_cmd)
+    setup_cmd = commands.add_parser(
+        "setup", formatter_class=formatter, help="as root: the exchange, a private course folder, the machine-wide config",
+        description=wrapped("As root: make the exchange (root 1777, the course folder the instructor's, inbound 3733, "
+        "outbound 0755, feedback 0711), the course folder (the instructor's, 0700) with source/, release/ and "
+        "nbgrader_config.py copied from a clone (0700 folders, 0600 files, links skipped, what is there kept), and, "
+        "only with --config-dir, the machine-wide config (a file that differs is kept as <name>.bak-<time> first). "
+        "Says what it made, kept and wrote. deploy/hub-setup.sh runs it."))
+    setup.add_arguments(setup_cmd)
     return parser
 
 
@@ -123,12 +147,20 @@ def main(argv: list[str] | None = None) -> None:
 def run(args: argparse.Namespace) -> None:
     if args.command == "serve":
         serve(args)
+    elif args.command == "doctor":
+        from labgrader.deploy import doctor
+        raise SystemExit(doctor.run(args))
+    elif args.command == "setup":
+        from labgrader.deploy import setup
+        raise SystemExit(setup.run(args))
     elif args.command == "demo":
         from labgrader import demo
         demo.run(args.course)
     elif args.command == "autograde":
         from labgrader.batch import grade_class
+        from labgrader.deploy.doctor import warn_unless_private
         from labgrader.reports.summary import print_summary
+        warn_unless_private(str(args.course))
         if args.scheduler or args.cluster:  # Dask (labgrader/batch/distributed.py)
             from labgrader.batch.distributed import grade_on_cluster
             report = grade_on_cluster(args.course, args.assignment, students=args.student, scheduler=args.scheduler,
@@ -161,12 +193,27 @@ def serve(args: argparse.Namespace) -> None:
     if args.status:
         from labgrader.service.status import print_status
         raise SystemExit(print_status(str(args.course.resolve()), as_json=args.json))
-    import logging
-    from labgrader.service.server import Service
+    from labgrader.deploy.doctor import refuse_unless_private
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for chatty in ("traitlets", "watchfiles"):  # nbgrader's converters log every file they copy
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:  # the service's log is the hub's: only what needs a look
+        handler.addFilter(expected_checksum_warning)
+    refuse_unless_private(str(args.course), logging.getLogger("labgrader.service"))  # fail closed: exit status 3
+    from labgrader.service.server import Service
     Service(args.course, args.assignment, workers=args.workers, scheduler=args.scheduler).run()
+
+
+def expected_checksum_warning(record: logging.LogRecord) -> bool:
+    """False for nbgrader's "Attribute 'checksum' for cell ... has changed!": the grader puts the
+    instructor's test cells (hidden tests and all) back in every submission, so each graded test
+    cell says it; every other warning passes. (Read as formatted: labgrader's PrintableFilter on
+    nbgrader's logger formats a record before any handler sees it.)"""
+    try:
+        message = record.getMessage()
+    except Exception:  # a record that does not format is not this one
+        return True
+    return not message.startswith("Attribute 'checksum' for cell ")
 
 
 def exit_status(report: dict[str, Any]) -> int:

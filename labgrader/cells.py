@@ -15,3 +15,31 @@ def grade_id(cell):
 def is_student_cell(cell, released_sources):
     """A code cell the student could have written: unlocked, or not one the release holds as it is."""
     return cell.cell_type == "code" and (not is_locked(cell) or cell.source not in released_sources)
+
+
+BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"  # nbgrader's ClearHiddenTests defaults
+
+
+def hidden_tests(source):
+    """The lines of ``source`` inside nbgrader's hidden test regions (the delimiter lines excluded)."""
+    return _split_hidden(source)[1]
+
+
+def without_hidden_tests(source):
+    """``source`` without its hidden test regions, as nbgrader's ClearHiddenTests cuts them (an
+    unterminated region runs to the end: nothing of it is kept)."""
+    return "\n".join(_split_hidden(source)[0])
+
+
+def _split_hidden(source):
+    kept, hidden, inside = [], [], False
+    for line in source.split("\n"):
+        if BEGIN_HIDDEN in line:
+            inside = True
+        elif END_HIDDEN in line:
+            inside = False
+        elif inside:
+            hidden.append(line)
+        else:
+            kept.append(line)
+    return kept, hidden

@@ -41,6 +41,18 @@ def broken(lab: Lab) -> str:
 
 
 @dataclass
+class Handover:
+    """What reached the grader for one graded test cell, taken from the kernel's messages as they
+    arrived (GuardedExecute), whatever the notebook's outputs show afterwards."""
+    exports: list = field(default_factory=list)   # export records of the grader's hand-over step (one, unless forged)
+    inputs: dict = field(default_factory=dict)    # ref -> the arrays the grader sent for the cross-check
+    outputs: list = field(default_factory=list)   # the kernel's cross-check results (one record, unless forged)
+    seals: list = field(default_factory=list)     # the seal's evidence records (one, unless forged)
+    unasked: int = 0                              # grader records no step asked for (while the cell's own code ran...)
+    complete: bool = False                        # every step ran (False: the kernel died or hung meanwhile)
+
+
+@dataclass
 class GradingContext:
     assignment: str
     notebook: str                            # without .ipynb
@@ -51,8 +63,11 @@ class GradingContext:
     reference: dict[str, dict] = field(default_factory=dict)  # grade id -> the instructor's validated export
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(secrets.randbits(128)))
     arguments: dict[str, list] = field(default_factory=dict)  # grade id -> calls for a function answer
+    cross_check_rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(secrets.randbits(128)))  # its inputs
     handin: str = ""                         # submitted/<student>/<assignment>
     sealed: set = field(default_factory=set)  # grade ids whose test cell the grader checked after (GuardedExecute)
+    handovers: dict[str, Handover] = field(default_factory=dict)  # grade id -> what its hand-over steps received
+    stray: dict[str, int] = field(default_factory=dict)  # cell label -> grader records written outside any test cell
     pins: list = field(default_factory=list)  # per silent pin cell, the pin records it put out (one, unless forged)
     watched: bool = False                     # the export module took its snapshot (GuardedExecute ran watch)
 

@@ -27,13 +27,14 @@ from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config, Configurable
 
 from labgrader.config import load_course_config
+from labgrader.errors import LabgraderError
 from labgrader.lab import Lab, load_lab
 
 UTC = _dt.timezone.utc
 T = TypeVar("T", bound=Configurable)
 
 
-class CourseProblem(RuntimeError):
+class CourseProblem(LabgraderError, RuntimeError):
     """The course cannot be graded or served as it is; the message says what to do."""
 
 
@@ -193,11 +194,15 @@ class Course:
 
     def prepare_rows(self, assignment: str, students: Iterable[str]) -> None:
         """The course rows (nbgrader's converters and steps open the gradebook under the course id
-        and under nbgrader's default one) and the students' rows, made before any worker grades."""
+        and under nbgrader's default one) and the students' rows, made before any worker grades
+        (not with ``c.Autograde.create_student = False``: nbgrader then refuses a student it does
+        not know, and so does the batch)."""
         from nbgrader.api import Gradebook
+        from nbgrader.converters import Autograde
         with Gradebook(self.db_url) as gb:
-            for student in students:
-                gb.update_or_create_student(student)
+            if Autograde(config=self.config).create_student:
+                for student in students:
+                    gb.update_or_create_student(student)
         if self.course_id != "default_course":
             Gradebook(self.db_url, self.course_id).close()
 

@@ -1,14 +1,22 @@
 """The contract between the engine and one lab: ``source/<assignment>/grading.py`` defines ``lab``.
 
-A lab is a folder an instructor can copy: its notebooks (nbgrader's source version, whose hidden
-test cells call ``labgrader.kernels.export.answer``) and ``grading.py``, which only the grader
-imports (``CourseDirectory.ignore`` keeps it out of the release and of students' working copies)::
+A lab is a folder an instructor can copy: its notebooks (nbgrader's source version) and
+``grading.py``, which only the grader imports (``CourseDirectory.ignore`` keeps it out of the
+release and of students' working copies)::
 
     from labgrader.lab import Check, Lab, failed, passed
 
     def judge(check: Check) -> Verdict: ...
 
-    lab = Lab(judge=judge, pinned_names=("model", "model2"), warm_imports=("tensorflow",))
+    lab = Lab(judge=judge, handovers={"q1": ("answer",)}, pinned_names=("model", "model2"),
+              warm_imports=("tensorflow",))
+
+The grader runs each graded test cell's visible code only; its hidden test region never enters
+the kernel. Right after the cell, the grader itself hands the names ``handovers`` lists for it
+over as data (``labgrader.kernels.export.answer``, run as a silent cell holding no test text).
+The hidden region is what runs when the engine is not the grader (nbgrader's stock
+configuration): it must fail (``raise``), so a course graded without its nbgrader_config.py
+scores 0 instead of passing every hidden check.
 
 ``load_lab`` imports it once per process (by content), checks the contract and says which file
 and which attribute is wrong. A judge gets the student's answers as the grader rebuilt them and
@@ -22,7 +30,7 @@ import hashlib
 import importlib.util
 import os
 from dataclasses import dataclass, field, fields
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 import numpy as np
 
@@ -32,7 +40,7 @@ from labgrader.judging.values import Value, Verdict, failed, passed
 
 MODULE_FILE = "grading.py"
 
-__all__ = ["Check", "Lab", "LabError", "NotGradable", "Value", "Verdict", "failed", "load_lab", "passed"]
+__all__ = ["Check", "Inputs", "Lab", "LabError", "NotGradable", "Value", "Verdict", "failed", "load_lab", "passed"]
 
 
 class LabError(LabgraderError):
@@ -50,11 +58,27 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Inputs:
+    """The values the grader draws to cross-check a Keras model answer against the student's real
+    object (``labgrader.judging.faithful``): uniform in [low, high), whole numbers if ``integers``."""
+    low: float = -1.0
+    high: float = 1.0
+    integers: bool = False
+
+
+@dataclass(frozen=True)
 class Lab:
     """Everything the engine needs to know about a lab, with its defaults."""
 
     judge: Callable[[Check], Verdict]
     """The verdict for one graded test cell; runs only in the grader."""
+
+    handovers: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    """grade id of each graded test cell -> the names of the notebook's namespace the grader hands
+    over right after that cell ran (e.g. ``{"q2_structure": ("model3",)}``): what its judge gets
+    as ``check.answers``. Every graded test cell of the lab's notebooks needs an entry (the
+    readiness check says which are missing). A name handed over by several cells must be the same
+    object in each of them."""
 
     pinned_names: tuple[str, ...] = ()
     """Objects the lab's own cells build (e.g. ``model``), pinned silently just before the first
@@ -78,6 +102,11 @@ class Lab:
     """Modules imported once by the batch's fork server (so each kernel starts with them) and by
     the grader before its workers start (so rebuilding answers does not import them again)."""
 
+    cross_check_inputs: Mapping[str, Inputs] = field(default_factory=dict, hash=False)
+    """Answer (or pinned) name -> the range of the inputs the grader draws to cross-check that
+    Keras model against the student's real object; by default ids below the input_dim of an
+    Embedding it feeds, whole numbers for an integer input, else uniform in [-1, 1)."""
+
     handin_files: tuple[str, ...] = ()
     """Glob patterns of files a hand-in may hold besides the notebooks and still have in the
     kernel's working copy, Python modules included (none by default: a ``.py`` file or package
@@ -93,6 +122,13 @@ class Lab:
             if item.name in ("pinned_names", "watched_modules", "warm_imports", "handin_files") and (
                     type(value) not in (tuple, list) or not all(type(v) is str for v in value)):
                 raise TypeError(f"Lab.{item.name} must be a tuple of strings, not {value!r}")
+        if not isinstance(self.handovers, Mapping) or not all(
+                type(k) is str and type(v) in (tuple, list) and all(type(n) is str for n in v)
+                for k, v in self.handovers.items()):
+            raise TypeError(f"Lab.handovers must map grade ids to tuples of names, not {self.handovers!r}")
+        if not isinstance(self.cross_check_inputs, Mapping) or not all(
+                type(k) is str and isinstance(v, Inputs) for k, v in self.cross_check_inputs.items()):
+            raise TypeError("Lab.cross_check_inputs must map names to labgrader.lab.Inputs")
         if not callable(self.judge):
             raise TypeError("Lab.judge must be a function judge(check) -> Verdict")
         if self.arguments is not None and not callable(self.arguments):
@@ -103,18 +139,36 @@ def lab_directory(coursedir, assignment: str) -> str:
     return coursedir.format_path(coursedir.source_directory, ".", assignment)
 
 
+def _lab_files(folder: str) -> list[str]:
+    """The files of a lab folder that make the lab (no caches), in a fixed order."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".ipynb_checkpoints"))
+        found += [os.path.join(root, name) for name in sorted(files) if not name.endswith(".pyc")]
+    return found
+
+
 def folder_digest(folder: str) -> str:
     """The content of every file of a lab folder (notebooks, grading.py, data), as a short hash."""
     digest = hashlib.sha256()
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", ".ipynb_checkpoints"))
-        for name in sorted(files):
-            if name.endswith(".pyc"):
-                continue
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                digest.update(os.path.relpath(path, folder).encode() + b"\0" + f.read() + b"\0")
+    for path in _lab_files(folder):
+        with open(path, "rb") as f:
+            digest.update(os.path.relpath(path, folder).encode() + b"\0" + f.read() + b"\0")
     return digest.hexdigest()[:24]
+
+
+_digests: dict[tuple[str, tuple[tuple[str, int, int, int], ...]], str] = {}
+
+
+def lab_digest(folder: str) -> str:
+    """``folder_digest``, read once per process and content: keyed by every file's size and
+    change times (a lab that ships a large dataset is not read again for each submission)."""
+    files = _lab_files(folder)
+    stats = [os.stat(path) for path in files]
+    key = (os.path.realpath(folder), tuple((path, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for path, s in zip(files, stats)))
+    if key not in _digests:
+        _digests[key] = folder_digest(folder)
+    return _digests[key]
 
 
 _loaded: dict[tuple[str, str], Lab] = {}
@@ -127,7 +181,7 @@ def load_lab(coursedir, assignment: str) -> Lab | None:
     path = os.path.join(folder, MODULE_FILE)
     if not os.path.isfile(path):
         return None
-    digest = folder_digest(folder)
+    digest = lab_digest(folder)
     key = (os.path.realpath(path), digest)
     if key not in _loaded:
         _loaded[key] = _import(path, assignment, digest)

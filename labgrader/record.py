@@ -21,6 +21,9 @@ METADATA_KEY = "labgrader"
 VERSION = 1
 MAX_LISTED = 20  # flags listed in the summary, the report and the gradebook; the rest are counted
 MAX_KEPT = 200   # flags kept per notebook; beyond that only counted (a student can make thousands)
+# What kind of fault stopped cells from running (NotebookRecord.fault_kinds), for reports to count
+TIMED_OUT, KERNEL_DIED = "timed out", "kernel died"
+STDERR_KEPT = 64 * 1024  # characters of a kernel's stderr kept in its record
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,14 @@ class NotebookRecord:
     timings: dict[str, float] = field(default_factory=dict)
     dropped_flags: int = 0                                   # flags beyond MAX_KEPT, counted only
     checks: list[CheckResult] = field(default_factory=list)  # every graded cell, after grading (RecordChecks)
+    stderr: str = ""                                         # what the kernel wrote to its stderr (printable text)
+    fault_kinds: list[str] = field(default_factory=list)    # TIMED_OUT, KERNEL_DIED: what the faults were
+
+    def fault(self, kind: str, text: str) -> None:
+        """A fault of ``kind`` (TIMED_OUT, KERNEL_DIED), said in ``text``."""
+        self.faults.append(text)
+        if kind not in self.fault_kinds:
+            self.fault_kinds.append(kind)
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -120,7 +131,9 @@ class NotebookRecord:
                    timings={str(k): float(v) for k, v in (data.get("timings") or {}).items()
                             if isinstance(v, (int, float))},
                    dropped_flags=int(data["dropped_flags"]) if isinstance(data.get("dropped_flags"), int) else 0,
-                   checks=[CheckResult.from_dict(c) for c in (data.get("checks") or [])[:10_000]])
+                   checks=[CheckResult.from_dict(c) for c in (data.get("checks") or [])[:10_000]],
+                   stderr=printable(str(data.get("stderr", "")))[:STDERR_KEPT],
+                   fault_kinds=[k for k in (data.get("fault_kinds") or []) if k in (TIMED_OUT, KERNEL_DIED)])
 
 
 def read_notebook_record(nb: Any) -> NotebookRecord | None:
@@ -150,6 +163,8 @@ class SubmissionRecord:
     max_score: float = 0.0
     late_penalty: float = 0.0                              # nbgrader's late-submission penalty
     seconds_late: float = 0.0
+    stderr: dict = field(default_factory=dict)             # notebook -> what its kernel wrote to stderr ("" omitted)
+    fault_kinds: list = field(default_factory=list)        # TIMED_OUT, KERNEL_DIED, over its notebooks
 
     @property
     def needs_review(self) -> bool:
@@ -163,6 +178,9 @@ class SubmissionRecord:
         self.messages[record.notebook] = dict(record.messages)
         self.checks[record.notebook] = [asdict(c) for c in record.checks]
         self.faults_by_notebook[record.notebook] = list(record.faults)
+        if record.stderr:
+            self.stderr[record.notebook] = record.stderr
+        self.fault_kinds += [k for k in record.fault_kinds if k not in self.fault_kinds]
         for step, seconds in record.timings.items():
             self.timings[step] = round(self.timings.get(step, 0.0) + seconds, 3)
 

@@ -18,11 +18,14 @@ import nbformat
 import numpy as np
 from nbgrader.coursedir import CourseDirectory
 
-from labgrader.cells import grade_id, is_test_cell
-from labgrader.context import GradingContext, arguments_for, mark_broken
+import ast
+
+from labgrader.cells import grade_id, hidden_tests, is_test_cell
+from labgrader.context import GradingContext, Handover, arguments_for, mark_broken
+from labgrader.judging import faithful
 from labgrader.judging import reference as reference_store
 from labgrader.judging.answers import Answers
-from labgrader.judging.protocol import Malformed, records_in, validate
+from labgrader.judging.protocol import Malformed, validate
 from labgrader.lab import MODULE_FILE, Check, Lab, LabError, Verdict, load_lab, notebook_names
 from labgrader.preprocessors.guarded_execute import GuardedExecute
 from labgrader.record import NotebookRecord
@@ -37,15 +40,17 @@ class NotReady(LabError):
 def run_reference(config: Any, lab: Lab, notebook: str,
                   rng: np.random.Generator | None = None) -> tuple[dict[str, dict], dict[str, list]]:
     """Run the instructor's ``notebook`` (without .ipynb) in a scratch copy of the lab folder,
-    sandboxed like any kernel; return what each graded test cell handed over, validated, and the
-    arguments its function answers were called with (the judges must see the same calls)."""
+    sandboxed and handed over like any submission; return what the grader received after each
+    graded test cell, validated and checked faithful, and the arguments its function answers were
+    called with (the judges must see the same calls)."""
     folder = os.path.dirname(lab.path)
     nb = nbformat.read(os.path.join(folder, notebook + ".ipynb"), as_version=4)
+    check_test_cells(lab, notebook, nb)
     graded = [grade_id(c) for c in nb.cells if is_test_cell(c)]
     rng = rng if rng is not None else np.random.default_rng(0)
     arguments = arguments_for(lab, graded, rng)
     context = GradingContext(lab.name, notebook, "(the instructor's notebook)", lab, NotebookRecord(notebook=notebook),
-                             rng=rng, arguments=arguments)
+                             rng=rng, arguments=arguments, cross_check_rng=np.random.default_rng(2))
     workdir = tempfile.mkdtemp(prefix="labgrader-reference-")
     try:
         for name in os.listdir(folder):
@@ -57,23 +62,79 @@ def run_reference(config: Any, lab: Lab, notebook: str,
         shutil.rmtree(workdir, ignore_errors=True)
     exports = {}
     for cell in nb.cells:
+        if is_test_cell(cell):
+            gid = grade_id(cell)
+            exports[gid] = _handed_over(notebook, cell, context.handovers.get(gid) or Handover())
+    _check_faithful(lab, notebook, exports, context.handovers)
+    return exports, arguments
+
+
+def check_test_cells(lab: Lab, notebook: str, nb: Any) -> None:
+    """Every graded test cell of the instructor's notebook is one the lab hands answers over for
+    (``Lab.handovers``), and its hidden test region fails: run by anything but this grader (nbgrader's
+    stock configuration), a cell whose hidden tests pass would give its points whatever the answer."""
+    for cell in nb.cells:
         if not is_test_cell(cell):
             continue
         gid = grade_id(cell)
-        for _, record in records_in(cell):
-            try:
-                export = validate(record)
-            except Malformed as exc:
-                raise NotReady(f"{notebook}.ipynb: the hand-over of {gid!r} is malformed ({exc})") from None
-            if export["grade_id"] == gid:
-                exports[gid] = export
-        if gid not in exports:
-            errors = [f"{o.ename}: {one_line(o.evalue, 200)}" for o in cell.outputs if o.output_type == "error"]
+        if gid not in lab.handovers:
+            raise NotReady(f"{lab.path}: Lab.handovers has no entry for the graded cell {gid!r} of {notebook}.ipynb: "
+                           "list the names the grader hands over after it (e.g. handovers={" f"{gid!r}: (\"answer\",)" "}).")
+        if not _fails(hidden_tests(cell.source)):
             raise NotReady(
-                f"The instructor's notebook {notebook}.ipynb handed nothing over in the graded cell {gid!r} "
-                f"({errors[0] if errors else 'no error shown'}): its hidden tests must call "
-                f"labgrader.kernels.export.answer({gid!r}, globals(), ...); run it top to bottom in Jupyter and fix it.")
-    return exports, arguments
+                f"{notebook}.ipynb: the graded cell {gid!r} has no hidden test region that fails. The grader never runs "
+                "that region; nbgrader's stock configuration (a course copied without its nbgrader_config.py) does, "
+                "and would then give the cell's points whatever the answer. End the cell with\n"
+                "### BEGIN HIDDEN TESTS\nraise AssertionError(\"graded only with the course's nbgrader_config.py\")\n"
+                "### END HIDDEN TESTS")
+
+
+def _fails(lines: list[str]) -> bool:
+    """Whether code runs a ``raise`` statement at its top level (so it always fails when run)."""
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return False
+    return any(isinstance(statement, ast.Raise) for statement in tree.body)
+
+
+def _handed_over(notebook: str, cell: Any, handover: Handover) -> dict:
+    """The one valid hand-over the grader received after the instructor's test ``cell``."""
+    gid = grade_id(cell)
+    if len(handover.exports) != 1 or handover.unasked:
+        errors = [f"{o.ename}: {one_line(o.evalue, 200)}" for o in cell.outputs if o.output_type == "error"]
+        raise NotReady(
+            f"The instructor's notebook {notebook}.ipynb handed over {len(handover.exports)} answers after the graded "
+            f"cell {gid!r} instead of one ({errors[0] if errors else 'no error shown'}): its visible code must run "
+            "without an error, and nothing in the notebook may write the grader's messages; run it top to bottom "
+            "in Jupyter and fix it.")
+    try:
+        export = validate(handover.exports[0])
+    except Malformed as exc:
+        raise NotReady(f"{notebook}.ipynb: the hand-over of {gid!r} is malformed ({exc})") from None
+    if export["grade_id"] != gid:
+        raise NotReady(f"{notebook}.ipynb: the hand-over after {gid!r} is for another cell")
+    return export
+
+
+def _check_faithful(lab: Lab, notebook: str, exports: dict[str, dict], handovers: dict[str, Handover]) -> None:
+    """The instructor's answers pass what every student's must: each name handed over by several
+    cells is one object, and each Keras model computes in the kernel what its rebuild computes."""
+    first: dict[str, tuple[str, str]] = {}
+    allowed = set(lab.allowed_layers) if lab.allowed_layers is not None else None
+    for gid, export in exports.items():
+        for name in export["answers"]:
+            mark = faithful.fingerprint(export, name)
+            if first.setdefault(name, (gid, mark))[1] != mark:
+                raise NotReady(f"{notebook}.ipynb: {name} changes between the graded cells {first[name][0]!r} and {gid!r} "
+                               "in the instructor's own run (a test cell's visible code builds or changes it); the "
+                               "grader requires one object per name: build it fully in its answer cell.")
+        finding = faithful.cross_check(export, handovers[gid].inputs, handovers[gid].outputs,
+                                       Answers(export, allowed).rebuilt)
+        if finding is not None:
+            raise NotReady(f"{notebook}.ipynb: the instructor's {finding.name} handed over after {gid!r} fails the "
+                           f"grader's cross-check ({finding.problem}); the grader cannot check this answer faithfully "
+                           "(see Lab.cross_check_inputs for the inputs it draws).")
 
 
 def judge_reference(lab: Lab, notebook: str, exports: dict[str, dict], arguments: dict[str, list],
@@ -104,6 +165,7 @@ def check_ready(config: Any, assignment: str, notebooks: list[str] | None = None
         return None
     notebooks = notebooks if notebooks is not None else notebook_names(coursedir.db_url, assignment)
     pinned: set[str] = set()
+    graded: list[str] = []
     try:
         for notebook in notebooks:
             try:
@@ -115,12 +177,17 @@ def check_ready(config: Any, assignment: str, notebooks: list[str] | None = None
                     f"Cannot grade {assignment!r}: a grading kernel could not run the instructor's {notebook}.ipynb "
                     f"({type(exc).__name__}: {one_line(exc, 300)}), so every submission would score 0. Check that "
                     "`python -c 'import labgrader'` works with the interpreter the kernels use, that the course's "
-                    f"source/{assignment}/ is complete, and that `nbgrader validate source/{assignment}/{notebook}.ipynb` "
-                    "passes.") from None
+                    f"source/{assignment}/ is complete, and that source/{assignment}/{notebook}.ipynb runs top to bottom "
+                    "in Jupyter (only its hidden test regions may fail there).") from None
             judge_reference(lab, notebook, exports, arguments, np.random.default_rng(1))
             pinned |= {name for export in exports.values() for name, value in export["lab"].items()
                        if value["kind"] != "undefined"}
             reference_store.store(coursedir, lab, notebook, exports)
+            graded += list(exports)
+        unknown = sorted(set(lab.handovers) - set(graded))
+        if unknown:
+            raise NotReady(f"{lab.path}: Lab.handovers names {unknown}, which no graded test cell of the lab's "
+                           "notebooks has as its grade id (a typo?).")
         unbound = [name for name in lab.pinned_names if name not in pinned]
         if unbound:
             raise NotReady(f"{lab.path}: no locked cell of the instructor's notebooks binds {unbound} (Lab.pinned_names): "

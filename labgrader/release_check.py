@@ -87,10 +87,16 @@ def problems(course: Path, assignment: str, scratch: Path) -> list[str]:
                          f"{first + 1}): run `nbgrader generate_assignment {assignment} --force` and commit release/")
         for line in leaks(nbformat.read(source_path, as_version=4), committed):
             found.append(f"release/{assignment}/{name} leaks a line of a solution or hidden test: {line[:80]!r}")
-    for path in sorted((fresh).rglob("*")):
+    for path in sorted(fresh.rglob("*")):  # the other files released beside the notebooks (a students' guide...)
         relative = path.relative_to(fresh)
-        if path.is_file() and path.suffix != ".ipynb" and not (course / "release" / assignment / relative).is_file():
+        committed_file = course / "release" / assignment / relative
+        if not path.is_file() or path.suffix == ".ipynb":
+            continue
+        if not committed_file.is_file():
             found.append(f"release/{assignment}/{relative} is missing (nbgrader releases it)")
+        elif committed_file.read_bytes() != path.read_bytes():
+            found.append(f"release/{assignment}/{relative} is out of date with source/: run `nbgrader "
+                         f"generate_assignment {assignment} --force` and commit release/")
     return found
 
 

@@ -24,9 +24,9 @@ from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
-# Modules that are not part of the library: a JupyterHub configuration file (it calls get_config())
+# Modules that are not part of the library: JupyterHub configuration files (they call get_config())
 # and the command-line entry points.
-NOT_MODULES = {"labgrader.exchange.jupyterhub_config"}
+NOT_MODULES = (".jupyterhub_config", ".__main__")
 INLINE_CODE = re.compile(r"``([^`]+)``|`([^`]+)`")
 
 
@@ -36,7 +36,7 @@ def configurables(package: str = "labgrader") -> list[type]:
     root = importlib.import_module(package)
     found: list[type] = []
     for module_info in sorted(pkgutil.walk_packages(root.__path__, f"{package}."), key=lambda m: m.name):
-        if module_info.name in NOT_MODULES or module_info.name.endswith(".__main__"):
+        if module_info.name.endswith(NOT_MODULES):
             continue
         module = importlib.import_module(module_info.name)
         for _, cls in sorted(vars(module).items()):
@@ -52,8 +52,8 @@ def options(cls: type) -> dict[str, Any]:
 
 
 def summary(cls: type) -> str:
-    """The first paragraph of the class's docstring, on one line."""
-    doc = inspect.getdoc(cls) or ""
+    """The first paragraph of the class's own docstring, on one line (none: not its parent's)."""
+    doc = inspect.cleandoc(cls.__dict__.get("__doc__") or "")
     return " ".join(doc.split("\n\n")[0].split())
 
 

@@ -18,6 +18,8 @@ import snippets as submissions
 from labgrader.reports.gradebook import cell_scores
 from test_postgresql import postgres  # noqa: F401  (the throw-away PostgreSQL server fixture)
 
+pytestmark = [pytest.mark.slow, pytest.mark.dask]  # Dask clusters (local, by hand), batch commands
+
 BIN = Path(sys.executable).parent
 ENV = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
 # Correct, wrong and hostile, all quick; not_json never reaches a worker (pre-flight).
@@ -62,7 +64,6 @@ def representative():
     return chosen
 
 
-@pytest.mark.slow
 def test_a_local_cluster_grades_like_the_local_pool(tmp_path):
     """A representative part of the corpus (correct, wrong, hostile, broken) on a LocalCluster of
     process workers: the scores, cell by cell, and the flags the local pool gives them (their
@@ -84,7 +85,6 @@ def test_a_local_cluster_grades_like_the_local_pool(tmp_path):
             assert any(words in line for line in seen), (snippet.name, words, seen)
 
 
-@pytest.mark.slow
 def test_each_worker_has_its_own_warm_fork_server_and_checks_what_it_sees(tmp_path):
     from distributed import Client, LocalCluster
 
@@ -111,7 +111,7 @@ def test_each_worker_has_its_own_warm_fork_server_and_checks_what_it_sees(tmp_pa
         record = client.submit(dist.on_worker, task.grade_submission, ASSIGNMENT, "ghost", pure=False).result()
         assert not record.ok and "cannot see" in record.error and "same path on every worker" in record.error
         # The real task, through the runner's executor protocol (concurrent.futures).
-        executor = dist._OnWorkers(client)
+        executor = dist.OnWorkers(client)
         executor.submit(task.check_ready, ASSIGNMENT, [submissions.NOTEBOOK.removesuffix(".ipynb")]).result()
         record = executor.submit(task.grade_submission, ASSIGNMENT, "instructor_solution").result()
         assert record.ok and [sum(cells.values()) for cells in record.scores.values()] == [8], record.error
@@ -146,7 +146,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
+@pytest.mark.postgres
 def test_scheduler_and_workers_by_hand_into_postgresql_survive_a_killed_worker(postgres, tmp_path):  # noqa: F811
     from distributed import Client
 

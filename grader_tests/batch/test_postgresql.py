@@ -11,6 +11,8 @@ import pytest
 from conftest import ASSIGNMENT, batch_exit_status, class_course, corpus
 from labgrader.reports.gradebook import cell_scores
 
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]  # a PostgreSQL server, a batch grading
+
 PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), default=Path("/usr/lib/postgresql/missing/bin"))
 
 

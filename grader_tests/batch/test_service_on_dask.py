@@ -18,7 +18,7 @@ from labgrader.service import journal as J
 from test_distributed import free_port
 from test_postgresql import postgres  # noqa: F401  (the throw-away PostgreSQL server fixture)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.dask, pytest.mark.postgres]
 BIN = Path(sys.executable).parent
 COURSE_ID = "categorical-embeddings"
 
@@ -85,7 +85,7 @@ def test_the_service_grades_on_a_dask_cluster_into_postgresql(postgres, tmp_path
                 proc.kill()
     row = rows[0]
     assert row["state"] == J.GRADED and row["student"] == "root" and row["result"]["target"] == "gradebook", row
-    assert row["result"]["score"] == 8 and cell_scores(postgres, ASSIGNMENT)["root"] == snippet.expected
+    assert row["result"]["record"]["score"] == 8 and cell_scores(postgres, ASSIGNMENT)["root"] == snippet.expected
     assert "with 1 worker(s)" in (tmp_path / "service.log").read_text()
     pages = list((exchange / COURSE_ID / "feedback").glob("*.html"))
     assert len(pages) == 1 and "Graded." in pages[0].read_text()

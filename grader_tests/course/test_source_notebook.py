@@ -4,6 +4,9 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import ASSIGNMENT, REPO
+from labgrader.cells import is_test_cell
+
+pytestmark = pytest.mark.slow  # runs the instructor's notebook
 
 SOURCE = REPO / "source" / ASSIGNMENT / "embeddings.ipynb"
 
@@ -11,14 +14,21 @@ SOURCE = REPO / "source" / ASSIGNMENT / "embeddings.ipynb"
 @pytest.fixture(scope="module")
 def executed():
     nb = nbformat.read(SOURCE, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(SOURCE.parent)}}).execute()
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(SOURCE.parent)}}).execute()
     return nb
 
 
-def test_no_cell_raises(executed):
-    errors = [(i, o.ename, o.evalue) for i, c in enumerate(executed.cells) if c.cell_type == "code"
-              for o in c.outputs if o.output_type == "error"]
-    assert errors == []
+def test_only_the_hidden_test_regions_raise_saying_why(executed):
+    """Run by hand, every cell runs cleanly up to the hidden test regions, which only the grader
+    skips: each fails with a message that says where the checks run and that this is expected."""
+    errors = {c.metadata.nbgrader["grade_id"]: o for c in executed.cells if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "error"}
+    graded = [c.metadata.nbgrader["grade_id"] for c in executed.cells if is_test_cell(c)]
+    assert sorted(errors) == sorted(graded)
+    for output in errors.values():
+        assert output.ename == "AssertionError" and "Grade with the course's nbgrader_config.py" in output.evalue
+        assert "The checks above passed; this error is expected" in output.evalue
 
 
 def test_no_cell_writes_to_stderr(executed):
@@ -26,18 +36,6 @@ def test_no_cell_writes_to_stderr(executed):
     stderr = [(i, o.text[:200]) for i, c in enumerate(executed.cells) if c.cell_type == "code"
               for o in c.outputs if o.get("name") == "stderr"]
     assert stderr == []
-
-
-def test_the_hidden_tests_hand_over_every_graded_answer_in_plain_jupyter(executed):
-    """Run by the instructor outside the grader, each graded cell's hidden tests still hand the
-    answer over as data (one record each, valid; the grader is what rebuilds and judges it)."""
-    from labgrader.judging.protocol import MIME, validate
-    records = [validate(o.data[MIME]) for c in executed.cells if c.cell_type == "code"
-               for o in c.outputs if MIME in o.get("data", {})]
-    assert [r["grade_id"] for r in records] == ["q1_param_count", "q2_structure", "q2_shares_layer",
-                                                 "q2_same_predictions", "q2_follows_shared_weights"]
-    assert records[0]["answers"]["trainable_params_model2"]["value"] == 40
-    assert all(set(r["answers"]) == {"model3"} for r in records[1:])
 
 
 def test_every_demo_cell_is_locked_and_every_answer_cell_is_graded():

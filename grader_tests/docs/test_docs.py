@@ -160,6 +160,8 @@ def test_the_grading_pages_commands_run_as_written(tmp_path):
                             capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "Skipping existing assignment" not in result.stderr  # --force re-graded them
+    # after --student, the summary's mean is that run's (alice's full marks), not the gradebook's
+    assert "Mean score 8.00 / 8 over the 1 submission(s) graded by this run" in result.stdout
     for made in ("reports/embeddings.html", "reports/embeddings.csv", "grades.csv", "grades_canvas.csv",
                  "feedback/alice/embeddings/embeddings.html", "grading_report_embeddings.json"):
         assert (course / made).is_file(), made

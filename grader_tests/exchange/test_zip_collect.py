@@ -161,3 +161,29 @@ def test_hostile_archives_are_refused_and_the_rest_collected(course):
     assert "not a readable zip archive" in said["not_a_zip.zip"]
     assert not (course / "downloaded" / ASSIGNMENT / "extracted" / "bomb").exists() or \
         not list((course / "downloaded" / ASSIGNMENT / "extracted" / "bomb").iterdir())
+
+
+def test_names_inside_a_students_own_zip_are_never_a_classmates_submission(course):
+    """#26: a nested zip holding files named like a classmate's Canvas files became that classmate's
+    submission, and when the classmate's own file was there, zip_collect stopped for the whole class
+    ("Duplicate submission file"). LMS names are read at the download's top level only."""
+    reset(course)
+    (course / "canvas.csv").write_text(CANVAS_ROSTER)
+    nested = io.BytesIO()
+    make_zip(nested, {"builderbob_1002_5002_embeddings.ipynb": notebook("wrong/untouched"),  # "bob's"
+                      "embeddings.ipynb": notebook("wrong/model3_is_model2")})
+    make_zip(archive_dir(course) / "submissions.zip", {
+        "liddellalice_1001_5001_mywork.zip": nested.getvalue(),               # alice's upload: a zip
+        "builderbob_1002_5002_embeddings.ipynb": notebook(),                 # bob's own file
+        "liddellalice_1001_5001_embeddings.ipynb": notebook("wrong/fresh_embedding"),  # alice's plain one too
+    })
+    result = zip_collect(course, "CanvasCollector", "--CanvasCollector.roster=canvas.csv")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]  # the class was collected
+    found = submitted(course)
+    assert sorted(found) == ["alice", "bob"]
+    assert found["bob"].read_text() == notebook()  # bob's own file, not the one in alice's zip
+    assert found["alice"].read_text() == notebook("wrong/fresh_embedding")  # the first of her two, kept
+    report = json.loads((course / f"collect_report_{ASSIGNMENT}.json").read_text())["zip_collect"]["entries"]
+    skipped = {r["entry"]: " ".join(r["reasons"]) for r in report if r["status"] == "superseded"}
+    assert skipped == {"submissions/liddellalice_1001_5001_mywork/embeddings.ipynb":
+                       "a second embeddings.ipynb for alice, with no time to tell which is newer: the first was kept"}

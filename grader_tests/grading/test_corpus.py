@@ -3,6 +3,8 @@ import pytest
 
 from conftest import corpus, plain_sample
 
+pytestmark = pytest.mark.slow  # reads the shared graded classes
+
 GRADED = [s for s in corpus() if s.expected]
 
 

@@ -6,7 +6,10 @@ import nbformat
 import psutil
 import pytest
 
-from conftest import ASSIGNMENT, corpus, tree_digest
+from conftest import ASSIGNMENT, REPO, corpus, tree_digest
+from labgrader.cells import hidden_tests
+
+pytestmark = pytest.mark.slow  # reads the shared graded classes
 
 
 def outputs_of(course, student, grade_id):
@@ -149,6 +152,37 @@ def test_the_input_history_never_holds_a_hidden_test_line(graded_corpus):
     assert "prints_input_history: history read" in text and "trainable_params_model2 = 40" in text
     for secret in ("_export.answer", "BEGIN HIDDEN", "seal(", "pin(", "watch("):
         assert secret not in text
+
+
+SPY = "redteam_hooks_read_hidden_tests"
+
+
+def hidden_test_lines():
+    """Every line of the instructor's hidden test regions (nbgrader's delimiters excluded)."""
+    source = nbformat.read(REPO / "source" / ASSIGNMENT / "embeddings.ipynb", as_version=4)
+    return [line.strip() for cell in source.cells for line in hidden_tests(cell.source) if line.strip()]
+
+
+def no_hidden_test_text_reached_the_kernel(course):
+    """What the spy kept from every channel (hooks, transformers, audit hook, frames, In/_ih, the
+    history database, linecache, the notebooks it could read): the channels worked (they saw the
+    test cells' visible code and the grader's own silent cells), and none ever saw hidden test text."""
+    spied = json.loads((course / "autograded" / SPY / ASSIGNMENT / "spied.json").read_text())
+    channels, text = {where for where, _ in spied}, "\n".join(seen for _, seen in spied)
+    assert {"input transformer", "ast transformer", "run_cell", "audit exec", "linecache"} <= channels, channels
+    assert "Checks that model3 exists" in text and "_lg.answer(" in text and "_lg.outputs(" in text
+    assert [line for line in hidden_test_lines() if line in text] == []
+    nb = nbformat.read(course / "autograded" / SPY / ASSIGNMENT / "embeddings.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells if "spied.json" in c.source for o in c.outputs)
+    assert "spy: files holding hidden tests: []" in printed
+
+
+def test_no_hidden_test_text_reaches_the_kernel(graded_corpus):
+    no_hidden_test_text_reached_the_kernel(graded_corpus["course"])
+
+
+def test_no_hidden_test_text_reaches_the_kernel_on_plain_nbgrader(plain_graded):
+    no_hidden_test_text_reached_the_kernel(plain_graded["course"])
 
 
 def test_ungradable_submissions_are_reported_and_scored_zero(graded_corpus):

@@ -4,6 +4,8 @@ import pytest
 
 from conftest import ASSIGNMENT, corpus
 
+pytestmark = pytest.mark.slow  # reads the shared graded class
+
 WRONG = corpus("wrong")
 
 

@@ -1,8 +1,12 @@
 """`nbgrader validate`, the student's check before submitting, gives the right verdict."""
 import shutil
 
+import pytest
+
 from conftest import ASSIGNMENT, corpus, nbgrader
 import snippets as submissions
+
+pytestmark = pytest.mark.slow  # nbgrader validate runs kernels
 
 
 def student_notebook(course, name):

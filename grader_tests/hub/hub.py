@@ -1,22 +1,24 @@
-"""The course on a real JupyterHub, as the README's recipe sets it up: the exchange made by
-``python -m labgrader.exchange setup``, a course in the instructor's home, and ``jupyterhub -f
-labgrader/exchange/jupyterhub_config.py`` run as root on 127.0.0.1 with PAM, LocalProcessSpawner,
-the project's configurable-http-proxy and the grading service (a managed service run as the
-instructor, serving ``~instructor/graded-course``).
+"""The course on a real JupyterHub, set up by the recipe as written: ``deploy/hub-setup.sh`` run as
+root on fresh accounts with the system's default modes (users.py; nothing locked by the test)
+makes the machine-wide environment (labgrader installed there as a wheel: deployment.py), the
+exchange, ``~instructor/graded-course`` and the machine-wide config; then ``jupyterhub -f
+<installed>/labgrader/exchange/jupyterhub_config.py`` runs as root on 127.0.0.1 with PAM,
+LocalProcessSpawner, the environment's configurable-http-proxy and the grading service (a managed
+service run as the instructor, serving ``~instructor/graded-course``). Every user's command and
+server runs that environment; no user can read this repository.
 
 One hub per test session, shared by every module (these fixtures are a plugin of the root
 conftest: a fixture imported into two modules would be two hubs). Each module takes a fresh
-``classroom``: its own course folder, the exchange's course folder made anew, the students'
-fetched assignments and nbgrader caches removed. The machine-wide config goes to a folder of the
-test's (``JUPYTER_CONFIG_PATH``), not /etc/jupyter, so that nothing else on the machine sees this
-course's exchange."""
+``classroom``: its own course folder made by ``python -m labgrader setup`` (the script's own
+command), the exchange's course folder made anew, the students' fetched assignments and nbgrader
+caches removed. The machine-wide config goes to a folder of the test's (``JUPYTER_CONFIG_PATH``),
+not /etc/jupyter, so that nothing else on the machine sees this course's exchange."""
 import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,12 +28,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ASSIGNMENT, COURSE_FILES, REPO
+import deployment
+from conftest import ASSIGNMENT, REPO
 from users import GROUP, User, class_users, kill_processes_of, pod_user  # noqa: F401 (fixtures)
 
 COURSE_ID = "categorical-embeddings"  # nbgrader_config.py's
-HUB_CONFIG = REPO / "labgrader" / "exchange" / "jupyterhub_config.py"
-CHP = REPO / ".venv" / "chp" / "node_modules" / ".bin" / "configurable-http-proxy"
 
 
 def free_port():
@@ -45,94 +46,127 @@ SERVICE_COURSE = "graded-course"  # the folder in the instructor's home the hub'
 
 @dataclass
 class Site:
-    """What the hub and every classroom share: users, the exchange's root, the machine-wide config."""
+    """What the hub and every classroom share: users, the machine-wide environment, the exchange's
+    root, the machine-wide config."""
     users: dict
     base: Path
     exchange: Path           # the exchange root
     config_dir: Path         # machine-wide nbgrader / server config (JUPYTER_CONFIG_PATH)
+    venv: Path               # the machine-wide environment (labgrader installed as a wheel)
+    setup_output: str = ""   # what deploy/hub-setup.sh said
+    hub_log: Path | None = None  # the running hub's log (the grading service's too)
 
     @property
     def service_course(self):
         return self.users["instructor"].home / SERVICE_COURSE
 
+    @property
+    def bin(self):
+        return self.venv / "bin"
+
+    @property
+    def python(self):
+        return self.bin / "python"
+
+    def recipe(self, course, release=""):
+        """``deploy/hub-setup.sh`` for this site, with ``course`` as the course root."""
+        return deployment.run_recipe(self.venv, instructor="instructor", course=course, exchange=self.exchange,
+                                     config_dir=self.config_dir, group=GROUP, release=release)
+
 
 @dataclass
 class Classroom:
-    users: dict
-    base: Path
-    exchange: Path           # the exchange root
-    config_dir: Path         # machine-wide nbgrader / server config (JUPYTER_CONFIG_PATH)
+    site: Site
     course: Path             # the instructor's course root
+
+    @property
+    def users(self):
+        return self.site.users
+
+    @property
+    def exchange(self):
+        return self.site.exchange
+
+    @property
+    def config_dir(self):
+        return self.site.config_dir
+
+    @property
+    def python(self):
+        return self.site.python
 
     @property
     def course_exchange(self):
         return self.exchange / COURSE_ID
 
+    def env(self, who, **extra):
+        """``who``'s environment for the machine-wide environment and config."""
+        return self.users[who].env(PATH=f"{self.site.bin}:/usr/local/bin:/usr/bin:/bin",
+                                   JUPYTER_CONFIG_PATH=str(self.config_dir), **extra)
+
     def run(self, who, cmd, **kw):
-        """``cmd`` as user ``who`` with the machine-wide config, from their home (students) or the
-        course root (the instructor)."""
+        """``cmd`` as user ``who`` with the machine-wide environment and config, from their home
+        (students) or the course root (the instructor)."""
         user = self.users[who]
         kw.setdefault("cwd", self.course if who == "instructor" else user.home)
-        return user.run(cmd, JUPYTER_CONFIG_PATH=str(self.config_dir), **kw)
+        return user.run(cmd, PATH=f"{self.site.bin}:/usr/local/bin:/usr/bin:/bin",
+                        JUPYTER_CONFIG_PATH=str(self.config_dir), **kw)
 
     def nbgrader(self, who, *args, **kw):
-        return self.run(who, [Path(sys.executable).parent / "nbgrader", *args], **kw)
+        return self.run(who, [self.site.bin / "nbgrader", *args], **kw)
 
 
-def setup_exchange(site):
-    """The README's exchange set-up, as root (again: it makes the course folder anew when missing)."""
-    subprocess.run([sys.executable, "-m", "labgrader.exchange", "setup", "--root", str(site.exchange), "--course",
-                    COURSE_ID, "--instructor", "instructor", "--config-dir", str(site.config_dir)],
-                   check=True, capture_output=True)
-
-
-def make_site(users, base) -> Site:
+def make_site(users, base, venv) -> Site:
+    """The recipe, as root: the environment (``venv``, a clone of the project's: the script
+    reinstalls labgrader there as a wheel), the exchange, the service's course and the machine-wide
+    config."""
     base = Path(base)
-    site = Site(users, base, base / "exchange", base / "jupyter-config")
-    setup_exchange(site)
+    site = Site(users, base, base / "exchange", base / "jupyter-config", venv)
+    site.setup_output = site.recipe(site.service_course).stdout
+    for user in users.values():  # every user's commands run the machine-wide environment
+        user.bin_dir = site.bin
     return site
 
 
-def make_classroom(site: Site, name="course") -> Classroom:
-    """A fresh term on the shared exchange: the course folder in the exchange made anew (no entry,
-    release or feedback of an earlier module), the students' fetched copies and nbgrader caches gone,
-    and the course copied into ``~instructor/<name>``, owned by the instructor."""
+def reset_term(site: Site) -> None:
+    """No entry, release or feedback of an earlier module in the exchange's course folder (made
+    again by the next set-up), and no student's fetched copy or nbgrader cache."""
     shutil.rmtree(site.exchange / COURSE_ID, ignore_errors=True)
-    setup_exchange(site)
     for who, user in site.users.items():
         if who != "instructor":
             shutil.rmtree(user.home / ASSIGNMENT, ignore_errors=True)
             shutil.rmtree(user.home / ".local" / "share" / "jupyter" / "nbgrader_cache", ignore_errors=True)
-    instructor = site.users["instructor"]
-    course = instructor.home / name
+
+
+def make_classroom(site: Site, name="course") -> Classroom:
+    """A fresh term on the shared exchange, and the course made anew in ``~instructor/<name>`` by
+    the recipe's own command (``python -m labgrader setup``: the instructor's, 0700)."""
+    reset_term(site)
+    course = site.users["instructor"].home / name
     shutil.rmtree(course, ignore_errors=True)
-    course.mkdir()
-    for item in COURSE_FILES:
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, course / item)
-    subprocess.run(["chown", "-R", f"{instructor.uid}:{instructor.gid}", str(course)], check=True)
-    return Classroom(site.users, site.base, site.exchange, site.config_dir, course)
+    subprocess.run([site.python, "-m", "labgrader", "setup", "--instructor", "instructor", "--course-dir", course,
+                    "--from", REPO, "--exchange", site.exchange, "--config-dir", site.config_dir],
+                   check=True, capture_output=True, cwd="/")
+    return Classroom(site, course)
 
 
 @contextlib.contextmanager
-def running_hub(site: Site, log_path, config=HUB_CONFIG, extra_env=None, extra_uids=(), port=None):
-    """``jupyterhub`` with the project's config (or ``config``), on free ports of 127.0.0.1; yields its
-    URL. The grading service serves ``site.service_course``. Stopping it stops every user's server
-    (cleanup_servers), the service and its proxy; leftovers (processes of the class's users and of
-    ``extra_uids``) are ended by pid."""
-    assert CHP.exists(), "configurable-http-proxy is missing: run ./course (it installs it into .venv/chp)"
-    port = port or free_port()
-    state = site.base / "hub-state"
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-               LABGRADER_HUB_URL=f"http://127.0.0.1:{port}", LABGRADER_HUB_STATE=str(state),
-               LABGRADER_HUB_GROUP=GROUP, LABGRADER_HUB_PORTS=f"{free_port()},{free_port()}",
-               LABGRADER_JUPYTER_CONFIG=str(site.config_dir), LABGRADER_COURSE=str(site.service_course),
-               LABGRADER_INSTRUCTOR="instructor")
-    env.update(extra_env or {})
+def running_hub(site: Site, log_path, config=None, extra_env=None, extra_uids=()):
+    """``jupyterhub`` with the project's config as the recipe installed it (or ``config``), on free
+    ports of 127.0.0.1; yields its URL. The grading service serves ``site.service_course``. Stopping
+    it stops every user's server (cleanup_servers), the service and its proxy; leftovers (processes
+    of the class's users and of ``extra_uids``) are ended by pid."""
+    config = config or deployment.hub_config(site.venv)
+    site.hub_log = Path(log_path)
+    settings = {"LABGRADER_HUB_URL": f"http://127.0.0.1:{free_port()}", "LABGRADER_HUB_STATE": str(site.base / "hub-state"),
+                "LABGRADER_HUB_GROUP": GROUP, "LABGRADER_HUB_PORTS": f"{free_port()},{free_port()}",
+                "LABGRADER_JUPYTER_CONFIG": str(site.config_dir), "LABGRADER_COURSE": str(site.service_course),
+                "LABGRADER_INSTRUCTOR": "instructor", **(extra_env or {})}  # (the pod hub names its own URL and course)
+    env = dict(os.environ, PATH=f"{site.bin}:{os.environ['PATH']}", **settings)
     with open(log_path, "w") as log:
-        hub = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)], cwd=site.base,
+        hub = subprocess.Popen([str(site.bin / "jupyterhub"), "-f", str(config)], cwd="/",
                                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    url = settings["LABGRADER_HUB_URL"]
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -175,10 +209,12 @@ def hub_site(class_users):
     import tempfile
     base = Path(tempfile.mkdtemp(prefix="labgrader-site-", dir=class_users.base))
     os.chmod(base, 0o755)  # pytest's own temp is 0700: the users must reach the exchange
+    venv = deployment.clone_venv()
     try:
-        yield make_site(class_users, base)
+        yield make_site(class_users, base, venv)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+        deployment.remove_venv(venv)
 
 
 @pytest.fixture(scope="session")
@@ -200,7 +236,6 @@ def classroom(hub_site):
 # The Kubernetes-style hub: every server as one uid in its own mount namespace (PodSpawner), the
 # exchange as a service on the hub (labgrader/hubexchange/jupyterhub_config.py).
 
-POD_HUB_CONFIG = REPO / "labgrader" / "hubexchange" / "jupyterhub_config.py"
 EXCHANGE_SERVICE = "labgrader-exchange"
 POD_STUDENTS = ("alice", "bob", "carol", "mallory")
 ADMIN_SERVICE = "labgrader-test-admin"
@@ -219,6 +254,11 @@ class PodHub:
     admin_token: str
     log: Path
     exchange_port: int       # where the service listens (127.0.0.1), behind the proxy
+    bin: Path                # the machine-wide environment's bin/ (the recipe's: hub_site)
+
+    @property
+    def python(self):
+        return self.bin / "python"
 
     @property
     def service_url(self):
@@ -266,9 +306,10 @@ class PodHub:
         """An nbgrader command as unix user ``who`` with ``token`` as its JupyterHub token and the
         pods' machine-wide config (the instructor's commands run in the course root)."""
         user = self.users[who]
-        cmd = [Path(sys.executable).parent / "nbgrader", *args]
+        cmd = [self.bin / "nbgrader", *args]
         return user.run(cmd, cwd=cwd or (self.course if who == "instructor" else user.home),
-                        JUPYTER_CONFIG_PATH=str(self.config_dir), JUPYTERHUB_API_TOKEN=token, **kw)
+                        PATH=f"{self.bin}:/usr/local/bin:/usr/bin:/bin", JUPYTER_CONFIG_PATH=str(self.config_dir),
+                        JUPYTERHUB_API_TOKEN=token, **kw)
 
 
 POD_CLIENT_CONFIG = """\
@@ -292,48 +333,46 @@ c.GradingService.rescan_seconds = 3
 """
 
 
-def make_pod_course(users, url):
-    """The instructor's course for the pod hub, switched to the exchange service."""
-    instructor = users["instructor"]
-    course = instructor.home / "pod-course"
+def make_pod_course(site, url):
+    """The instructor's course for the pod hub, made by the recipe's command (the instructor's,
+    0700: the grading service refuses an open course), switched to the exchange service."""
+    course = site.users["instructor"].home / "pod-course"
     shutil.rmtree(course, ignore_errors=True)
-    course.mkdir()
-    for item in COURSE_FILES:
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, course / item)
+    subprocess.run([site.python, "-m", "labgrader", "setup", "--instructor", "instructor", "--course-dir", course,
+                    "--from", REPO, "--exchange", site.exchange], check=True, capture_output=True, cwd="/")
     with open(course / "nbgrader_config.py", "a") as fh:
         fh.write(POD_COURSE_CONFIG)
         fh.write("\n# The exchange is the service on the hub (labgrader/hubexchange/)\n"
                  f"from labgrader.hubexchange.client import configure  # noqa: E402\n"
                  f"configure(c, {url!r}, course_root=c.CourseDirectory.root)\n")
-    subprocess.run(["chown", "-R", f"{instructor.uid}:{instructor.gid}", str(course)], check=True)
     return course
 
 
 @contextlib.contextmanager
-def running_pod_hub(users, pod, base, log_path):
+def running_pod_hub(users, pod, base, log_path, venv):
     import secrets
     base = Path(base)
     port, exchange_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
-    site = Site(users, base, base / "exchange-unused", base / "pod-config")
+    site = Site(users, base, base / "exchange-unused", base / "pod-config", venv)
     site.config_dir.mkdir(mode=0o755)
     (site.config_dir / "nbgrader_config.py").write_text(
         POD_CLIENT_CONFIG.format(course=COURSE_ID, url=f"{url}/services/{EXCHANGE_SERVICE}/"))
-    course = make_pod_course(users, f"{url}/services/{EXCHANGE_SERVICE}/")
+    course = make_pod_course(site, f"{url}/services/{EXCHANGE_SERVICE}/")
     admin = secrets.token_hex(32)
     overlay = base / "pod_jupyterhub_config.py"
-    overlay.write_text(f"load_subconfig({str(POD_HUB_CONFIG)!r})  # noqa: F821\n"
+    overlay.write_text(f"load_subconfig({str(deployment.hub_config(venv, 'hubexchange'))!r})  # noqa: F821\n"
                        f"c.JupyterHub.services.append({{'name': {ADMIN_SERVICE!r}, 'api_token': {admin!r}}})\n"
                        f"c.JupyterHub.load_roles.append({{'name': {ADMIN_SERVICE!r}, 'services': [{ADMIN_SERVICE!r}], "
-                       "'scopes': ['admin:users', 'tokens', 'admin:servers', 'admin:groups', 'list:services', 'read:services']})\n")
-    env = {"LABGRADER_COURSE": str(course), "LABGRADER_COURSE_ID": COURSE_ID,
+                       "'scopes': ['admin:users', 'tokens', 'admin:servers', 'admin:groups', 'read:services', 'list:services']})\n")
+    env = {"LABGRADER_HUB_URL": url, "LABGRADER_COURSE": str(course), "LABGRADER_COURSE_ID": COURSE_ID,
            "LABGRADER_EXCHANGE_PORT": str(exchange_port), "LABGRADER_POD_USER": pod.name,
            "LABGRADER_POD_HOMES": str(base / "pods"), "LABGRADER_STUDENTS": ",".join(POD_STUDENTS),
            "LABGRADER_INSTRUCTORS": "instructor"}
-    with running_hub(site, log_path, config=overlay, extra_env=env, extra_uids={pod.uid}, port=port) as hub_url:
+    with running_hub(site, log_path, config=overlay, extra_env=env, extra_uids={pod.uid}) as hub_url:
         assert hub_url == url
-        hub = PodHub(url, users, pod, base, course, site.config_dir, base / "pods", admin, Path(log_path), exchange_port)
+        hub = PodHub(url, users, pod, base, course, site.config_dir, base / "pods", admin, Path(log_path), exchange_port,
+                     site.bin)
         wait_for_exchange(hub)
         yield hub
 
@@ -354,14 +393,16 @@ def wait_for_exchange(hub, timeout=120):
 
 
 @pytest.fixture(scope="session")
-def pod_hub(class_users, pod_user, tmp_path_factory):
+def pod_hub(hub_site, pod_user, tmp_path_factory):
     """One Kubernetes-style hub for the session: PodSpawner (every server as ``pod_user``), the exchange
-    service (as the instructor) serving ``~instructor/pod-course``."""
+    service (as the instructor) serving ``~instructor/pod-course``, from the recipe's environment."""
     import tempfile
+    class_users = hub_site.users
     base = Path(tempfile.mkdtemp(prefix="labgrader-pods-", dir=class_users.base))
     os.chmod(base, 0o755)
     try:
-        with running_pod_hub(class_users, pod_user, base, tmp_path_factory.mktemp("pod-hub") / "jupyterhub.log") as hub:
+        with running_pod_hub(class_users, pod_user, base, tmp_path_factory.mktemp("pod-hub") / "jupyterhub.log",
+                             hub_site.venv) as hub:
             yield hub
     finally:
         shutil.rmtree(class_users["instructor"].home / "pod-course", ignore_errors=True)
@@ -369,4 +410,5 @@ def pod_hub(class_users, pod_user, tmp_path_factory):
 
 
 __all__ = ["ASSIGNMENT", "COURSE_ID", "SERVICE_COURSE", "Classroom", "Site", "classroom", "class_users", "hub",
-           "hub_site", "login", "make_classroom", "running_hub", "PodHub", "pod_hub", "pod_user", "EXCHANGE_SERVICE"]
+           "hub_site", "login", "make_classroom", "reset_term", "running_hub", "PodHub", "pod_hub", "pod_user",
+           "EXCHANGE_SERVICE"]

@@ -91,13 +91,13 @@ def term(pod_hub):
         user.run(["rm", "-rf", user.home / ASSIGNMENT])
         seen[f"{who}_list"] = hub.nbgrader(who, "list", token=tokens[who], check=True)
         hub.nbgrader(who, "fetch_assignment", ASSIGNMENT, token=tokens[who], check=True)
-        user.run([sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write(sys.stdin.read())",
+        user.run([hub.python, "-c", "import sys; open(sys.argv[1], 'w').write(sys.stdin.read())",
                   user.home / ASSIGNMENT / snippets.NOTEBOOK], input=notebook(answer), check=True)
         before = time.time()
         seen[f"{who}_submit"] = hub.nbgrader(who, "submit", ASSIGNMENT, token=tokens[who], check=True)
         seen[f"{who}_window"] = (before, time.time())
         # what a student writes after Submit changes nothing handed in (the uploaded bytes are the submission)
-        user.run([sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write(sys.stdin.read())",
+        user.run([hub.python, "-c", "import sys; open(sys.argv[1], 'w').write(sys.stdin.read())",
                   user.home / ASSIGNMENT / snippets.NOTEBOOK], input=notebook("wrong/untouched"), check=True)
     seen["bob_as_alice"] = hub.nbgrader("bob", "submit", ASSIGNMENT, "--student=alice", token=tokens["bob"])
     seen["alice_cached"] = hub.nbgrader("alice", "list", "--cached", token=tokens["alice"], check=True)
@@ -399,7 +399,7 @@ def test_the_instructor_sees_every_refusal(hostile):
     statuses = {(r["who"], r["status"]) for r in listed}
     assert ("mallory", 413) in statuses and ("mallory", 429) in statuses and ("mallory", 409) in statuses
     assert ("(no valid token)", 403) in statuses
-    printed = hub.users["instructor"].run([sys.executable, "-m", "labgrader.hubexchange", "refusals", "--course", hub.course],
+    printed = hub.users["instructor"].run([hub.python, "-m", "labgrader.hubexchange", "refusals", "--course", hub.course],
                                           check=True)
     assert "replayed upload" in printed.stdout and "uploads in the last hour" in printed.stdout
 

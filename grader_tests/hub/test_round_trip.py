@@ -42,7 +42,7 @@ from labgrader.reports.gradebook import cell_scores
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "jupyterlab"))
 from lab import browser_page, keep  # noqa: E402
 
-pytestmark = pytest.mark.slow  # a hub, five users' commands, Chromium, one autograde of the class
+pytestmark = [pytest.mark.slow, pytest.mark.browser]  # a hub, five users' commands, Chromium, one autograde of the class
 
 ALICE_ANSWER = "correct/list_and_flatten"
 BOB_ANSWER = "wrong/model3_is_model2"
@@ -60,7 +60,7 @@ def answer(name):
 
 def write_as(room, who, path, text):
     """A file written by the user's own process (its owner and ctime are theirs)."""
-    room.run(who, [sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write(sys.stdin.read())", path],
+    room.run(who, [room.python, "-c", "import sys; open(sys.argv[1], 'w').write(sys.stdin.read())", path],
              input=text, check=True)
 
 
@@ -254,7 +254,7 @@ def run_term(classroom, hub, tmp_path_factory, seen):
         timings["collect_command"] = time.monotonic() - started
         seen["collected_at"] = {p.parent.parent.name: p.read_text()
                                 for p in room.course.glob(f"submitted/*/{ASSIGNMENT}/timestamp.txt")}
-        seen["autograde"] = room.run("instructor", [sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT,
+        seen["autograde"] = room.run("instructor", [room.python, "-m", "labgrader", "autograde", ASSIGNMENT,
                                                     "--workers", "2"], timeout=1800)
         timings["autograde_command"] = time.monotonic() - started - timings["collect_command"]
         seen["scores"] = cell_scores(f"sqlite:///{room.course}/gradebook.db", ASSIGNMENT)
@@ -288,7 +288,7 @@ def run_term(classroom, hub, tmp_path_factory, seen):
     # the due date moves a day later: re-grading clears mallory's penalty
     later = (due + dt.timedelta(days=1)).astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
     room.nbgrader("instructor", "db", "assignment", "add", ASSIGNMENT, f"--duedate={later} Europe/Berlin", check=True)
-    room.run("instructor", [sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT, "--student", "mallory"], timeout=1800)
+    room.run("instructor", [room.python, "-m", "labgrader", "autograde", ASSIGNMENT, "--student", "mallory"], timeout=1800)
     seen["late_after_move"] = lateness(room)
     seen["timings"] = timings
     (REPO / "grader_tests" / "artifacts").mkdir(exist_ok=True)

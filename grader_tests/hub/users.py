@@ -5,10 +5,11 @@ test fails.
 ``class_users`` makes ``instructor``, ``alice``, ``bob``, ``carol`` and ``mallory``, each with a
 random password (PAM checks it: Debian's ``/etc/pam.d/login``, pam_unix), a home of their own and a
 group of their own, all members of one group ``labgrader-class`` (the hub lets its members log
-in). That group gets traverse access (an ACL entry, restored afterwards) to the interpreter and the
-project wherever they live, so every user can run the venv's ``python``, ``nbgrader`` and
-``jupyterhub-singleuser`` (on this machine the interpreter is under /root, 0700). An account of
-that name that this fixture did not make is never touched: the tests skip.
+in), made as ``useradd`` makes them here (homes 0755 on Debian: nothing is locked for the tests).
+That group gets traverse access (an ACL entry, restored afterwards) to the interpreter wherever it
+lives (on this machine under /root, 0700), so every user can run the machine-wide environment the
+recipe makes (hub.py); never to this repository, which holds the solutions. An account of that
+name that this fixture did not make is never touched: the tests skip.
 """
 import os
 import secrets
@@ -24,7 +25,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import REPO
+import acl
+
 
 GROUP = "labgrader-class"
 NAMES = ("instructor", "alice", "bob", "carol", "mallory")
@@ -38,9 +40,10 @@ class User:
     uid: int
     gid: int
     home: Path
+    bin_dir: Path | None = None  # whose python and nbgrader this user runs (hub.py: the recipe's environment)
 
     def env(self, **extra):
-        bin_dir = str(Path(sys.executable).parent)
+        bin_dir = str(self.bin_dir or Path(sys.executable).parent)
         return {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(self.home), "USER": self.name,
                 "LOGNAME": self.name, "LANG": "C.UTF-8", "TZ": "UTC", **extra}
 
@@ -93,7 +96,7 @@ def _make_user(name, base):
 
 def grant_traverse(saved, group, targets):
     """Traverse access for ``group`` on every folder above ``targets`` that lacks it for others,
-    read+traverse on the targets; the previous ACLs go to ``saved``."""
+    read+traverse on the targets; what was added goes to ``saved`` (``acl.revoke(saved)`` removes it)."""
     seen = set()
     for target in targets:
         for folder in [*reversed(Path(target).parents), Path(target)]:
@@ -104,9 +107,7 @@ def grant_traverse(saved, group, targets):
             need = "rx" if folder == Path(target) else "x"
             if mode & 0o001 and (need == "x" or mode & 0o004):
                 continue
-            saved.append(subprocess.run(["getfacl", "--absolute-names", "-p", str(folder)], capture_output=True,
-                                        text=True, check=True).stdout)
-            subprocess.run(["setfacl", "-m", f"g:{group}:{need}", str(folder)], check=True)
+            acl.add(saved, f"g:{group}", folder, need)
 
 
 def kill_processes_of(uids, grace=5.0):
@@ -174,13 +175,12 @@ def class_users():
     try:
         for name in NAMES:
             users[name] = _make_user(name, base)
-        grant_traverse(users.saved_acls, GROUP, [Path(sys.executable).resolve().parent.parent, Path(sys.prefix), REPO])
+        grant_traverse(users.saved_acls, GROUP, [Path(sys.executable).resolve().parent.parent])
         yield users
     finally:
         uids = {u.uid for u in users.values()}
         kill_processes_of(uids)
-        for acl in reversed(users.saved_acls):
-            subprocess.run(["setfacl", "--restore=-"], input=acl, text=True, cwd="/")
+        acl.revoke(users.saved_acls)
         for name in NAMES:
             entry = _existing(name)
             if entry and entry.pw_gecos == MARK:

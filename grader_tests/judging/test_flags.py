@@ -4,6 +4,7 @@ the grader saw and the line that likely did it; every hidden tampering attempt o
 what was seen; no honest submission (correct, wrong, or exploring: os, sys, time, warnings,
 matplotlib, help, %timeit, compile...) is ever flagged."""
 import json
+import tempfile
 
 import nbformat
 import pytest
@@ -12,6 +13,8 @@ from nbgrader.api import Gradebook
 from conftest import ASSIGNMENT, corpus, plain_sample
 from labgrader.record import MAX_LISTED, read_notebook_record
 from labgrader.reports.class_report import collect, write_report
+
+pytestmark = pytest.mark.slow  # reads the shared graded classes
 
 HONEST, CHEAT = "list_and_flatten", "tamper_stdlib_encoder_hook"
 SEEN, LINE = "json.dumps was rebound", "q1_answer, line 9: json.dumps = forging_dumps"
@@ -46,7 +49,8 @@ def check_flagged(course):
     data = collect(course, ASSIGNMENT)  # the class report reads the records: graded, not an error
     assert CHEAT in data.flags and CHEAT not in data.errors and HONEST not in data.flags
     assert any(f.seen == SEEN and f.line == LINE for f in data.flags[CHEAT])
-    page = write_report(course, ASSIGNMENT)[0].read_text()
+    with tempfile.TemporaryDirectory() as out:  # the shared class stays as graded (other workers read it)
+        page = write_report(course, ASSIGNMENT, out_dir=out)[0].read_text()
     section = page[page.index('<table id="flags">'):]
     section = section[:section.index("</table>")]
     assert CHEAT in section and HONEST not in section and "json.dumps = forging_dumps" in section
@@ -81,7 +85,10 @@ def test_the_batch_command_flags_it_in_the_gradebook_summary_and_report(graded_c
     course, stdout = graded_corpus["course"], graded_corpus["stdout"]
     check_flagged(course)
     summary = stdout[stdout.index("Flagged for manual review ("):]
-    assert f"{CHEAT}: q1_param_count: {SEEN} (line: {LINE})" in summary and f"  {HONEST}:" not in summary
+    # one line per flagged student (the first finding, shortened); the findings are in the report
+    [line] = [line for line in summary.splitlines() if line.startswith(f"  {CHEAT}: ")]
+    assert "finding" in line and "q1_param_count: " in line and f"  {HONEST}:" not in summary
+    assert f"grading_report_{ASSIGNMENT}.json" in summary.splitlines()[0]
     results = {r["student"]: r for r in json.loads((course / f"grading_report_{ASSIGNMENT}.json").read_text())["results"]}
     assert results[HONEST]["flags"] == [] and results["instructor_solution"]["flags"] == []
     assert {"where": "q1_param_count", "seen": SEEN, "line": LINE} in results[CHEAT]["flags"]

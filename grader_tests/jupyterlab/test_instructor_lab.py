@@ -27,7 +27,7 @@ from conftest import ASSIGNMENT, CORPUS, class_course
 from labgrader.reports.gradebook import cell_scores
 from lab import browser_page, keep, lab_server, open_lab
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 # a right and a wrong answer, one the sandbox alone stops (it reads the instructor's solutions),
 # and one whose outputs attack whoever opens it

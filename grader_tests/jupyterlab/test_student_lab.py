@@ -16,7 +16,7 @@ from conftest import ASSIGNMENT, CORPUS, REPO
 from lab import browser_page, keep, lab_server, open_lab
 import snippets
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 RELEASE = REPO / "release" / ASSIGNMENT
 CORRECT, WRONG = "correct/add_method", "wrong/answer_as_string"

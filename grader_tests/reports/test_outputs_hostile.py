@@ -5,7 +5,8 @@
 - every CSV we write (nbgrader export, Canvas, the report's) neutralizes formula-like cells;
 - glob-like student ids (``a*``, ``[ab]x``) are refused with the reason, and the students whose
   folders they match (``abc``, ``ax``) get their own grades;
-- escape sequences a kernel writes to its stderr never reach the grader's stderr.
+- what a kernel writes to its stderr (escape sequences included) never reaches the grader's
+  terminal: it is kept, as printable text, in that student's record.
 """
 import csv
 import json
@@ -24,6 +25,8 @@ import snippets as submissions
 from labgrader.reports.class_report import write_report
 from labgrader.reports.gradebook import cell_scores
 from labgrader.reports.lms import write_canvas_csv
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]  # gradings, feedback, Chromium
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 XSS = submissions.load(CORPUS / "hostile" / "xss_outputs.py")
@@ -231,12 +234,27 @@ def test_glob_ids_are_refused_and_their_matches_graded_batch(batch):
 # ------------------------------------------------------------------ kernel stderr
 
 
+def kept_stderr(course, path, student):
+    """What the grader kept of a student's kernel stderr: the autograded notebook's record (both
+    paths), and the grading report's record (the batch)."""
+    from labgrader.record import read_notebook_record
+    notebook = nbformat.read(course / "autograded" / student / ASSIGNMENT / submissions.NOTEBOOK, as_version=4)
+    kept = [read_notebook_record(notebook).stderr]
+    if path == "batch":
+        results = json.loads((course / f"grading_report_{ASSIGNMENT}.json").read_text())["results"]
+        kept.append(next(r for r in results if r["student"] == student)["stderr"][ASSIGNMENT])
+    return kept
+
+
 @pytest.mark.parametrize("path", ["plain", "batch"])
-def test_kernel_escape_sequences_never_reach_the_graders_stderr(path, request):
+def test_kernel_stderr_is_kept_with_its_student_and_never_printed(path, request):
     graded = request.getfixturevalue(path)
     output = graded["run"].stderr + graded["run"].stdout
-    assert b"STDERR-ESCAPE-PAYLOAD" in output  # what the kernel wrote arrived, as text
+    assert b"STDERR-ESCAPE-PAYLOAD" not in output and b"[kernel stderr]" not in output
     for control in (b"\x1b", b"\x9b", b"\x07"):
         at = output.find(control)
         assert at < 0, output[max(0, at - 300):at + 100]
+    for text in kept_stderr(graded["course"], path, STDERR.name):
+        assert "STDERR-ESCAPE-PAYLOAD" in text  # what the kernel wrote, as printable text
+        assert not any(c in text for c in "\x1b\x9b\x07\r")
     assert graded["scores"][STDERR.name] == STDERR.expected

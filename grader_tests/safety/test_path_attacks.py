@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from grader_tests.conftest import ASSIGNMENT, CORPUS, class_course, nbgrader
+from conftest import ASSIGNMENT, CORPUS, class_course, nbgrader
 import snippets as submissions
 from labgrader.reports.gradebook import cell_scores
+
+pytestmark = pytest.mark.slow  # two gradings
 
 NB = submissions.NOTEBOOK
 KERNEL_ATTACKS = ["symlinks_notebook_to_gradebook", "symlinks_beside_notebook", "makes_fifo_notebook",

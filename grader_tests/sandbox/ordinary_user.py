@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import acl
 from conftest import REPO
 
 USER = "labgrader-t13"
@@ -66,15 +67,14 @@ def ordinary_user():
         _grant(user, [Path(sys.executable).resolve(), Path(sys.prefix), Path(sys.base_prefix).resolve(), REPO])
         yield user
     finally:
-        for acl in reversed(user.saved):  # each directory's ACL exactly as it was
-            subprocess.run(["setfacl", "--restore=-"], input=acl, text=True, cwd="/")
+        acl.revoke(user.saved)  # this user's entries only (the class's, on another worker, stay)
         subprocess.run(["userdel", USER], capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
 
 
 def _grant(user, needed):
     """Traverse access (an ACL entry for this user alone) on every directory above ``needed`` it
-    lacks; read access on those themselves. The ACLs to restore go to ``user.saved``."""
+    lacks; read access on those themselves. What was added goes to ``user.saved``."""
     seen = set()
     for target in needed:
         for directory in [*reversed(target.parents), target]:
@@ -84,6 +84,4 @@ def _grant(user, needed):
             mode = "rx" if directory == target else "x"
             if all(user.can(t, directory) for t in (["-x", "-r"] if mode == "rx" else ["-x"])):
                 continue
-            user.saved.append(subprocess.run(["getfacl", "--absolute-names", "-p", str(directory)], capture_output=True,
-                                        text=True, check=True).stdout)
-            subprocess.run(["setfacl", "-m", f"u:{user.name}:{mode}", str(directory)], check=True)
+            acl.add(user.saved, f"u:{user.name}", directory, mode)

@@ -18,6 +18,8 @@ from labgrader.kernels.manager import PASSED_ENV, QUIET_TENSORFLOW, GradingKerne
 from labgrader.sandbox import Sandbox
 from labgrader.sandbox.uids import UidLease
 
+pytestmark = pytest.mark.slow  # kernels, two gradings
+
 SECRET = "LABGRADER_TEST_SECRET"
 SECRET_VALUE = "hunter2-do-not-leak"
 CAP = 32 * 1024 ** 2  # small caps keep the fill tests fast; the defaults are 256 MiB

@@ -19,7 +19,7 @@ from test_caps import assert_isolation_outputs
 # One of each kind of attack the sandbox stops (files, processes, caps, descriptors, environment,
 # kernel faults, tampering): the whole corpus twice more as non-root would cost minutes, and
 # everything else in it is decided by the grader (same code whoever runs it), not by the sandbox.
-pytestmark = pytest.mark.slow  # a throw-away user, nested pytest, two gradings of 18 submissions
+pytestmark = [pytest.mark.slow, pytest.mark.rootless]  # a throw-away user, nested pytest, two gradings of 18 submissions
 
 HOSTILE = ["reads_source_solutions", "lists_other_students", "writes_gradebook", "symlinks_notebook_to_gradebook",
            "spawns_daemon", "fills_tmp", "fills_working_copy", "thread_bomb", "uses_inherited_fds",

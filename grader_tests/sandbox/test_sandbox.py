@@ -12,6 +12,8 @@ from conftest import REPO
 from labgrader.kernels import forkserver
 from labgrader.kernels.manager import GradingKernelManager
 
+pytestmark = pytest.mark.slow  # sandboxed kernels
+
 
 @pytest.fixture(scope="module")
 def fork_server():

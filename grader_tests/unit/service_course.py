@@ -4,7 +4,6 @@ temporary exchange, and the service's intake and inbound adapter over them, as `
 import datetime as dt
 import os
 import pwd
-import sys
 from pathlib import Path
 
 from traitlets.config import Config
@@ -23,14 +22,24 @@ SECRET = b"0123456789abcdef" * 2
 _template: dict[str, bytes] = {}
 
 
+def _alembic_head() -> str:
+    """What nbgrader's ``get_alembic_version`` reads from ``alembic heads`` (a subprocess: seconds),
+    read in this process from nbgrader's own migration scripts."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+    from nbgrader import api
+    with api._temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        return str(ScriptDirectory.from_config(AlembicConfig(ini)).get_current_head())
+
+
 def _gradebook() -> bytes:
-    """The gradebook's bytes, made once per test run (nbgrader runs alembic for a new one: seconds)."""
+    """The gradebook's bytes, made by nbgrader once per test run."""
     if "db" not in _template:
         import tempfile
+        from unittest import mock
 
         from nbgrader.api import Gradebook
-        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-        with tempfile.TemporaryDirectory() as folder:
+        with tempfile.TemporaryDirectory() as folder, mock.patch("nbgrader.api.get_alembic_version", _alembic_head):
             url = f"sqlite:///{folder}/gradebook.db"
             with Gradebook(url) as gb:
                 gb.update_or_create_assignment(ASSIGNMENT)

@@ -1,12 +1,19 @@
 """The shape of the engine: no import cycle between its modules or its packages, judging imports
 no nbgrader step, and a lab is imported once per process however many steps ask for it."""
 import ast
+import functools
 from pathlib import Path
 
 from conftest import REPO
 from labgrader import lab as lab_module
 
 PACKAGE = REPO / "labgrader"
+
+
+@functools.cache
+def tree(path):
+    """A module's syntax tree, parsed once per run (every test here walks the whole package)."""
+    return ast.parse(path.read_text())
 
 
 def modules():
@@ -21,7 +28,7 @@ def imports(name, path, known):
     """The engine modules ``name`` imports (``from . import x`` counts as importing x, not the package)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree(path)):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name in known}
         elif isinstance(node, ast.ImportFrom):
@@ -34,6 +41,7 @@ def imports(name, path, known):
     return found - {name}
 
 
+@functools.cache
 def graph():
     known = modules()
     return {name: imports(name, path, set(known)) for name, path in known.items()}
@@ -95,9 +103,9 @@ def private_uses(name, path, known):
     """``(module, private name)`` that ``name`` takes from a module of another package: imported
     (``from labgrader.batch.runner import _record_failure``) or reached (``distributed._OnWorkers``)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    tree = ast.parse(path.read_text())
+    parsed = tree(path)
     found, aliases = [], {}
-    for node in ast.walk(tree):
+    for node in ast.walk(parsed):
         if isinstance(node, ast.ImportFrom):
             base = package
             for _ in range(max(node.level - 1, 0)):
@@ -112,7 +120,7 @@ def private_uses(name, path, known):
             for alias in node.names:
                 if alias.name in known:
                     aliases[alias.asname or alias.name] = alias.name
-    for node in ast.walk(tree):
+    for node in ast.walk(parsed):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases \
                 and node.attr.startswith("_") and not node.attr.startswith("__"):
             found.append((aliases[node.value.id], node.attr))
@@ -129,3 +137,28 @@ def test_no_module_uses_another_packages_private_names():
     known = modules()
     crossings = {name: private_uses(name, path, set(known)) for name, path in known.items()}
     assert {name: uses for name, uses in crossings.items() if uses} == {}
+
+
+def test_every_exception_of_the_engine_has_the_one_base():
+    """__main__ reports any LabgraderError the same way (its message, exit status 2). Read from the
+    source (no import): a class is an exception when a built-in exception is among its ancestors."""
+    import builtins
+    bases = {}  # class name -> the names of its bases, over the whole package
+    for name, path in modules().items():
+        if name == "labgrader.kernels.export":  # runs in the student's kernel: the standard library only
+            continue
+        for node in tree(path).body:
+            if isinstance(node, ast.ClassDef):
+                bases[node.name] = [b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else ""
+                                    for b in node.bases]
+
+    def ancestors(cls, seen=()):
+        for base in bases.get(cls, []):
+            if base not in seen:
+                yield base
+                yield from ancestors(base, (*seen, base))
+
+    builtin_errors = {n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)}
+    outside = [cls for cls in bases if cls != "LabgraderError" and set(ancestors(cls)) & builtin_errors
+               and "LabgraderError" not in set(ancestors(cls))]
+    assert outside == []

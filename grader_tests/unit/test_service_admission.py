@@ -164,3 +164,38 @@ def test_refusal_reasons_are_capped_with_a_count(tmp_path):
         os.close(fd)
     assert len(surveyed.refusals) == 21 and surveyed.refusals[-1] == "and 30 more reasons"
     assert all("links are never followed" in r for r in surveyed.refusals[:20])
+
+
+def test_collect_takes_an_entry_the_service_received_only_as_it_was_received(tmp_path):
+    """``nbgrader collect`` (TrustedCollect) asks the service's journal: an entry the service took is
+    collected under the service's time, and only if its files are byte for byte what was received;
+    one the service refused is never collected."""
+    from nbgrader.coursedir import CourseDirectory
+
+    from labgrader.exchange.collect import TrustedCollect
+    s = Served(tmp_path)
+    name = s.hand_in("taken")
+    received = s.journal.get(f"inbound:{name}")
+    collect = TrustedCollect(coursedir=CourseDirectory(root=s.course.root))
+    entry = entries.Entry(name)
+    refused, verify = collect._as_received(entry)
+    assert refused == "" and entry.time.timestamp() == received["time_ns"] / 1e9
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for file in ("embeddings.ipynb", "submission_secret.txt"):
+        (copy / file).write_bytes((s.inbound / name / file).read_bytes())
+    (copy / "timestamp.txt").write_text("the collector's own")
+    assert verify(str(copy)) == ""
+    (copy / "embeddings.ipynb").write_bytes(NOTEBOOK.replace(b"cells", b"CELLS"))  # the same size, other bytes
+    assert "its files changed after the grading service received it" in verify(str(copy))
+    (copy / "embeddings.ipynb").write_bytes(NOTEBOOK)
+    (copy / "extra.py").write_text("x = 1")
+    assert "extra.py" in verify(str(copy))
+    bad = s.hand_in("bad", {"embeddings.ipynb": NOTEBOOK, "link": b""}, take=False)
+    os.unlink(s.inbound / bad / "link")
+    os.symlink("/etc/passwd", s.inbound / bad / "link")
+    s.adapter.look(bad)
+    assert s.journal.get(f"inbound:{bad}")["state"] == J.REFUSED
+    refused, _ = collect._as_received(entries.Entry(bad))
+    assert "the grading service refused it when it was received" in refused
+    assert collect._as_received(entries.Entry("never+embeddings+t+seen")) == ("", None)

@@ -327,3 +327,65 @@ def test_secrets():
     assert valid_secret(b"0123456789abcdef0123\n") == "0123456789abcdef0123"
     for bad in (b"../../etc", b"short", b"<html>" * 10, "é".encode() * 20):
         assert valid_secret(bad) == ""
+
+
+def test_the_watcher_watches_inbound_itself_not_the_folders_in_it(tmp_path):
+    """#26: a watch per folder let one entry of 200,000 folders take every inotify watch of the
+    instructor's uid. One watch, on inbound; new entries are named all the same."""
+    import queue as queue_module
+    from pathlib import Path
+
+    from labgrader.service.watch import InboundWatcher
+    inbound = tmp_path / "inbound"
+    inbound.mkdir()
+    names, stop = queue_module.Queue(), threading.Event()
+    watcher = InboundWatcher(str(inbound), names, stop)
+    watcher.start()
+    try:
+        time.sleep(0.5)
+        entry = inbound / "alice+embeddings+t+r"
+        for i in range(300):
+            (entry / f"d{i:03d}" / "inner").mkdir(parents=True)
+        assert names.get(timeout=10) == entry.name
+        time.sleep(0.5)
+        watches = sum(line.startswith("inotify wd:") for fd in Path("/proc/self/fdinfo").iterdir()
+                      for line in _lines(fd))
+        assert watches == 1
+    finally:
+        stop.set()
+        watcher.join(10)
+
+
+def _lines(path):
+    try:
+        return path.read_text().splitlines()
+    except OSError:
+        return []
+
+
+def test_a_journal_of_the_first_version_is_migrated_and_its_entries_never_taken_again(tmp_path):
+    import sqlite3
+    path = tmp_path / "journal.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE submissions (key TEXT PRIMARY KEY, entry TEXT NOT NULL, assignment TEXT NOT NULL,
+            student TEXT NOT NULL, uid INTEGER NOT NULL DEFAULT -1, time TEXT NOT NULL, time_ns INTEGER NOT NULL,
+            seen REAL NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+            suspect INTEGER NOT NULL DEFAULT 0, admitted REAL, not_before REAL, started REAL, graded REAL,
+            kept TEXT NOT NULL DEFAULT '', secret TEXT NOT NULL DEFAULT '', notebooks TEXT NOT NULL DEFAULT '[]',
+            reason TEXT NOT NULL DEFAULT '', result TEXT NOT NULL DEFAULT '{}', shown TEXT NOT NULL DEFAULT '');
+        CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, key TEXT NOT NULL,
+            event TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
+        INSERT INTO submissions (key, entry, assignment, student, time, time_ns, seen, state, shown)
+            VALUES ('e1@5', 'e1', 'embeddings', 'alice', 't', 5, 1.0, 'graded', 'graded:full@');
+    """)
+    old.close()
+    journal = J.Journal(str(path))
+    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == J.VERSION
+    row = journal.get("e1@5")
+    assert row["source"] == "inbound" and row["charge"] == 0 and row["state"] == J.GRADED
+    assert journal.entries() == {"e1"}
+    journal.add_refs("e1@5", J.PAGE, [("embeddings", "ab" * 32, 10)])
+    assert journal.bytes_of("alice") == 10
+    journal.close()
+    assert J.Journal(str(path)).get("e1@5")["entry"] == "e1"  # opened again: nothing to migrate

@@ -133,7 +133,10 @@ def _grade_all(executor: Executor, gradable: list, assignment: str, force: bool,
                report: dict[str, Any]) -> None:
     futures: dict[Future, tuple[str, list]] = {
         executor.submit(task.grade_submission, assignment, s, force): (s, notes) for s, notes in gradable}
-    with tqdm(total=len(futures), unit="submission", disable=not progress, dynamic_ncols=True) as bar:
+    decided = len(report["results"])  # refused before grading: counted, so the bar's total is the class's
+    # on a terminal only (None: tqdm's own check), never as carriage-return lines in a log
+    with tqdm(total=len(futures) + decided, initial=decided, unit="submission", disable=None if progress else True,
+              dynamic_ncols=True) as bar:
         for future in as_completed(futures):
             student, notes = futures[future]
             if future.cancelled():

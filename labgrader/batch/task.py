@@ -7,15 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from nbgrader.api import Gradebook
 from nbgrader.converters import Autograde, NbGraderException
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
 
+from labgrader.batch.converter import SubmissionAutograde
 from labgrader.config import load_course_config
 from labgrader.context import broken
 from labgrader.errors import LabgraderError
 from labgrader.course import unguarded_problem
-from labgrader.lab import LabError, load_lab, notebook_names
+from labgrader.lab import LabError, load_lab
 from labgrader.locks import LockUnavailable, student_lock
 from labgrader.record import SubmissionRecord, read_notebook_record
 from labgrader.reference_run import PreAutograde, check_ready as reference_check
@@ -108,35 +110,42 @@ def grade_submission(assignment: str, student: str, force: bool = True, config: 
 
 
 def _grade(coursedir: CourseDirectory, config: Config, assignment: str, student: str, force: bool) -> SubmissionRecord:
+    """One gradebook session for the whole submission: nbgrader's steps, the scores, the names."""
     started = time.monotonic()
     coursedir.assignment_id, coursedir.student_id = assignment, student
-    converter = Autograde(coursedir=coursedir, config=config)
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
+        ok, error = _convert(SubmissionAutograde(gradebook, coursedir=coursedir, config=config), force)
+        gradebook.db.rollback()  # whatever a failed step left half done; nbgrader's steps commit their own
+        record = SubmissionRecord(student, assignment, ok, time.monotonic() - started, error)
+        if not ok:
+            record.lab_error = _lab_error(coursedir, assignment)
+        for notebook in gradebook.find_assignment(assignment).notebooks:
+            path = Path(coursedir.format_path(coursedir.autograded_directory, student, assignment)) / f"{notebook.name}.ipynb"
+            if ok and path.is_file() and not path.is_symlink():
+                kept = read_notebook_record(nbformat.read(path, as_version=4))
+                if kept is not None:
+                    kept.notebook = notebook.name
+                    record.add_notebook(kept)
+        if ok:
+            record_totals(record, gradebook)
+    record.timings["grading"] = round(record.seconds, 3)
+    return record
+
+
+def _convert(converter: Autograde, force: bool) -> tuple[bool, str]:
+    """Run nbgrader's converter; (ok, why not) from nbgrader's own error log."""
     converter.force = force
     collect = _Collect()
     converter.log.addHandler(collect)
     try:
         converter.start()
-        ok, error = True, ""
+        return True, ""
     except NbGraderException:
-        ok, error = False, _reason(collect.records) or "nbgrader could not grade this submission"
+        return False, _reason(collect.records) or "nbgrader could not grade this submission"
     except Exception as exc:  # anything else must not take the batch down
-        ok, error = False, f"{type(exc).__name__}: {exc}"
+        return False, f"{type(exc).__name__}: {exc}"
     finally:
         converter.log.removeHandler(collect)
-    record = SubmissionRecord(student, assignment, ok, time.monotonic() - started, error)
-    if not ok:
-        record.lab_error = _lab_error(coursedir, assignment)
-    for name in notebook_names(coursedir.db_url, assignment):
-        path = Path(coursedir.format_path(coursedir.autograded_directory, student, assignment)) / f"{name}.ipynb"
-        if ok and path.is_file() and not path.is_symlink():
-            kept = read_notebook_record(nbformat.read(path, as_version=4))
-            if kept is not None:
-                kept.notebook = name
-                record.add_notebook(kept)
-    if ok:
-        record_totals(record, coursedir.db_url)
-    record.timings["grading"] = round(record.seconds, 3)
-    return record
 
 
 def _lab_error(coursedir: CourseDirectory, assignment: str) -> str:
@@ -151,20 +160,19 @@ def _lab_error(coursedir: CourseDirectory, assignment: str) -> str:
 def notebook_scores(db_url: str, assignment: str, student: str) -> dict[str, dict[str, float]]:
     """{notebook: {grade id: score}} of one submission, as nbgrader saved them."""
     record = SubmissionRecord(student, assignment)
-    record_totals(record, db_url)
+    with Gradebook(db_url) as gb:
+        record_totals(record, gb)
     return record.scores
 
 
-def record_totals(record: SubmissionRecord, db_url: str) -> None:
-    """What nbgrader saved of a graded submission, into its record, in one gradebook session: each
-    cell's score, the total, the late penalty and how late it was."""
-    from nbgrader.api import Gradebook
-    with Gradebook(db_url) as gb:
-        submission = gb.find_submission(record.assignment, record.student)
-        record.scores = {nb.name: {grade.name: grade.score for grade in nb.grades} for nb in submission.notebooks}
-        record.score, record.max_score = float(submission.score or 0.0), float(submission.max_score or 0.0)
-        record.late_penalty = float(submission.late_submission_penalty or 0.0)
-        record.seconds_late = float(submission.total_seconds_late or 0.0)
+def record_totals(record: SubmissionRecord, gradebook: Gradebook) -> None:
+    """What nbgrader saved of a graded submission, into its record, from an open gradebook session:
+    each cell's score, the total, the late penalty and how late it was."""
+    submission = gradebook.find_submission(record.assignment, record.student)
+    record.scores = {nb.name: {grade.name: grade.score for grade in nb.grades} for nb in submission.notebooks}
+    record.score, record.max_score = float(submission.score or 0.0), float(submission.max_score or 0.0)
+    record.late_penalty = float(submission.late_submission_penalty or 0.0)
+    record.seconds_late = float(submission.total_seconds_late or 0.0)
 
 
 def _reason(records: list[logging.LogRecord]) -> str:

@@ -14,11 +14,14 @@ is copied by descriptor into ``submitted/<student>/<assignment>/`` with the trus
 """
 import datetime as _dt
 import fnmatch
+import hashlib
 import os
+from collections.abc import Callable
 
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.exchange.default.collect import ExchangeCollect
-from traitlets import Integer
+from traitlets import Integer, Unicode
+from traitlets.utils.importstring import import_item
 
 from ..safety import paths
 from ..student_ids import printable
@@ -29,6 +32,11 @@ from .times import UTC, format_timestamp
 
 class TrustedCollect(ExchangeCollect):
 
+    receipts = Unicode("labgrader.service.journal.received",
+                       help="What the grading service received of an entry (an import string: a function "
+                            "(course root, entry name) -> Received | None). An entry it took is collected only if "
+                            "its files are byte for byte what it received, under the time it received them; one it "
+                            "refused is never collected. '' : ignore the service.").tag(config=True)
     max_file_bytes = Integer(paths.MAX_FILE_BYTES, help="Largest file collected from an entry (bytes)").tag(config=True)
     max_entry_bytes = Integer(paths.MAX_TOTAL_BYTES, help="Largest entry collected (bytes, all files)").tag(config=True)
     max_files = Integer(1000, help="Most files collected from one entry").tag(config=True)
@@ -112,8 +120,14 @@ class TrustedCollect(ExchangeCollect):
                 self.log.info("Submission already collected for %s (%s): %s", student, format_timestamp(entry.time),
                               "use --update to take a newer one" if not self.update else "no newer submission")
                 break
+            refused, verify = self._as_received(entry)
+            if refused:
+                entry.refusals.append(refused)
+                entry.status = "quarantined"
+                self.log.error("Quarantined %s: %s", printable(entry.name), refused)
+                continue
             try:
-                entries.copy(fd, entry, dest, self._caps())
+                entries.copy(fd, entry, dest, self._caps(), verify)
             except (entries.Changed, OSError) as exc:  # one entry never stops the class
                 entry.refusals.append(str(exc))
                 entry.status = "quarantined"
@@ -127,6 +141,37 @@ class TrustedCollect(ExchangeCollect):
         for entry in candidates:
             if entry.status == "pending":
                 entry.status = "superseded"
+
+    def _as_received(self, entry: entries.Entry) -> tuple[str, Callable[[str], str] | None]:
+        """(why not to collect ``entry``, or ""; a check of its copy) from the grading service's
+        record of it. ctime does not see bytes written through a shared memory mapping dirtied
+        before it: content the service received is taken only as it was received, under the time
+        it was received (labgrader/service/inbound.py)."""
+        if not self.receipts:
+            return "", None
+        got = import_item(self.receipts)(self.coursedir.root, entry.name)
+        if got is None:
+            return "", None
+        if not got.files:
+            return f"the grading service refused it when it was received ({got.reason or got.state})", None
+        entry.time = got.time
+
+        def same_as_received(copy: str) -> str:
+            found = {}
+            for folder, _, files in os.walk(copy):
+                for name in files:
+                    rel = os.path.relpath(os.path.join(folder, name), copy).replace(os.sep, "/")
+                    if rel != "timestamp.txt":
+                        with open(os.path.join(folder, name), "rb") as fh:
+                            found[rel] = hashlib.file_digest(fh, "sha256").hexdigest()
+            expected = {path: sha for path, (sha, _) in got.files.items()}
+            if found != expected:
+                changed = sorted(set(found.items()) ^ set(expected.items()))
+                return (f"its files changed after the grading service received it at {format_timestamp(got.time)} "
+                        f"({', '.join(sorted({printable(p) for p, _ in changed})[:5])}): not collected; what was "
+                        "received was graded")
+            return ""
+        return "", same_as_received
 
     def _replaces(self, existing, entry):
         if existing is None:

@@ -30,7 +30,10 @@ import pwd
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from labgrader.errors import LabgraderError
 
 from ..safety import paths
 from ..student_ids import printable, refusal as id_refusal
@@ -235,16 +238,21 @@ def _walk(dfd, rel, depth, entry, caps, ignore, total) -> int:
     return latest
 
 
-class Changed(Exception):
+class Changed(LabgraderError):
     """The entry changed while it was copied."""
 
 
-def copy(inbound_fd: int, entry: Entry, dest: str, caps: Caps = Caps()) -> None:
+def copy(inbound_fd: int, entry: Entry, dest: str, caps: Caps = Caps(),
+         verify: Callable[[str], str] | None = None) -> None:
     """Copy a surveyed, unrefused entry into ``dest`` (a new folder), then write the trusted
     ``timestamp.txt``. Every file is opened by descriptor, relative to its folder's descriptor,
     never through a link, and checked again after its copy; raises Changed (nothing left at
-    ``dest``) when the entry is no longer what the survey saw."""
+    ``dest``) when the entry is no longer what the survey saw, or when ``verify(copy)`` (called
+    on the whole copy before it is put in place) says why it is not what it must be."""
     assert not entry.refusals, "refused entries are never copied"
+    if entry.time is None:  # (a survey sets it for every entry it does not refuse)
+        raise Changed("the entry has no trusted time: collect again")
+    when = entry.time
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".collecting-", dir=parent)
@@ -259,8 +267,11 @@ def copy(inbound_fd: int, entry: Entry, dest: str, caps: Caps = Caps()) -> None:
                 raise Changed("the entry changed while it was being collected: collect again")
         finally:
             os.close(top)
+        problem = verify(staging) if verify else ""
+        if problem:
+            raise Changed(problem)
         with open(os.path.join(staging, "timestamp.txt"), "x") as fh:
-            fh.write(format_timestamp(entry.time))
+            fh.write(format_timestamp(when))
         os.chmod(staging, 0o755)
         paths.replace_folder(staging, dest)
     except BaseException:
@@ -335,7 +346,7 @@ def collect_entry(inbound: str, name: str, assignment: str, submitted: str, caps
             return entry
         dest = os.path.join(submitted, entry.owner, assignment)
         existing = collected_time(dest) if os.path.isdir(dest) else None
-        if existing is not None and existing >= entry.time:
+        if existing is not None and entry.time is not None and existing >= entry.time:
             entry.status = "superseded"
             return entry
         entry.dest = dest

@@ -14,6 +14,8 @@ import os
 import pwd
 import stat
 
+from labgrader.errors import LabgraderError
+
 ROOT_MODE = 0o1777
 COURSE_MODE = 0o755
 INBOUND_MODE = 0o3733
@@ -22,7 +24,7 @@ FEEDBACK_MODE = 0o711
 
 
 
-class SetupRefused(RuntimeError):
+class SetupRefused(LabgraderError, RuntimeError):
     """The exchange cannot be set up as asked; the message says what to do."""
 
 def _ensure_dir(path, uid, gid, mode, log):
@@ -107,16 +109,64 @@ c.ServerApp.tornado_settings = {"headers": {"Content-Security-Policy": "frame-an
 '''
 
 
+# A student's JupyterLab shows a student's tools: nbgrader's instructor panels (Formgrader, Courses,
+# Create Assignment) and JupyterLab's prompt about news are switched off for them (their server
+# reads <config dir>/students first: the hub's jupyterhub_config.py). The instructor's is stock.
+STUDENTS_DIR = "students"
+STUDENTS_PAGE_CONFIG = {"disabledExtensions": {"@jupyter/nbgrader:formgrader": True, "@jupyter/nbgrader:course-list": True,
+                                               "@jupyter/nbgrader:create-assignment": True,
+                                               "@jupyterlab/apputils-extension:announcements": True}}
+STUDENTS_SERVER_CONFIG = {"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": False,
+                                                                "nbgrader.server_extensions.course_list": False}}}
+
+
+def global_config_files(root: str, course: str) -> dict[str, str]:
+    """{path relative to the config dir: text} of the machine-wide config for one course."""
+    import json
+
+    def as_json(data: dict) -> str:
+        return json.dumps(data, indent=2) + "\n"
+    return {
+        "nbgrader_config.py": GLOBAL_NBGRADER_CONFIG.format(root=root, course=course),
+        "jupyter_server_config.py": GLOBAL_SERVER_CONFIG,
+        os.path.join(STUDENTS_DIR, "labconfig", "page_config.json"): as_json(STUDENTS_PAGE_CONFIG),
+        os.path.join(STUDENTS_DIR, "jupyter_server_config.d", "labgrader-students.json"): as_json(STUDENTS_SERVER_CONFIG),
+    }
+
+
+def write_kept(path: str, text: str, log=print) -> str:
+    """Write ``text`` to ``path`` (0644), never silently replacing other text: a file that already
+    says it is left alone; one that says something else is first kept as ``<path>.bak-<UTC time>``.
+    Returns what was done ("unchanged", "wrote", "replaced"), and says it."""
+    import time
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    try:
+        with open(path) as fh:
+            if fh.read() == text:
+                log(f"unchanged {path}")
+                return "unchanged"
+        backup = f"{path}.bak-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+        os.rename(path, backup)
+        done = "replaced"
+        log(f"replaced {path} (the previous one is kept as {backup})")
+    except FileNotFoundError:
+        done = "wrote"
+        log(f"wrote {path}")
+    with open(path, "x") as fh:
+        fh.write(text)
+    os.chmod(path, 0o644)
+    return done
+
+
 def write_global_config(config_dir: str, root: str, course: str, log=print) -> list[str]:
-    """``nbgrader_config.py`` and ``jupyter_server_config.py`` in ``config_dir`` (e.g. /etc/jupyter)."""
+    """The machine-wide config in ``config_dir`` (e.g. /etc/jupyter), file by file as ``write_kept``
+    does: nbgrader's (the exchange, the course id, UTC, private entries), the Jupyter server's
+    (framing), and, in ``students/``, what students' servers read first (a student's tools only).
+    Returns the paths."""
     os.makedirs(config_dir, mode=0o755, exist_ok=True)
     written = []
-    for name, text in (("nbgrader_config.py", GLOBAL_NBGRADER_CONFIG.format(root=root, course=course)),
-                       ("jupyter_server_config.py", GLOBAL_SERVER_CONFIG)):
+    for name, text in global_config_files(root, course).items():
         path = os.path.join(config_dir, name)
-        with open(path, "w") as fh:
-            fh.write(text)
-        os.chmod(path, 0o644)
+        write_kept(path, text, log)
         written.append(path)
-        log(f"wrote {path}")
     return written

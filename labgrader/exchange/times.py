@@ -13,13 +13,15 @@ import re
 import sys
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from labgrader.errors import LabgraderError
+
 UTC = _dt.timezone.utc
 _OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{2}):?(\d{2})$")
 _UTC_NAMES = {"UTC", "GMT", "Z", "Etc/UTC", "Etc/GMT", "Zulu"}
 _DATE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)\s*(.*)$")
 
 
-class AmbiguousTime(ValueError):
+class AmbiguousTime(LabgraderError, ValueError):
     """A time we will not guess at; the message says how to write it."""
 
 

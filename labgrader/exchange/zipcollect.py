@@ -169,13 +169,21 @@ class SafeExtractor(ExtractorPlugin):
 
 class LmsCollector(FileNameCollectorPlugin):
     """What the three LMS collectors share: a roster that maps the LMS's id to the student id,
-    safe ids, and every skipped file recorded with its reason."""
+    safe ids, and every skipped file recorded with its reason.
+
+    The LMS's names are read at the LMS archive's own top level only: a member of the download (a
+    file, or the folder a student's own zip was extracted to, or Moodle's folder per participant)
+    names the student; everything inside it is that student's, under its own path, whatever its
+    name. A student's nested zip holding a file named like a classmate's LMS file is just a file of
+    theirs. Two files for one student's same file without times to tell them apart (which stops
+    nbgrader's whole zip_collect) keep the first and skip the other, with the reason."""
 
     roster = Unicode("", help="CSV that maps the LMS's id to the nbgrader student id (path, relative to "
                               "the course root)").tag(config=True)
     roster_id_column = Unicode("", help="The roster column with the LMS's id").tag(config=True)
     roster_student_column = Unicode("", help="The roster column with the nbgrader student id").tag(config=True)
-    pattern = re.compile("")  # on the file name (or path), with groups lms_id and file (and maybe late, time)
+    pattern = re.compile("")  # on a top-level file name, with groups lms_id and file (and maybe late, time)
+    folder_pattern: re.Pattern[str] | None = None  # on a top-level folder the LMS made per student (Moodle)
 
     def _roster(self):
         if not hasattr(self, "_roster_map"):
@@ -197,39 +205,56 @@ class LmsCollector(FileNameCollectorPlugin):
         return value.strip()
 
     def _skip(self, path, who, reason, status="refused"):
-        shown = os.path.relpath(path, self._extracted_root(path))
+        shown = os.path.relpath(path, self._extracted_root())
         (self.log.error if status == "refused" else self.log.warning)("[labgrader] not collected: %s: %s",
                                                                         printable(shown), printable(reason))
         _record(self, who, shown, [reason], status=status)
         return None
 
-    def _extracted_root(self, path):
+    def _extracted_root(self):
         app = self.parent
-        root = os.path.join(app.coursedir.root, app.downloaded_directory, app.coursedir.assignment_id)
-        return root if path.startswith(root) else os.path.dirname(path)
+        return app._format_collect_path(app.extracted_directory)
 
-    def match(self, path):
-        return self.pattern.search(path)
+    def lms_parts(self, path):
+        """The parts of ``path`` below the LMS archive's top level: the download's own archive (a zip
+        put in the archive folder, extracted to a folder of its name) is not part of the LMS's names."""
+        app = self.parent
+        parts = os.path.relpath(path, self._extracted_root()).split(os.sep)
+        archives = app._format_collect_path(app.archive_directory)
+        if len(parts) > 1 and any(os.path.isfile(os.path.join(archives, parts[0] + ext)) for ext in (".zip", ".ZIP")):
+            parts = parts[1:]
+        return parts
+
+    def match(self, parts):
+        """(the match on the top-level name, the file id) of a file, or None. A top-level file is
+        named by the LMS (its file id is the LMS's file part); a file inside a top-level folder (a
+        student's zip, extracted; Moodle's folder per student) keeps its own path there."""
+        top = parts[0]
+        if len(parts) == 1:
+            found = self.pattern.search(top)
+            return (found, found.group("file") + os.path.splitext(top)[1]) if found else None
+        found = self.folder_pattern.fullmatch(top) if self.folder_pattern else None
+        found = found or self.pattern.search(top + ".zip")  # a student's own zip, extracted to its name
+        return (found, "/".join(parts[1:])) if found else None
 
     def collect(self, submitted_file: str):
         _, ext = os.path.splitext(submitted_file)
         if ext not in self.valid_ext:
             return None
-        found = self.match(submitted_file)
-        if not found:
+        matched = self.match(self.lms_parts(submitted_file))
+        if not matched:
             return self._skip(submitted_file, "", f"the file name is not a {type(self).__name__[:-9]} submission's")
+        found, file_id = matched
         groups = found.groupdict()
         lms_id = self.normalise_id(groups["lms_id"])
         roster = self._roster()
         student = lms_id if roster is None else roster.get(lms_id)
         if student is None:
             return self._skip(submitted_file, lms_id, f"id {lms_id} is not in the roster {self.roster}")
-        problem = claimed_id_problem(student)
-        file_id = groups["file"] + ext
-        problem = problem or name_problem(groups["file"] + ext)
+        problem = claimed_id_problem(student) or next(filter(None, map(name_problem, file_id.split("/"))), "")
         if problem:
             return self._skip(submitted_file, student, problem)
-        superseded = self.superseded(submitted_file, found)
+        superseded = self.superseded(submitted_file, found) if "/" not in file_id else ""
         if superseded:
             return self._skip(submitted_file, student, superseded, status="superseded")
         info = {"student_id": student, "file_id": file_id}
@@ -239,7 +264,20 @@ class LmsCollector(FileNameCollectorPlugin):
             return self._skip(submitted_file, student, str(exc))
         if when is not None:
             info["timestamp"] = when
+        duplicate = self._duplicate(student, file_id, when)
+        if duplicate:
+            return self._skip(submitted_file, student, duplicate, status="superseded")
         return info
+
+    def _duplicate(self, student, file_id, when):
+        """Why a second file for this student's ``file_id`` is skipped: nbgrader compares two by their
+        times, and stops the whole class when either has none."""
+        seen = self.__dict__.setdefault("_seen", {})
+        key = (student, file_id)
+        if key in seen and (when is None or seen[key] is None):
+            return f"a second {file_id} for {student}, with no time to tell which is newer: the first was kept"
+        seen.setdefault(key, when)
+        return ""
 
     def superseded(self, path, found) -> str:
         return ""
@@ -258,7 +296,7 @@ class CanvasCollector(LmsCollector):
 
     roster_id_column = Unicode("ID").tag(config=True)
     roster_student_column = Unicode("SIS Login ID").tag(config=True)
-    pattern = re.compile(r"(?:^|/)(?P<sortable>[a-z0-9]+?)(?P<late>_late)?_(?P<lms_id>\d+)_(?P<sub>\d+)_"
+    pattern = re.compile(r"^(?P<sortable>[a-z0-9]+?)(?P<late>_late)?_(?P<lms_id>\d+)_(?P<sub>\d+)_"
                          r"(?P<file>[^/]+?)(?:-(?P<resub>\d+))?\.[^./]+$", re.IGNORECASE)
 
     def superseded(self, path, found):
@@ -266,7 +304,7 @@ class CanvasCollector(LmsCollector):
         folder = os.path.dirname(path)
         best, best_n = mine, int(found.group("resub") or 0)
         for other in os.listdir(folder):
-            m = self.pattern.search("/" + other)
+            m = self.pattern.search(other)
             if m and m.group("lms_id") == found.group("lms_id") and m.group("file") == found.group("file") and \
                     os.path.splitext(other)[1] == os.path.splitext(mine)[1] and int(m.group("resub") or 0) > best_n:
                 best, best_n = other, int(m.group("resub") or 0)
@@ -296,7 +334,8 @@ class MoodleCollector(LmsCollector):
 
     roster_id_column = Unicode("Identifier").tag(config=True)
     roster_student_column = Unicode("Email address").tag(config=True)
-    pattern = re.compile(r"(?:^|/)(?P<full>[^/]+?)_(?P<lms_id>\d+)_assignsubmission_file(?:/|_)(?P<file>[^/]+?)\.[^./]+$")
+    pattern = re.compile(r"^(?P<full>[^/]+?)_(?P<lms_id>\d+)_assignsubmission_file_(?P<file>[^/]+?)\.[^./]+$")
+    folder_pattern = re.compile(r"(?P<full>[^/]+?)_(?P<lms_id>\d+)_assignsubmission_file")
 
     def normalise_id(self, value):
         return re.sub(r"^\s*Participant\s+", "", value).strip()
@@ -308,7 +347,7 @@ class BlackboardCollector(LmsCollector):
     zone (``timezone``, an IANA name); the newest attempt wins."""
 
     timezone = Unicode("UTC", help="IANA name of the Blackboard server's time zone").tag(config=True)
-    pattern = re.compile(r"(?:^|/)(?:[^/]*?)_(?P<lms_id>[^_/]+)_attempt_(?P<time>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})"
+    pattern = re.compile(r"^(?:[^/]*?)_(?P<lms_id>[^_/]+)_attempt_(?P<time>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})"
                          r"_(?P<file>[^/]+?)\.[^./]+$")
 
     def timestamp(self, groups):

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO
 
+from labgrader.errors import LabgraderError
 from labgrader.exchange.zipcollect import member_problem
 from labgrader.safety import paths
 
@@ -28,7 +29,7 @@ _METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 MAX_NAME_BYTES = 255
 
 
-class BadArchive(ValueError):
+class BadArchive(LabgraderError, ValueError):
     """An archive that is refused; the message says why (for the student or the instructor)."""
 
 

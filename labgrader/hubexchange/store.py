@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from labgrader.errors import LabgraderError
 from labgrader.exchange.times import format_timestamp, from_epoch
 
 _SCHEMA = """
@@ -54,7 +55,7 @@ CREATE TABLE IF NOT EXISTS refusals (
 KEPT_REFUSALS = 1000  # the newest of each caller; a client sending garbage forever cannot fill the disk
 
 
-class UnsafeStore(RuntimeError):
+class UnsafeStore(LabgraderError, RuntimeError):
     """The store folder is not private to the service; the message says what to fix."""
 
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from labgrader.errors import LabgraderError
+
 from .keras_models import NotGradable, Rebuilder
 from .values import Value, decode
 
 __all__ = ["Answers", "NotGradable", "UnknownName"]
 
 
-class UnknownName(LookupError):
+class UnknownName(LabgraderError, LookupError):
     """A judge asked for a name the hidden test cell does not hand over: a bug of the lab."""
 
 
@@ -59,6 +61,10 @@ class Answers:
     def lab(self, name: str) -> Any:
         """The rebuilt Keras object the lab's own cells bound to ``name`` (pinned before student code)."""
         return self._object(self.lab_value(name), name)
+
+    def rebuilt(self, ref: str) -> Any:
+        """The Keras object ``ref`` of this export, rebuilt (NotGradable when it cannot be)."""
+        return self._rebuilder.get(ref)
 
     def pinned(self) -> bool:
         """Whether the lab's objects were pinned (an export from the grader, not a notebook run by hand)."""

@@ -163,6 +163,11 @@ _NEEDLES = [
     (re.compile(r"^([\w.]+)\.(\w+) was rebound"), lambda m: [m.group(2)]),
     (re.compile(r"the code of ([\w.]+) was replaced"), lambda m: [m.group(1).rpartition(".")[2], "__code__"]),
     (re.compile(r"trace or profile function"), lambda m: ["settrace", "setprofile"]),
+    (re.compile(r"a class posing as [\w.]*?(\w+) "), lambda m: ["__qualname__", "__module__", m.group(1)]),
+    (re.compile(r"an activation function named '(\w+)'"), lambda m: [m.group(1), "Activation"]),
+    (re.compile(r"the layer list of the Sequential model"), lambda m: ["_layers"]),
+    (re.compile(r"runs an object that is not a Keras graph"), lambda m: ["_functional"]),
+    (re.compile(r"carries its own (\w+)"), lambda m: [m.group(1)]),
 ]
 
 

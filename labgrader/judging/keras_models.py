@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from labgrader.errors import LabgraderError
 from labgrader.quiet import quiet_tensorflow_import
 
 from .protocol import Malformed
@@ -34,7 +35,7 @@ DTYPES = {"float16", "float32", "float64", "bfloat16", "mixed_float16", "mixed_b
 INPUT_DTYPES = {"float16", "float32", "float64", "int32", "int64", "uint8", "int8", "int16", "bool"}
 
 
-class NotGradable(Exception):
+class NotGradable(LabgraderError):
     """An answer the grader cannot rebuild; the message is one sentence for the student."""
 
 

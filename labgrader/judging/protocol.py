@@ -17,6 +17,7 @@ import math
 import re
 from typing import Any
 
+from labgrader.errors import LabgraderError
 from labgrader.kernels.export import EVIDENCE_MIME, MAX_CALLS, MAX_ITEMS, MAX_OBJECTS, MIME, PIN_MIME
 
 MAX_EXPORT_BYTES = 24 * 1024 ** 2  # the exporter's 16 MiB of arrays, in base64, and the rest
@@ -31,7 +32,7 @@ VAR = re.compile(r"^v\d{1,6}$")
 __all__ = ["EVIDENCE_MIME", "MIME", "PIN_MIME", "Malformed", "records_in", "validate", "validate_evidence", "validate_pin"]
 
 
-class Malformed(ValueError):
+class Malformed(LabgraderError, ValueError):
     """An export that is not what the protocol allows; the message says why."""
 
 

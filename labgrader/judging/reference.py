@@ -8,6 +8,8 @@ or engine never reads a stale one.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import os
@@ -21,8 +23,9 @@ CACHE_DIR = ".labgrader"
 _ENGINE_FILES = ("kernels/export.py", "judging/protocol.py")
 
 
+@functools.cache
 def engine_version() -> str:
-    """The export format's version: the code that writes and reads it."""
+    """The export format's version: the code that writes and reads it (read once per process)."""
     package = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
     for name in _ENGINE_FILES:
@@ -35,11 +38,27 @@ def path(coursedir: Any, lab: Any, notebook: str) -> str:
                         f"reference-{lab.name}-{notebook}-{lab.digest}-{engine_version()}.json")
 
 
+_loaded: dict[tuple[str, int, int, int], dict[str, dict] | None] = {}
+
+
 def load(coursedir: Any, lab: Any, notebook: str) -> dict[str, dict] | None:
-    """{grade id: validated export} of the instructor's notebook, or None when not run yet."""
+    """{grade id: validated export} of the instructor's notebook, or None when not run yet. Read
+    and validated once per process and file version; each caller gets its own copy (one
+    submission's judging can never change what the next one is compared with)."""
     cache = path(coursedir, lab, notebook)
+    try:
+        info = os.lstat(cache)
+    except FileNotFoundError:
+        return None
     if not os.path.isfile(cache) or os.path.islink(cache):
         return None
+    key = (cache, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    if key not in _loaded:
+        _loaded[key] = _read(cache)
+    return copy.deepcopy(_loaded[key])
+
+
+def _read(cache: str) -> dict[str, dict] | None:
     with open(cache) as f:
         stored = json.load(f)
     try:

@@ -6,14 +6,21 @@ import socket
 from typing import Any
 
 
-def request(path: str, message: dict[str, Any]) -> Any:
-    """Client side: one request, one reply."""
+def request(path: str, message: dict[str, Any], fds: tuple[int, ...] = ()) -> Any:
+    """Client side: one request, one reply; ``fds`` go with the request (SCM_RIGHTS)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(path)
-        with sock.makefile("rwb") as stream:
-            stream.write(json.dumps(message).encode() + b"\n")
-            stream.flush()
-            return json.loads(stream.readline())
+        data = json.dumps(message).encode() + b"\n"
+        if fds:
+            sent = socket.send_fds(sock, [data], list(fds))
+            sock.sendall(data[sent:])
+        else:
+            sock.sendall(data)
+        with sock.makefile("rb") as stream:
+            line = stream.readline()
+    if not line:
+        return {"error": "the fork server closed the connection without a reply (see its messages above)"}
+    return json.loads(line)
 
 
 async def request_async(path: str, message: dict[str, Any]) -> Any:

@@ -13,6 +13,9 @@ Requests are JSON lines on a Unix socket only the grader can reach (its director
      "root_dir", "sandbox", "holder" (null, or the pid of the kernel's mount holder when the grader
      is not root), "cgroup" (the kernel cgroup's cgroup.procs files, [] for none)}
         -> {"pid": N}   (the watcher: the kernel is PID 1 of a PID namespace below it)
+        A descriptor sent with the launch request (SCM_RIGHTS) becomes the kernel's stderr, so that
+        what it writes there is kept with its own student (kernels/stderr_filter.py); without one
+        the kernel writes to the server's stderr.
     {"op": "poll", "pid": N}            -> {"returncode": null | int}  (negative: killed by that signal)
     {"op": "signal", "pid": N, "signum": S} -> {"ok": true}
     anything wrong -> {"error": "..."}
@@ -56,17 +59,20 @@ def warm_up(extra: Iterable[str] = ()) -> dict[bool, bytes]:
 SECCOMP: dict[bool, bytes] = {}  # the kernels' seccomp filters, by "refuse memfd_create" (filled by main)
 
 
-def run_kernel(request: dict[str, Any]) -> NoReturn:
-    """In the forked child: enter the sandbox, then become an IPython kernel. Never returns."""
+def run_kernel(request: dict[str, Any], stderr: int | None = None) -> NoReturn:
+    """In the forked child: enter the sandbox, then become an IPython kernel. Never returns.
+    ``stderr``: the descriptor the grader sent for the kernel's stderr (None: the server's own)."""
     from labgrader.sandbox import Sandbox, cgroups, seccomp
     from labgrader.sandbox import namespaces as ns
 
     cgroups.join(request["cgroup"])  # first: all this process and its children do is charged there
-    # Nothing of the server's but stderr: not its listening socket, not the grader's
-    # connection, not its stdout pipe to the grader, not whatever TensorFlow opened.
+    # Nothing of the server's: not its listening socket, not the grader's connection, not its
+    # stdout pipe to the grader, not whatever TensorFlow opened; stderr is the kernel's own pipe.
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)  # also the kernel's banner (its output goes over the kernel protocol)
+    if stderr is not None:
+        os.dup2(stderr, 2)
     os.closerange(3, 2 ** 31 - 1)  # one close_range(2) call
     os.setsid()
     box = Sandbox(**request["sandbox"])
@@ -128,14 +134,15 @@ class ForkServer:
                 return
             self.children[pid] = os.waitstatus_to_exitcode(status)
 
-    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+    def handle(self, request: dict[str, Any], fds: list[int] | tuple[int, ...] = ()) -> dict[str, Any]:
+        """One request; ``fds``: descriptors sent with it (a launch's first is the kernel's stderr)."""
         self.reap()
         op = request["op"]
         if op == "launch":
             pid = os.fork()
             if pid == 0:
                 try:
-                    run_kernel(request)
+                    run_kernel(request, fds[0] if fds else None)
                 except BaseException as exc:  # report, never fall back into the server loop
                     print(f"forkserver: kernel start failed: {type(exc).__name__}: {exc}", file=sys.stderr)
                 finally:
@@ -171,14 +178,27 @@ class ForkServer:
                 conn.close()
 
     def _serve_connection(self, conn: socket.socket) -> None:
-        with conn.makefile("rwb") as stream:
-            for line in stream:
-                try:
-                    reply = self.handle(json.loads(line))
-                except Exception as exc:  # a bad request is answered, never the end of the server
-                    reply = {"error": f"{type(exc).__name__}: {exc}"}
-                stream.write(json.dumps(reply).encode() + b"\n")
-                stream.flush()
+        pending, fds = b"", []  # type: tuple[bytes, list[int]]
+        try:
+            while True:
+                data, received, _, _ = socket.recv_fds(conn, 1 << 20, 4)
+                fds += received
+                if not data:
+                    return
+                pending += data
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    try:
+                        reply = self.handle(json.loads(line), fds)
+                    except Exception as exc:  # a bad request is answered, never the end of the server
+                        reply = {"error": f"{type(exc).__name__}: {exc}"}
+                    for fd in fds:  # the child has its copies
+                        os.close(fd)
+                    fds = []
+                    conn.sendall(json.dumps(reply).encode() + b"\n")
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 class Running:
@@ -193,8 +213,9 @@ class Running:
         from labgrader.kernels import stderr_filter
         self._dir = tempfile.mkdtemp(prefix="labgrader-forkserver-")  # 0700: only the grader connects
         self.socket = os.path.join(self._dir, "socket")
-        # Forked kernels share its stderr: filtered (printable text only) before it reaches ours.
-        stderr = stderr_filter.pipe(prefix="[kernel stderr] ", limit=1024 * 1024)
+        # Its own messages (a kernel that failed to start), as printable text; each kernel gets a
+        # stderr of its own from the grader (kept with its student).
+        stderr = stderr_filter.pipe(prefix="[fork server] ", limit=1024 * 1024)
         self.process = subprocess.Popen([sys.executable, "-m", "labgrader.kernels.forkserver", self.socket,
                                          f"--parent={os.getpid()}", *self.imports],
                                         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,

@@ -174,12 +174,19 @@ class GradingKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         if "stderr" in kw:
             return await self._launch_sandboxed(kernel_cmd, **kw)
-        # The kernel's stderr reaches the grader's terminal only as printable text (no escape sequences).
-        kw["stderr"] = stderr_filter.pipe()
+        # The kernel's stderr is kept as printable text for its student's record (kernel_stderr),
+        # never printed on the grader's terminal as it comes (on both launchers).
+        kw["stderr"], self._stderr = stderr_filter.capture()
         try:
             return await self._launch_sandboxed(kernel_cmd, **kw)
         finally:
-            os.close(kw["stderr"])  # the kernel holds its copy; the filter ends when the kernel does
+            os.close(kw["stderr"])  # the kernel holds its copy; the capture ends when the kernel does
+
+    _stderr: stderr_filter.Captured | None = None
+
+    def kernel_stderr(self) -> str:
+        """What the last kernel wrote to its stderr, printable text only (call once it has ended)."""
+        return self._stderr.text() if self._stderr is not None else ""
 
     async def _launch_sandboxed(self, kernel_cmd: list[str], **kw: Any) -> None:
         kw["env"] = kernel_environment(kw.get("env") or os.environ, self.kernel_env)

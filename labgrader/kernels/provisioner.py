@@ -5,9 +5,10 @@ cgroup, the plan of what the kernel sees) and hands it to the provisioner throug
 ``pre_launch`` keyword arguments (``SANDBOX_KW``, a JSON-able dict: see
 ``GradingKernelManager._launch_spec``). Then:
 
-- ``BubblewrapProvisioner`` (cold, plain ``nbgrader autograde``) starts ``python -m
-  ipykernel_launcher`` under bwrap: it joins the cgroup, then bwrap builds the namespaces and
-  mounts, loads the seccomp filter and runs ``labgrader.sandbox.limits``, which execs the kernel.
+- ``BubblewrapProvisioner`` (cold, plain ``nbgrader autograde``) starts the kernel under bwrap:
+  it joins the cgroup, then bwrap builds the namespaces and mounts, loads the seccomp filter and
+  runs ``labgrader.sandbox.limits``, which execs the kernel (``python -m labgrader.kernels.launch``:
+  ipykernel_launcher's kernel, which leaves at once when it is shut down).
 - ``ForkServerProvisioner`` (warm, the batch command) asks the fork server
   (``labgrader.kernels.forkserver``) for a forked kernel that builds the same sandbox in-process
   from the same plan.
@@ -23,11 +24,22 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Unicode
 
-from labgrader.kernels.forkclient import request_async
+from labgrader.kernels.forkclient import request, request_async
 from labgrader.sandbox import Sandbox, seccomp
 from labgrader.sandbox.cgroups import join_command
 
 SANDBOX_KW = "labgrader_sandbox"
+COLD_KERNEL = "labgrader.kernels.launch"  # ipykernel_launcher's kernel, then os._exit (launch.py)
+
+
+def cold_kernel_command(cmd: list[str]) -> list[str]:
+    """The kernel's command with ``-m ipykernel_launcher`` run as ``-m labgrader.kernels.launch``."""
+    cmd = list(cmd)
+    for i in range(len(cmd) - 1):
+        if cmd[i:i + 2] == ["-m", "ipykernel_launcher"]:
+            cmd[i + 1] = COLD_KERNEL
+            break
+    return cmd
 
 
 def _take_spec(provisioner: LocalProvisioner, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +68,7 @@ class BubblewrapProvisioner(LocalProvisioner):
             os.write(fd, program)
             os.lseek(fd, 0, os.SEEK_SET)
             box = Sandbox(**spec["sandbox"])
-            cmd = box.wrap(cmd, spec["workdir"], spec["plan"], spec["holder"], seccomp_fd=fd)
+            cmd = box.wrap(cold_kernel_command(cmd), spec["workdir"], spec["plan"], spec["holder"], seccomp_fd=fd)
             if spec["cgroup"]:
                 cmd = join_command(spec["cgroup"], cmd)
             kwargs["pass_fds"] = (*kwargs.get("pass_fds", ()), fd)
@@ -89,7 +101,14 @@ class ForkServerProvisioner(LocalProvisioner):
         # the kernel's own arguments (connection file, nbgrader's --HistoryManager.hist_file=:memory:, ...)
         assert self.spec is not None and self.parent is not None  # pre_launch took it; the manager owns this
         argv = cmd[cmd.index("ipykernel_launcher") + 1:] if "ipykernel_launcher" in cmd else ["-f", self.parent.connection_file]
-        reply = await self._ask({"op": "launch", "argv": argv, "env": kwargs["env"], **self.spec})
+        message = {"op": "launch", "argv": argv, "env": kwargs["env"], **self.spec}
+        stderr = kwargs.get("stderr")
+        if isinstance(stderr, int) and stderr >= 0:  # the kernel's own stderr (kernels/stderr_filter.py), sent along
+            reply = await asyncio.to_thread(request, self.socket, message, (stderr,))
+            if reply.get("error"):
+                raise RuntimeError(f"fork server ({self.socket}): {reply['error']}")
+        else:
+            reply = await self._ask(message)
         self.pid, self.exit_code = reply["pid"], None
         return self.connection_info
 

@@ -1,11 +1,12 @@
-"""A kernel's stderr reaches the grader's terminal and logs only as printable text.
+"""A kernel's stderr, kept as printable text with its student, never printed as it comes.
 
-A kernel inherits the grader's stderr (C libraries, TensorFlow and subprocesses write to fd 2
-directly, beside the kernel protocol), so student code could write escape sequences there: retitle
-or clear the instructor's terminal, rewrite lines of the log, or flood it. ``pipe()`` gives a file
-descriptor to hand to the kernel instead; a thread copies what arrives to the real stderr without
-control characters or escape sequences, and at most ``limit`` bytes per kernel (the rest is read
-and dropped, so the kernel never blocks on a full pipe).
+C libraries, TensorFlow, ipykernel (``IOStream.flush timed out``) and subprocesses write to a
+kernel's fd 2 directly, beside the kernel protocol, and student code can write escape sequences
+there: retitle or clear the instructor's terminal, rewrite lines of the log, or flood it.
+``capture()`` gives a file descriptor to hand to one kernel as its stderr; a thread keeps what
+arrives without control characters or escape sequences, at most ``limit`` bytes (the rest is read
+and dropped, so the kernel never blocks on a full pipe), for the grader to put in that student's
+record. ``pipe()`` copies to a stream instead (the fork server's own messages).
 """
 from __future__ import annotations
 
@@ -20,15 +21,48 @@ from labgrader.student_ids import printable
 LIMIT = 64 * 1024
 
 
+class Captured:
+    """What one kernel wrote to its stderr, as printable text (``text()`` once the kernel has ended)."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self.thread: threading.Thread | None = None
+
+    def write(self, text: str) -> None:
+        self._parts.append(text)
+
+    def flush(self) -> None:
+        pass
+
+    def text(self, wait: float = 2.0) -> str:
+        """Everything kept; waits up to ``wait`` s for the pipe to close (the kernel and its processes gone)."""
+        if self.thread is not None:
+            self.thread.join(wait)
+        return "".join(self._parts)
+
+
+def capture(limit: int = LIMIT) -> tuple[int, Captured]:
+    """A write end for one kernel's stderr, and where its printable text is kept (the caller closes
+    its copy of the write end once the kernel has started)."""
+    captured = Captured()
+    write_fd, captured.thread = _pipe("", limit, captured)
+    return write_fd, captured
+
+
 def pipe(prefix: str = "[kernel stderr] ", limit: int = LIMIT, dest: TextIO | None = None) -> int:
-    """A write end for a kernel's stderr (the caller closes its copy once the kernel has started)."""
+    """A write end whose printable text is copied to ``dest`` (default: the grader's stderr)."""
+    return _pipe(prefix, limit, dest)[0]
+
+
+def _pipe(prefix: str, limit: int, dest: TextIO | Captured | None) -> tuple[int, threading.Thread]:
     read_fd, write_fd = os.pipe()
-    threading.Thread(target=_copy, args=(read_fd, prefix, limit, dest), daemon=True,
-                     name="labgrader-kernel-stderr").start()
-    return write_fd
+    thread = threading.Thread(target=_copy, args=(read_fd, prefix, limit, dest), daemon=True,
+                              name="labgrader-kernel-stderr")
+    thread.start()
+    return write_fd, thread
 
 
-def _copy(read_fd: int, prefix: str, limit: int, dest: TextIO | None) -> None:
+def _copy(read_fd: int, prefix: str, limit: int, dest: TextIO | Captured | None) -> None:
     written = 0
     with os.fdopen(read_fd, "rb", buffering=0) as source:
         reader = _lines(source)

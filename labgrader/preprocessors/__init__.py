@@ -5,7 +5,7 @@ OverwriteKernelspec), RestoreTestCells, (OverwriteCells), CheckCellMetadata, Kee
 Autograde, grading pass: ResumeGrading, GuardedExecute, ReclaimWorkingCopy, JudgeAnswers, SanitizeAutograded, (nbgrader's
 IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades), FlagEvidence,
 (AssignLatePenalties), CheckCellMetadata, RecordChecks, KeepRecord. Feedback: ClearHiddenTests, SanitizeOutputs,
-SummarizeChecks. The order is set in nbgrader_config.py.
+RenderMath, SummarizeChecks. The order is set in nbgrader_config.py.
 """
 from .check_cell_metadata import CheckCellMetadata
 from .feedback_base import ClearHiddenTests
@@ -17,11 +17,12 @@ from .prepare_grading import PrepareGrading, ResumeGrading
 from .reclaim_working_copy import ReclaimWorkingCopy
 from .record_checks import RecordChecks
 from .refuse_unsafe_ids import RefuseUnsafeIds
+from .render_math import RenderMath
 from .restore_test_cells import RestoreTestCells
 from .sanitize_autograded import SanitizeAutograded
 from .sanitize_outputs import SanitizeOutputs
 from .summarize_checks import SummarizeChecks
 
 __all__ = ["CheckCellMetadata", "ClearHiddenTests", "FlagEvidence", "GuardedExecute", "JudgeAnswers", "KeepRecord",
-           "PrepareGrading", "ReclaimWorkingCopy", "RecordChecks", "RefuseUnsafeIds", "RestoreTestCells", "ResumeGrading",
+           "PrepareGrading", "ReclaimWorkingCopy", "RecordChecks", "RefuseUnsafeIds", "RenderMath", "RestoreTestCells", "ResumeGrading",
            "SanitizeAutograded", "SanitizeOutputs", "SummarizeChecks"]

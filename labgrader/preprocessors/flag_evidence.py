@@ -1,8 +1,15 @@
 """Flag a submission for a human when the grader saw evidence of tampering (never for an import)."""
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from nbformat.notebooknode import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from labgrader.context import context_of
+from labgrader.preprocessors.one_gradebook import lent_gradebook
 from labgrader.record import flag_lines
 
 # The first line of the gradebook comment a flag writes.
@@ -16,14 +23,15 @@ class FlagEvidence(NbGraderPreprocessor):
     formgrader and in feedback) says what was seen, listed as everywhere else (the first
     ``labgrader.record.MAX_LISTED`` flags, then how many more)."""
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         context = context_of(resources)
         if context is None or not context.record.flags:
             return nb, resources
         info = resources["nbgrader"]
         text = "\n".join([HEADER] + [f"- {line}" for line in flag_lines(context.record.flags,
                                                                           dropped=context.record.dropped_flags)])
-        with Gradebook(info["db_url"]) as gb:
+        lent = lent_gradebook(resources)  # the submission's session, or one of its own (plain nbgrader)
+        with contextlib.nullcontext(lent) if lent else Gradebook(info["db_url"]) as gb:
             notebook = gb.find_submission_notebook(info["notebook"], info["assignment"], info["student"])
             for grade in notebook.grades:
                 grade.needs_manual_grade = True

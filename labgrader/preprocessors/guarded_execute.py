@@ -1,33 +1,43 @@
-"""nbgrader's Execute, plus: the lab's objects pinned and the arguments of function answers sent
-silently, time limits, output budgets, test cells kept out of the kernel's history, and surviving
-a dead kernel."""
+"""nbgrader's Execute, plus: hidden tests kept out of the kernel, the answers handed over and
+cross-checked by the grader's own silent cells, the lab's objects pinned, time limits, output
+budgets, and surviving a dead kernel."""
 from __future__ import annotations
 
+import copy
 import time
 
+from nbclient.util import run_sync
 from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, Type
 
-from labgrader.cells import grade_id, is_student_cell, is_test_cell
-from labgrader.context import GradingContext, context_of
+from labgrader.cells import grade_id, is_student_cell, is_test_cell, without_hidden_tests
+from labgrader.context import GradingContext, Handover, context_of
+from labgrader.judging import faithful
 from labgrader.judging.evidence import assigned_names, hint
-from labgrader.kernels.export import EVIDENCE_MIME, MIME as EXPORT_MIME, PIN_MIME
+from labgrader.judging.protocol import Malformed, validate
+from labgrader.kernels.export import EVIDENCE_MIME, MIME as EXPORT_MIME, OUTPUTS_MIME, PIN_MIME
 from labgrader.kernels.session import NOTE as UNREADABLE_NOTE
+from labgrader.record import KERNEL_DIED, TIMED_OUT
 
-# The grader's silent cells: names and plain data as Python literals, nothing else.
-WATCH = "import labgrader.kernels.export as _lg; _lg.watch({modules!r}); del _lg"
+# The grader's silent cells: names and plain data as Python literals, nothing else (no test text).
+WATCH = "import labgrader.kernels.export as _lg; _lg.watch({transport!r}, {modules!r}); del _lg"
 PIN = "import labgrader.kernels.export as _lg; _lg.pin(globals(), {names!r}, failed={failed!r}); del _lg"
-ARGUMENTS = "import labgrader.kernels.export as _lg; _lg.arguments({grade_id!r}, {calls!r}); del _lg"
-SEAL = "import labgrader.kernels.export as _lg; _lg.seal({grade_id!r}); del _lg"
+ARGUMENTS = "_lg.arguments({grade_id!r}, {calls!r}); "
+HANDOVER = "import labgrader.kernels.export as _lg; {arguments}_lg.answer({grade_id!r}, globals(), *{names!r}); del _lg"
+# the seal first: it puts back what student code changed since the hand-over before the models run
+CHECK = ("import labgrader.kernels.export as _lg\ntry:\n    _lg.seal({grade_id!r})\n"
+         "finally:\n    _lg.outputs({grade_id!r}, {inputs!r})\n    del _lg")
+GRADER_MIMES = (EXPORT_MIME, OUTPUTS_MIME, EVIDENCE_MIME, PIN_MIME)
+KEPT = 3  # records of one kind kept per step (more are only counted: one is expected)
 # Kernels start with neither the working copy nor '' on sys.path (PYTHONSAFEPATH): a lab that ships
 # modules beside its notebooks (or lets a hand-in carry some, Lab.handin_files) gets the working
 # copy at the END of sys.path, after every installed module, so nothing there can shadow one.
 WORKDIR_LAST = "import os as _o, sys as _s; _s.path.append(_o.getcwd()); del _o, _s"
-# Engine modules whose state the export relies on, watched whatever the lab (see export.watch).
-WATCHED = ("builtins", "json", "base64", "labgrader", "labgrader.kernels", "labgrader.kernels.export",
+# Engine modules a hand-over travels through, watched whatever the lab (see export.watch).
+TRANSPORT = ("builtins", "json", "base64", "labgrader", "labgrader.kernels", "labgrader.kernels.export",
            "IPython.core.displaypub", "IPython.core.display_functions", "IPython.display", "jupyter_client.session",
            "jupyter_client.jsonutil")
 
@@ -39,12 +49,24 @@ def error_output(ename: str, message: str) -> NotebookNode:
 class GuardedExecute(Execute):
     """Execute a submission in a sandboxed kernel (``GradingKernelManager``).
 
-    Around the notebook's own cells it runs a few silent cells that leave no history and carry
-    no expectation: right after each lab cell that binds one of the lab's ``pinned_names``, that
-    object is pinned (so every export carries the lab's own objects, whatever student code binds
-    to those names later); just before the first cell a student could have written, the export
-    module takes its snapshot (``export.watch``); just before a test cell whose answer is a
-    function, the arguments the grader chose for it. Test cells run with ``store_history=False``.
+    A graded test cell runs without its hidden test region (nbgrader's ``BEGIN HIDDEN TESTS``):
+    no hidden test text ever enters the kernel, where hooks, input transformers or audit hooks
+    could read it. The autograded notebook keeps the cell as nbgrader restored it.
+
+    Around the notebook's own cells it runs the grader's silent cells, which leave no history and
+    carry no expectation and no test text: right after each lab cell that binds one of the lab's
+    ``pinned_names``, that object is pinned (so every export carries the lab's own objects,
+    whatever student code binds to those names later); just before the first cell a student could
+    have written, the export module takes its snapshot (``export.watch``); right after each graded
+    test cell that ran without an error, the hand-over of the names ``Lab.handovers`` lists for it
+    (with the arguments of function answers), then the seal (what student code changed, put
+    back) and the cross-check (the Keras models it handed over, called on inputs the grader drew
+    from what the hand-over says: ``judging.faithful``).
+
+    The grader's records (hand-overs, cross-check results, seals, pins) are taken from the kernel's
+    messages as they arrive and kept in the grading context, never in the notebook's outputs, so
+    nothing a cell does to its outputs (``clear_output``) removes one; records no step asked for
+    are counted, for JudgeAnswers to flag. Test cells run with ``store_history=False``.
 
     Each cell may print ``max_output_bytes`` and the notebook ``max_notebook_output_bytes`` in all
     (the rest is dropped, with a note). When the kernel dies or the submission runs out of time,
@@ -80,9 +102,10 @@ class GuardedExecute(Execute):
         self._deadline = time.monotonic() + self.submission_timeout
         self._output_bytes: dict[int, int] = {}
         self._notebook_bytes = 0
-        self._handovers: dict[int, int] = {}
         self._malformed = 0                       # output messages nbclient could not turn into outputs
-        self._test_cells = {i for i, c in enumerate(nb.cells) if is_test_cell(c)}
+        self._step: tuple[int, str] | None = None  # (cell index, the grader's step) while one of its silent cells runs
+        self._kept: dict[tuple[int, str, str], list] = {}   # (index, step or "cell", mime) -> the first records
+        self._counts: dict[tuple[int, str, str], int] = {}  # (index, step or "cell", mime) -> records arrived
         self.timeout_func = self._cell_timeout
         started = time.monotonic()
         try:
@@ -93,6 +116,15 @@ class GuardedExecute(Execute):
         finally:
             if self._context is not None:
                 self._context.record.timings["execute"] = round(time.monotonic() - started, 3)
+
+    async def _async_cleanup_kernel(self) -> None:
+        km = self.km
+        await super()._async_cleanup_kernel()
+        context = getattr(self, "_context", None)
+        if context is not None and hasattr(km, "kernel_stderr"):  # the kernel has ended: all it wrote
+            context.record.stderr = km.kernel_stderr()
+
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
 
     def _lab(self):
         return self._context.lab if self._context is not None else None
@@ -131,7 +163,7 @@ class GuardedExecute(Execute):
         if cell.cell_type != "code":
             return cell, resources
         if self._stopped is None and time.monotonic() > self._deadline:
-            self._stop(f"the whole notebook took more than {self.submission_timeout} s")
+            self._stop(f"the whole notebook took more than {self.submission_timeout} s", TIMED_OUT)
         if self._stopped is not None:
             cell.outputs = [error_output("NotRun", f"This cell was not run because {self._stopped}.")]
             return cell, resources
@@ -143,41 +175,105 @@ class GuardedExecute(Execute):
                     self._run_trusted(WORKDIR_LAST, index)
             if lab is not None and not self._watched and self._writable(cell):
                 self._watched = True
-                self._run_trusted(WATCH.format(modules=list(WATCHED + lab.watched_modules)), index)
+                self._run_trusted(WATCH.format(transport=list(TRANSPORT), modules=list(lab.watched_modules)), index)
                 self._context.watched = True
             test = is_test_cell(cell)
-            if lab is not None and test and grade_id(cell) in self._context.arguments:
-                self._run_trusted(ARGUMENTS.format(grade_id=grade_id(cell), calls=self._context.arguments[grade_id(cell)]),
-                                  index, required=False)
-            # test cells stay out of the kernel's input history (In, _ih): nothing to read back
             self._check_assign_resources(resources)
             dropped, unread = getattr(self.km, "dropped_messages", 0), self._unreadable()
-            cell = self.execute_cell(cell, index, store_history=not test)
+            if lab is not None and test:
+                cell = self._run_visible(cell, index)
+            else:  # test cells of labs without grading.py run whole: their hidden tests are nbgrader's
+                cell = self.execute_cell(cell, index, store_history=not test)
             if getattr(self.km, "dropped_messages", 0) > dropped:  # the kernel manager's socket cap
                 cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
                     f"\n[output truncated: a message over {self.km.max_message_bytes} bytes was dropped]\n")))
             if self._unreadable() != unread:
                 self._flag_unreadable(cell, index, unread)
+            if not (lab is not None and test):
+                self._note_stray(cell, index, "cell", {})
             if index in self._pins:
                 failed = any(o.output_type == "error" for o in cell.outputs)
-                pinned = self._run_trusted(PIN.format(names=list(self._pins[index]), failed=failed), index)
-                self._context.pins.append([o["data"][PIN_MIME] for o in pinned if PIN_MIME in (o.get("data") or {})])
-            if lab is not None and test and self._watched:
-                # the grader's own look at what student code changed, whatever the cell did
-                self._context.sealed.add(grade_id(cell))
-                sealed = self._run_trusted(SEAL.format(grade_id=grade_id(cell)), index, required=False)
-                cell.outputs += [o for o in sealed if EVIDENCE_MIME in (o.get("data") or {})]
+                self._run_trusted(PIN.format(names=list(self._pins[index]), failed=failed), index, step="pin")
+                self._context.pins.append(self._records(index, "pin", PIN_MIME))
+                self._note_stray(cell, index, "pin", {PIN_MIME: 1})
+            if lab is not None and test:
+                self._hand_over(cell, index)
             return cell, resources
         except DeadKernelError:
             why = "the code exited the process, ran out of memory, or crashed"
             cell.outputs.append(error_output("DeadKernel", f"The kernel died while running this cell: {why}."))
-            self._stop("the kernel died in an earlier cell")
+            self._stop("the kernel died in an earlier cell", KERNEL_DIED)
             return cell, resources
         except CellTimeoutError:
             cell.outputs.append(error_output(
                 "CellTimeoutError", f"This cell ran longer than {self.timeout} s and did not stop when interrupted."))
-            self._stop("an earlier cell ran too long and could not be interrupted")
+            self._stop("an earlier cell ran too long and could not be interrupted", TIMED_OUT)
             return cell, resources
+
+    def _run_visible(self, cell, index: int):
+        """A graded test cell as the kernel gets it: its visible code only, out of the input
+        history; the notebook keeps the whole cell, with the outputs of what ran."""
+        visible = copy.deepcopy(cell)
+        visible.source = without_hidden_tests(cell.source)
+        try:
+            self.execute_cell(visible, index, store_history=False)
+        finally:
+            self.nb.cells[index] = cell  # nbclient stores what it ran at the cell's place
+            cell.outputs = visible.outputs
+            cell.execution_count = visible.get("execution_count")
+        return cell
+
+    def _hand_over(self, cell, index: int) -> None:
+        """After a graded test cell: the grader's hand-over of the names the lab lists for it (when
+        the cell's own code raised nothing), the cross-check of the Keras models it handed over and
+        the seal; what arrived goes into the context (``Handover``), for JudgeAnswers."""
+        context, gid = self._context, grade_id(cell)
+        assert context is not None and context.lab is not None
+        handover = context.handovers[gid] = Handover()
+        names = context.lab.handovers.get(gid)
+        if names is not None and not any(o.output_type == "error" for o in cell.outputs):
+            calls = context.arguments.get(gid)
+            code = HANDOVER.format(grade_id=gid, names=list(names),
+                                   arguments=ARGUMENTS.format(grade_id=gid, calls=calls) if calls is not None else "")
+            self._run_trusted(code, index, required=False, step="handover")
+            handover.exports = self._records(index, "handover", EXPORT_MIME)
+            handover.inputs = self._inputs(handover.exports)
+        context.sealed.add(gid)
+        self._run_trusted(CHECK.format(grade_id=gid, inputs=faithful.wire(handover.inputs)), index,
+                          required=False, step="check")
+        handover.outputs = self._records(index, "check", OUTPUTS_MIME)
+        handover.seals = self._records(index, "check", EVIDENCE_MIME)
+        handover.unasked = self._surplus(index, "cell", {}) + self._surplus(index, "handover", {EXPORT_MIME: 1}) + \
+            self._surplus(index, "check", {OUTPUTS_MIME: 1, EVIDENCE_MIME: 1})
+        handover.complete = True
+
+    def _inputs(self, exports: list) -> dict:
+        """The cross-check's inputs for the (one) hand-over: {ref: arrays} drawn by this grader."""
+        if len(exports) != 1:
+            return {}
+        try:
+            export = validate(exports[0])
+        except Malformed:
+            return {}
+        context = self._context
+        assert context is not None and context.lab is not None
+        return faithful.plan(export, context.cross_check_rng, context.lab.cross_check_inputs)
+
+    def _records(self, index: int, step: str, mime: str) -> list:
+        """The first records of type ``mime`` that arrived during ``step`` at cell ``index``."""
+        return list(self._kept.get((index, step, mime), []))
+
+    def _surplus(self, index: int, step: str, expected: dict[str, int]) -> int:
+        """How many of the grader's records arrived during ``step`` beyond those it asked for."""
+        return sum(max(0, self._counts.get((index, step, mime), 0) - expected.get(mime, 0)) for mime in GRADER_MIMES)
+
+    def _note_stray(self, cell, index: int, step: str, expected: dict[str, int]) -> None:
+        """Grader records that arrived outside any graded test cell beyond what ``step`` asked for
+        (while a lab or student cell ran, or after a pin): only student code writes those."""
+        count = self._surplus(index, step, expected)
+        if count and self._context is not None:
+            label = grade_id(cell) or f"cell {index + 1}"
+            self._context.stray[label] = self._context.stray.get(label, 0) + count
 
     async def _async_handle_timeout(self, timeout, cell=None):
         """nbclient interrupts the cell (the next ones run); it says so in the cell, and the
@@ -186,7 +282,7 @@ class GuardedExecute(Execute):
         self.error_on_timeout = {"ename": "CellTimeoutError", "evalue": message,
                                  "traceback": [f"CellTimeoutError: {message}"]}
         if self._context is not None and cell is not None:
-            self._context.record.faults.append(f"timed out in cell {grade_id(cell) or 'added by the student'}: {message}")
+            self._context.record.fault(TIMED_OUT, f"timed out in cell {grade_id(cell) or 'added by the student'}: {message}")
         return await super()._async_handle_timeout(timeout, cell)
 
     def _unreadable(self) -> dict[str, int]:
@@ -222,18 +318,21 @@ class GuardedExecute(Execute):
                                              text=UNREADABLE_NOTE.format(why="malformed message")))
             return None
 
-    def _stop(self, why: str) -> None:
+    def _stop(self, why: str, kind: str) -> None:
         self._stopped = why
         if self._context is not None:
-            self._context.record.faults.append(why)
+            self._context.record.fault(kind, why)
 
-    def _run_trusted(self, code: str, index: int, required: bool = True) -> list:
-        """Run the grader's ``code`` silently at the place of cell ``index``; its outputs."""
+    def _run_trusted(self, code: str, index: int, required: bool = True, step: str = "setup") -> list:
+        """Run the grader's ``code`` silently at the place of cell ``index``; its outputs. The
+        grader's records arriving meanwhile are kept as ``step``'s."""
         probe = new_code_cell(code)
         cell = self.nb.cells[index]
+        self._step = (index, step)
         try:
             self.execute_cell(probe, index, store_history=False)
         finally:
+            self._step = None
             # nbclient stores what it ran at the cell's place: put the notebook's own cell back
             self.nb.cells[index] = cell
         errors = [o for o in probe.outputs if o.output_type == "error"]
@@ -244,13 +343,19 @@ class GuardedExecute(Execute):
         return probe.outputs
 
     def output(self, outs, msg, display_id, cell_index):
-        """Keep at most ``max_output_bytes`` per cell and ``max_notebook_output_bytes`` in all. A test
-        cell's hand-over is the grader's (bounded by the protocol): a student's flood never drops it."""
+        """Keep at most ``max_output_bytes`` per cell and ``max_notebook_output_bytes`` in all. The
+        grader's records (hand-overs, cross-check results, seals, pins) never become outputs: each
+        is counted as it arrives, with the step it arrived in, and the first few are kept."""
         data = msg.get("content", {}).get("data") or {}
-        if (EXPORT_MIME in data or EVIDENCE_MIME in data or PIN_MIME in data) \
-                and (cell_index in self._test_cells or cell_index in self._pins) and self._handovers.get(cell_index, 0) < 4:
-            self._handovers[cell_index] = self._handovers.get(cell_index, 0) + 1
-            return super().output(outs, msg, display_id, cell_index)
+        kinds = [mime for mime in GRADER_MIMES if mime in data] if isinstance(data, dict) else []
+        if kinds:
+            step = self._step[1] if self._step is not None and self._step[0] == cell_index else "cell"
+            key = (cell_index, step, kinds[0])
+            self._counts[key] = self._counts.get(key, 0) + 1
+            kept = self._kept.setdefault(key, [])
+            if len(kept) < KEPT:
+                kept.append(data[kinds[0]])
+            return None
         size = len(str(msg.get("content", "")))
         used = self._output_bytes.get(cell_index, 0)
         self._output_bytes[cell_index] = used + size

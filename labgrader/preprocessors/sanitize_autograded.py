@@ -5,7 +5,7 @@ nbconvert inside the Jupyter server's own origin, and nbgrader's JupyterLab exte
 command the formgrader frame posts to it. A student's ``_repr_html_`` with a ``<script>`` therefore
 ran as the instructor, read ``source/`` (solutions included) and could open a terminal. This step
 applies feedback's rules (``sanitize_outputs.InertStudentContent``) to the notebook nbgrader writes,
-right after JudgeObservations has put the grader's verdicts in the graded test cells.
+right after JudgeAnswers has put the grader's verdicts in the graded test cells.
 
 Scores do not change: nbgrader's SaveAutoGrades, which runs later, reads only errors, stderr
 streams and the ``text/plain`` of the first ``execute_result`` of a graded cell, and (for answer
@@ -23,7 +23,7 @@ from labgrader.preprocessors.sanitize_outputs import InertStudentContent, image_
 class SanitizeAutograded(InertStudentContent):
     """Student content in the autograded notebook made inert (see the module's docstring)."""
 
-    verdict_html = False  # JudgeObservations writes plain text: any verdict HTML here is forged
+    verdict_html = False  # JudgeAnswers writes plain text: any verdict HTML here is forged
 
     def inert_outputs(self, outputs):
         inert = []

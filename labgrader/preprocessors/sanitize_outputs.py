@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 from typing import Any
 
@@ -51,6 +52,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Set
 
 from labgrader.preprocessors.feedback_base import FeedbackPreprocessor
+from labgrader.preprocessors.one_gradebook import lent_gradebook
 
 SAFE_TYPES = {"text/plain", "image/png", "image/jpeg"}
 # A plain text that says nothing about the content (IPython's repr of HTML(...), SVG(...)...).
@@ -165,6 +167,21 @@ def image_metadata(metadata: Any) -> NotebookNode:
         for k, m in (metadata or {}).items() if k in IMAGE_TYPES and isinstance(m, dict)})
 
 
+def instructor_markdown(resources: dict[str, Any]) -> dict[str, str]:
+    """{grade id: source} of the instructor's markdown cells, from the gradebook (what nbgrader
+    recorded at generate_assignment: a student cannot change it)."""
+    info = resources.get("nbgrader", {})
+    if not info.get("db_url"):
+        return {}
+    lent = lent_gradebook(resources)  # the submission's session, or one of its own (plain nbgrader)
+    with contextlib.nullcontext(lent) if lent else Gradebook(info["db_url"]) as gb:
+        try:
+            notebook = gb.find_notebook(info["notebook"], info["assignment"])
+        except MissingEntry:
+            return {}
+        return {cell.name: cell.source for cell in notebook.source_cells if cell.cell_type == "markdown"}
+
+
 class InertStudentContent(NbGraderPreprocessor):
     """Student content made inert (see the module's docstring). Subclasses say what becomes of
     the outputs of a code cell (:meth:`inert_outputs`)."""
@@ -175,20 +192,8 @@ class InertStudentContent(NbGraderPreprocessor):
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         nb.metadata.pop("widgets", None)
-        self._instructor_text = self._instructor_text_cells(resources)
+        self._instructor_text = instructor_markdown(resources)
         return super().preprocess(nb, resources)
-
-    def _instructor_text_cells(self, resources: dict[str, Any]) -> dict[str, str]:
-        """{grade id: source} of the instructor's markdown cells, from the gradebook."""
-        info = resources.get("nbgrader", {})
-        if not info.get("db_url"):
-            return {}
-        with Gradebook(info["db_url"]) as gb:
-            try:
-                notebook = gb.find_notebook(info["notebook"], info["assignment"])
-            except MissingEntry:
-                return {}
-            return {cell.name: cell.source for cell in notebook.source_cells if cell.cell_type == "markdown"}
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any], index: int) -> tuple[NotebookNode, dict[str, Any]]:
         grading = cell.metadata.get("nbgrader", {})

@@ -6,7 +6,7 @@ from typing import Any
 from nbformat.notebooknode import NotebookNode
 
 from labgrader.cells import is_test_cell
-from labgrader.preprocessors.feedback_base import FeedbackPreprocessor
+from labgrader.preprocessors.feedback_base import HIDDEN_LINES, FeedbackPreprocessor, failure_message
 from labgrader.templates import render
 
 
@@ -23,7 +23,8 @@ class SummarizeChecks(FeedbackPreprocessor):
         score, points = float(meta.get("score") or 0), float(meta["points"])
         errors = [o for o in cell.outputs if o.output_type == "error"]
         passed = score >= points and not errors
-        message = errors[0].get("evalue", "") if errors else "All checks passed."
+        message = failure_message(errors[0], resources.get(HIDDEN_LINES, {}).get(meta.get("grade_id"), set())) \
+            if errors else "All checks passed."
         label = "Passed" if passed else "Failed"
         text = f"{label}: {score:g} / {points:g} points. {message}"
         colour = "#1b7f3b" if passed else "#b3261e"

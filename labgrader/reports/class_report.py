@@ -1,7 +1,8 @@
 """The class report: one self-contained HTML page and a CSV, read from the gradebook and the
 submissions' records (``labgrader.record``): the ones the grading steps keep in each autograded
 notebook (both grading paths), and the batch's grading report for submissions it could not grade.
-Nothing is parsed back out of prose.
+Nothing is parsed back out of prose. Each student's state is said in the page and the CSV alike:
+graded, flagged (with the findings), timed out, kernel died, not gradable.
 
     python -m labgrader report embeddings      -> reports/embeddings.html, reports/embeddings.csv
 """
@@ -19,11 +20,14 @@ from typing import Any
 import nbformat
 
 from labgrader.lab import notebook_names
-from labgrader.record import MAX_LISTED, Flag, SubmissionRecord, read_notebook_record, report_path
+from labgrader.record import KERNEL_DIED, MAX_LISTED, TIMED_OUT, Flag, SubmissionRecord, read_notebook_record, report_path
 from labgrader.reports.csv_safe import Writer
 from labgrader.exchange.report import refusals
 from labgrader.reports.gradebook import cell_scores, flagged_students, late_penalties, max_points
 from labgrader.templates import render
+
+
+GRADED, FLAGGED, NOT_GRADABLE = "graded", "flagged", "not gradable"
 
 
 @dataclass
@@ -41,6 +45,27 @@ class ClassData:
     notebooks: dict[str, list[str]] = field(default_factory=dict)  # notebook -> its grade ids, in order (the gradebook's)
     refused: list[dict[str, Any]] = field(default_factory=list)  # what the collectors refused: [{"who", "entry", "reasons"...}]
     penalties: dict[str, float] = field(default_factory=dict)  # student -> points taken for lateness
+    fault_kinds: dict[str, list[str]] = field(default_factory=dict)  # student -> [TIMED_OUT, KERNEL_DIED]
+    stderr: dict[str, str] = field(default_factory=dict)       # student -> what their kernel wrote to stderr
+
+    def states(self, student: str) -> list[str]:
+        """What became of a submission: "not gradable"; else "flagged", "timed out", "kernel died"
+        (as many as apply); else "graded"."""
+        if student in self.errors:
+            return [NOT_GRADABLE]
+        found = ([FLAGGED] if student in self.flags else []) + \
+            [kind for kind in (TIMED_OUT, KERNEL_DIED) if kind in self.fault_kinds.get(student, [])]
+        return found or [GRADED]
+
+    def findings(self, student: str) -> list[str]:
+        """A flagged student's findings, as everywhere: the first MAX_LISTED, then how many more."""
+        found = [str(flag) for flag in self.flags.get(student, [])]
+        more = max(0, len(found) - MAX_LISTED) + self.dropped_flags.get(student, 0)
+        return found[:MAX_LISTED] + ([f"... and {more} more"] if more else [])
+
+    def reason(self, student: str) -> str:
+        """Why a submission was not graded, or what went wrong while it ran, or its repairs."""
+        return self.errors.get(student) or self.faults.get(student) or "; ".join(self.notes.get(student, []))
 
     def notebook_total(self, student: str, notebook: str) -> float:
         return sum(self.scores[student].get(c, 0) for c in self.notebooks.get(notebook, []))
@@ -91,6 +116,9 @@ def collect(root: str | Path, assignment: str, db_url: str | None = None) -> Cla
                                   for check, message in per.items() if message}
         if record.faults:
             data.faults[student] = record.faults[0] if len(notebooks) > 1 else record.faults[0].partition(": ")[2]
+            data.fault_kinds[student] = list(record.fault_kinds)
+        if record.stderr:
+            data.stderr[student] = "\n".join(text.rstrip("\n") for text in record.stderr.values())
         if record.flags:
             data.flags[student] = record.flag_objects()
             data.dropped_flags[student] = record.dropped_flags
@@ -121,13 +149,13 @@ def write_csv(data: ClassData, path: str | Path) -> None:
     with open(path, "w", newline="") as f:
         out = Writer(f)  # student ids and messages are the students' text: no formulas
         split = list(data.notebooks) if len(data.notebooks) > 1 else []  # a total per notebook when several
-        out.writerow(["student", "total", "max"] + [f"{nb}.ipynb" for nb in split] + data.checks + ["status", "reason"])
+        out.writerow(["student", "total", "max"] + [f"{nb}.ipynb" for nb in split] + data.checks
+                     + ["state", "findings", "reason"])
         for student in sorted(data.scores):
-            status = "error" if student in data.errors else "fault" if student in data.faults else "graded"
-            reason = data.errors.get(student) or data.faults.get(student) or "; ".join(data.notes.get(student, []))
             out.writerow([student, f"{data.total(student):g}", f"{data.max_score:g}"]
                          + [f"{data.notebook_total(student, nb):g}" for nb in split]
-                         + [f"{data.scores[student].get(c, 0):g}" for c in data.checks] + [status, reason])
+                         + [f"{data.scores[student].get(c, 0):g}" for c in data.checks]
+                         + [", ".join(data.states(student)), "; ".join(data.findings(student)), data.reason(student)])
 
 
 def _png(fig: Any) -> str:
@@ -136,20 +164,28 @@ def _png(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def charts(data: ClassData) -> tuple[str, str]:
+def histogram(data: ClassData) -> Any:
+    """The score distribution: a bar per whole score, whole students on the y axis."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    totals = [data.total(s) for s in data.scores]
     fig, ax = plt.subplots(figsize=(6, 3))
-    ax.hist(totals, bins=[x - 0.5 for x in range(int(data.max_score) + 2)], color="#3b6ea8", edgecolor="white")
+    ax.hist([data.total(s) for s in data.scores], bins=[x - 0.5 for x in range(int(data.max_score) + 2)],
+            color="#3b6ea8", edgecolor="white")
     ax.set_xlabel("score")
     ax.set_ylabel("students")
     ax.set_title("Score distribution")
     ax.set_xticks(range(int(data.max_score) + 1))
-    histogram = _png(fig)
-    plt.close(fig)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # students come whole (no 0.5 in a small class)
+    return fig
+
+
+def pass_rate_chart(data: ClassData) -> Any:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(data.checks)))
     rates = [100 * data.pass_rate(c) for c in data.checks]
@@ -157,31 +193,47 @@ def charts(data: ClassData) -> tuple[str, str]:
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of graded submissions passing")
     ax.set_title("Pass rate per check")
-    pass_rates = _png(fig)
-    plt.close(fig)
-    return histogram, pass_rates
+    return fig
+
+
+def charts(data: ClassData) -> tuple[str, str]:
+    import matplotlib.pyplot as plt
+    images = []
+    for make in (histogram, pass_rate_chart):
+        fig = make(data)
+        images.append(_png(fig))
+        plt.close(fig)
+    return images[0], images[1]
 
 
 def write_html(data: ClassData, path: str | Path) -> None:
-    histogram, pass_rates = charts(data)
+    Path(path).write_text(html_page(data, *charts(data)), encoding="utf-8")
+
+
+def html_page(data: ClassData, histogram: str, pass_rates: str) -> str:
+    """The report's page, with the two charts given as data: URLs."""
     totals = [data.total(s) for s in data.scores] or [0]
-    page = render("class_report.html.j2", data=data, histogram=histogram, pass_rates=pass_rates,
+    return render("class_report.html.j2", data=data, histogram=histogram, pass_rates=pass_rates,
                   mean=statistics.mean(totals), median=statistics.median(totals),
                   full_marks=sum(t >= data.max_score for t in totals),
+                  counts=collections.Counter(state for student in data.scores for state in data.states(student)),
                   split=list(data.notebooks) if len(data.notebooks) > 1 else [],  # a column per notebook when several
                   notebook_of={c: nb for nb, ids in data.notebooks.items() for c in ids},
                   flag_rows=flag_rows(data), refused=refused_rows(data))
-    Path(path).write_text(page, encoding="utf-8")
 
 
 def flag_rows(data: ClassData) -> list[dict[str, Any]]:
-    """The flags table: per student, the first MAX_LISTED flags, then how many more (as everywhere)."""
-    rows: list[dict[str, Any]] = []
+    """The flags table: one row per flagged student, the findings grouped by what was seen (with
+    every cell it was seen in, and the line that may have done it); the first MAX_LISTED flags, then
+    how many more, as everywhere."""
+    rows = []
     for student, found in sorted(data.flags.items()):
-        rows += [{"student": student, "flag": flag, "more": 0} for flag in found[:MAX_LISTED]]
-        more = max(0, len(found) - MAX_LISTED) + data.dropped_flags.get(student, 0)
-        if more:
-            rows.append({"student": student, "flag": None, "more": more})
+        groups: dict[tuple[str, str], list[str]] = {}
+        for flag in found[:MAX_LISTED]:
+            groups.setdefault((flag.seen, flag.line), []).append(flag.where)
+        rows.append({"student": student, "count": len(found) + data.dropped_flags.get(student, 0),
+                     "groups": [{"seen": seen, "line": line, "where": where} for (seen, line), where in groups.items()],
+                     "more": max(0, len(found) - MAX_LISTED) + data.dropped_flags.get(student, 0)})
     return rows
 
 

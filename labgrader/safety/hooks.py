@@ -54,7 +54,11 @@ def reclaim_autograded(assignment: str, student: str, notebooks: list[str], **_:
     into ``feedback/`` (``shutil.copy``: follows links, expands sparse files, no size cap), leave
     only regular files within the caps there."""
     for workdir in sorted({os.path.dirname(nb) for nb in notebooks}):
-        for note in paths.reclaim(workdir):
+        # the graded notebooks nbgrader wrote after grading are not counted against the working
+        # copy's budget (grading took the copy back without them): what grading kept stays
+        written = sum(os.lstat(nb).st_size for nb in notebooks
+                      if os.path.dirname(nb) == workdir and os.path.isfile(nb) and not os.path.islink(nb))
+        for note in paths.reclaim(workdir, max_total_bytes=paths.MAX_TOTAL_BYTES + written):
             _log().warning("[labgrader] %s: %s", os.path.basename(os.path.dirname(workdir)), note)
 
 

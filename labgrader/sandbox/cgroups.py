@@ -70,6 +70,16 @@ def find_place(parent: str = "") -> Place | None:
         return None
 
 
+def unavailable_reason(parent: str = "") -> str | None:
+    """Why no kernel cgroup can be made below ``parent`` by this process (None: one can; a probe
+    cgroup is made and removed). What ``python -m labgrader doctor`` reports."""
+    try:
+        KernelCgroup(_locate(parent), memory_bytes=64 * 1024 ** 2, max_pids=16).remove()
+    except OSError as exc:
+        return str(exc)
+    return None
+
+
 def _locate(parent: str, mounts: dict[str, str] | None = None, own: dict[str, str] | None = None) -> Place:
     """The Place below ``parent`` from the machine's cgroup mounts and this process's cgroups:
     v1 when a memory hierarchy is mounted (also on "hybrid" systems), else v2."""

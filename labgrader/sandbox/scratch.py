@@ -4,7 +4,9 @@
     <base>/tmp    the sandbox's /tmp
     <base>/work   the working copy: autograded/<student>/<assignment>/ is copied in before the
                   kernel starts and copied back (regular files and directories only, never
-                  following links, at most the cap in total) after it has ended
+                  following links, at most the cap in total) after it has ended. Notebooks
+                  (*.ipynb) are the grader's and stay out: nbgrader's intermediate notebook and
+                  the autograded ones hold the hidden tests, which no kernel may read
     <base>/root   an empty directory the fork server's child builds the sandbox's root on
 
 Every cap (size and number of files) is enforced by the kernel's filesystem, so a write beyond
@@ -96,7 +98,7 @@ class Scratch:
         _mounted.add(path)
 
     def stage_in(self, workdir: str) -> None:
-        """Copy the working copy into the capped tmpfs, owned by the kernel's user."""
+        """Copy the working copy, notebooks excepted, into the capped tmpfs, owned by the kernel's user."""
         try:
             _copy_tree(workdir, self.grader_view(self.work), limit=None, skipped=self.skipped,
                        owner=(self.uid, self.gid) if os.geteuid() == 0 else None)  # else: already the kernel's
@@ -105,9 +107,12 @@ class Scratch:
                           f"{self.workdir_bytes} bytes (c.GradingKernelManager.working_copy_size): {exc.strerror}") from None
 
     def copy_back(self, workdir: str) -> None:
-        """Replace the working copy's content with what the kernel left (the kernel has ended)."""
+        """Replace the working copy's content, notebooks excepted, with what the kernel left (the
+        kernel has ended); notebooks it wrote are not copied back."""
         with os.scandir(workdir) as entries:
             for entry in entries:
+                if _notebook(entry.name):
+                    continue
                 if entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path)
                 else:
@@ -146,10 +151,15 @@ def _holder_env() -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", os.defpath), "PYTHONPATH": package_parent}
 
 
+def _notebook(name: str) -> bool:
+    """A notebook: the grader's (nbgrader's intermediate and autograded notebooks hold hidden tests)."""
+    return name.endswith(".ipynb")
+
+
 def _copy_tree(src: str, dst: str, limit: int | None, owner: tuple[int, int] | None, skipped: list[str]) -> None:
     """Copy the directories and regular files below ``src`` into the existing directory ``dst``,
-    by file descriptor and without following any link; stop copying files once ``limit`` bytes
-    (apparent size: a sparse file counts in full) have been copied."""
+    notebooks excepted, by file descriptor and without following any link; stop copying files
+    once ``limit`` bytes (apparent size: a sparse file counts in full) have been copied."""
     budget = limit  # bytes left to copy (None: no cap)
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
     stack = [(os.open(src, flags | os.O_DIRECTORY), os.open(dst, flags | os.O_DIRECTORY), "")]
@@ -158,6 +168,8 @@ def _copy_tree(src: str, dst: str, limit: int | None, owner: tuple[int, int] | N
             sfd, dfd, rel = stack.pop()
             try:
                 for name in os.listdir(sfd):
+                    if _notebook(name):
+                        continue
                     info = os.stat(name, dir_fd=sfd, follow_symlinks=False)
                     if stat.S_ISDIR(info.st_mode):
                         os.mkdir(name, 0o755, dir_fd=dfd)

@@ -48,6 +48,7 @@ class Dispatcher:
         self.course, self.journal, self.store, self.policy = course, journal, store, policy
         self.pool, self.publisher, self.paused, self.lanes = pool, publisher, paused, lanes
         self.inflight: dict[Future[Any], str] = {}  # future -> submission key
+        self.prepared: set[tuple[str, str]] = set()  # (assignment, student) whose gradebook rows exist
 
     # -- starting ------------------------------------------------------------------------------
 
@@ -76,6 +77,10 @@ class Dispatcher:
         return keys.index(row["key"]) if row["key"] in keys else 0
 
     def _start(self, row: dict[str, Any], now: float) -> None:
+        who = (row["assignment"], row["student"])
+        if who not in self.prepared:  # made here, before any worker grades: two workers inserting one row race
+            self.course.prepare_rows(row["assignment"], [row["student"]])
+            self.prepared.add(who)
         self.journal.update(row["key"], "started", f"attempt {row['attempts'] + 1}", state=J.GRADING,
                             attempts=row["attempts"] + 1, started=now)
         self.inflight[self.pool.submit(grade_job, self.job(row))] = row["key"]
@@ -142,8 +147,8 @@ class Dispatcher:
             self.journal.update(key, "graded" if record.ok else "failed", detail, state=state, graded=time.time(),
                                 result=result.as_dict(), reason=reason, charge=round(result.charge, 3))
             self.journal.add_refs(key, J.FEEDBACK, [(nb, sha, size) for nb, (sha, size) in result.feedback.items()])
-            gone = self.journal.drop_refs(key, J.CONTENT)
-        self.store.delete(gone)
+            gone = self.journal.release_content(key)
+        self.journal.forget(self.store, gone)
         if record.ok:
             log.info("graded %s (%s): %g / %g%s", printable(row["entry"]), row["student"], record.score,
                      record.max_score, ", kept out of the gradebook" if result.target == "shadow" else "")
@@ -162,8 +167,8 @@ class Dispatcher:
         with self.journal.transaction():
             self.journal.update(key, "flagged", reason, state=J.FLAGGED, reason=reason, graded=time.time(),
                                 charge=row["charge"] + charge)
-            gone = self.journal.drop_refs(key, J.CONTENT)
-        self.store.delete(gone)
+            gone = self.journal.release_content(key)
+        self.journal.forget(self.store, gone)
         log.error("flagged %s (%s): %s", printable(row["entry"]), row["student"], reason)
         if self.counts_in_gradebook(row):
             try:

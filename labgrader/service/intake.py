@@ -124,7 +124,7 @@ class Intake:
         except OSError as exc:
             return self.refuse(submission, f"the content cannot be read ({printable(exc.strerror or exc)})")
         if digest != submission.sha256:
-            self._forget(manifest)
+            self.journal.forget(self.store, [f.sha256 for f in manifest.files])
             return self.refuse(submission, "the content changed while it was received (its digest is not the one "
                                            "sent): submit again")
         return self._admit(submission, manifest)
@@ -146,6 +146,8 @@ class Intake:
             return f"unknown source {printable(submission.source)!r}"
         if submission.received_at.tzinfo is None:
             return "the time of receipt has no time zone"
+        if not self.course.gradebook_made():  # (opening it would make it, racing nbgrader's first command)
+            return "the course has no gradebook yet"
         try:
             self.course.facts(submission.assignment)
         except KeyError:
@@ -153,10 +155,22 @@ class Intake:
         return claimed_id_problem(submission.student)
 
     def _admit(self, submission: Submission, manifest: Manifest) -> Receipt:
+        for _ in range(3):
+            receipt = self._admit_once(submission, manifest)
+            if receipt is not None:
+                return receipt
+            manifest, _ = self.store.ingest(submission.content, self.limits)  # a blob went meanwhile: again
+        return self.refuse(submission, "the service's store changed while it was received: submit again")
+
+    def _admit_once(self, submission: Submission, manifest: Manifest) -> Receipt | None:
+        """Journal it with its references, under the journal's write lock; None when one of its blobs
+        was deleted before the lock was taken (the same content released by another submission)."""
         freed: list[str] = []
         with self.journal.transaction():
             if self.journal.has(submission.key):  # another writer took it meanwhile
                 return Receipt.of(self.journal.get(submission.key), duplicate=True)
+            if not all(self.store.has(f.sha256) for f in manifest.files):
+                return None
             over = self._make_room(submission.student, manifest, freed)
             row = self._row(submission, content=manifest.digest, secret=self._secret(manifest),
                             notebooks=self._notebooks(submission.assignment, manifest))
@@ -166,9 +180,7 @@ class Intake:
             else:
                 self._queue(row, freed)
                 self.journal.add_refs(row["key"], J.CONTENT, [(f.path, f.sha256, f.size) for f in manifest.files])
-        self.store.delete(freed)
-        if over:
-            self._forget(manifest)
+        self.journal.forget(self.store, freed + ([f.sha256 for f in manifest.files] if over else []))
         return Receipt.of(self.journal.get(submission.key))
 
     def _queue(self, row: dict[str, Any], freed: list[str]) -> None:
@@ -188,7 +200,7 @@ class Intake:
                 continue
             self.journal.update(older["key"], "superseded", "a newer submission arrived while it waited",
                                 state=J.SUPERSEDED, shown="")
-            freed += self.journal.drop_refs(older["key"], J.CONTENT)
+            freed += self.journal.release_content(older["key"])
         slot = decision.next_slot or now
         reason = (f"over the cap: {decision.used} graded in the last hour (at most {self.policy.max_per_hour}); "
                   f"waits until {format_timestamp(_dt.datetime.fromtimestamp(slot, _dt.timezone.utc))}")
@@ -216,11 +228,6 @@ class Intake:
             return ""
         return (f"your submissions waiting to be graded already hold {used} bytes in the grading service, and this one "
                 f"adds {new} (at most {cap} per student): submit again once they are graded")
-
-    def _forget(self, manifest: Manifest) -> None:
-        """Blobs of a manifest that no submission refers to (a refused content)."""
-        self.store.delete([f.sha256 for f in manifest.files if not self.journal.db.execute(
-            "SELECT 1 FROM refs WHERE sha256 = ?", (f.sha256,)).fetchone()])
 
     # -- what a row holds ----------------------------------------------------------------------
 

@@ -15,19 +15,22 @@ is flagged, not retried forever).
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import json
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 QUEUED, DEFERRED, GRADING, GRADED, FAILED, FLAGGED, REFUSED, SUPERSEDED = (
     "queued", "deferred", "grading", "graded", "failed", "flagged", "refused", "superseded")
 DONE = (GRADED, FAILED, FLAGGED, REFUSED, SUPERSEDED)
 LIVE = (QUEUED, DEFERRED, GRADING)
 MAX_ATTEMPTS = 2  # a crash is retried once, then flagged for the instructor
-CONTENT, FEEDBACK, PAGE = "content", "feedback", "page"  # kinds of store references
+CONTENT, FEEDBACK, PAGE = "content", "feedback", "page"  # kinds of store references (they keep blobs)
+MANIFEST = "manifest"  # what a submission held, kept once its files are no longer (no blob kept for it)
 VERSION = 2
 
 _SCHEMA = """
@@ -80,6 +83,10 @@ _COLUMNS_2 = {  # added to a schema-1 journal
     "content": "TEXT NOT NULL DEFAULT ''",        # the content's digest (store.Manifest.digest)
     "charge": "REAL NOT NULL DEFAULT 0",          # grading seconds it cost (the fairness budget counts them)
 }
+
+
+class BlobStore(Protocol):
+    def delete(self, digests: list[str]) -> int: ...
 
 
 def journal_path(course_root: str | os.PathLike[str]) -> str:
@@ -237,6 +244,20 @@ class Journal:
         return [(r[0], r[1], r[2]) for r in self.db.execute(
             "SELECT name, sha256, size FROM refs WHERE key = ? AND kind = ? ORDER BY name", (key, kind))]
 
+    def release_content(self, key: str) -> list[str]:
+        """A submission done with its files: they stay listed (its manifest: what was received) and
+        are no longer kept for it; returns the blobs nothing keeps any more."""
+        with self.transaction():
+            shas = [r[0] for r in self.db.execute("SELECT DISTINCT sha256 FROM refs WHERE key = ? AND kind = ?",
+                                                  (key, CONTENT))]
+            self.db.execute("UPDATE refs SET kind = ? WHERE key = ? AND kind = ?", (MANIFEST, key, CONTENT))
+            return [s for s in shas if not self.kept(s)]
+
+    def kept(self, sha256: str) -> bool:
+        """Whether a submission or page keeps this blob."""
+        return self.db.execute("SELECT 1 FROM refs WHERE sha256 = ? AND kind != ? LIMIT 1",
+                               (sha256, MANIFEST)).fetchone() is not None
+
     def drop_refs(self, key: str, *kinds: str, names: tuple[str, ...] = ()) -> list[str]:
         """Forget references of ``key`` (of ``kinds``; only ``names`` when given); returns the blobs
         nothing refers to any more (for the store to delete)."""
@@ -248,19 +269,28 @@ class Journal:
                 args += names
             shas = [r[0] for r in self.db.execute(f"SELECT DISTINCT sha256 FROM refs WHERE {where}", args)]
             self.db.execute(f"DELETE FROM refs WHERE {where}", args)
-            return [s for s in shas if self.db.execute("SELECT 1 FROM refs WHERE sha256 = ?", (s,)).fetchone() is None]
+            return [s for s in shas if not self.kept(s)]
+
+    def forget(self, store: BlobStore, digests: list[str]) -> None:
+        """Delete from ``store`` the blobs of ``digests`` that nothing keeps, deciding under the
+        journal's write lock: an intake (maybe another process's) that took the same content
+        commits its references under that lock too, after checking its blobs are still there."""
+        if not digests:
+            return
+        with self.transaction():
+            store.delete([sha for sha in dict.fromkeys(digests) if not self.kept(sha)])
 
     def bytes_of(self, student: str) -> int:
         """What a student's submissions and pages hold in the store (each distinct blob once)."""
         found = self.db.execute(
             "SELECT SUM(size) FROM (SELECT DISTINCT r.sha256, r.size FROM refs r JOIN submissions s ON s.key = r.key "
-            "WHERE s.student = ?)", (student,)).fetchone()[0]
+            "WHERE s.student = ? AND r.kind != ?)", (student, MANIFEST)).fetchone()[0]
         return int(found or 0)
 
     def shares(self, student: str, sha256: str) -> bool:
         """Whether a submission of ``student`` already refers to this blob (it costs them nothing more)."""
         return self.db.execute("SELECT 1 FROM refs r JOIN submissions s ON s.key = r.key WHERE s.student = ? AND "
-                               "r.sha256 = ? LIMIT 1", (student, sha256)).fetchone() is not None
+                               "r.sha256 = ? AND r.kind != ? LIMIT 1", (student, sha256, MANIFEST)).fetchone() is not None
 
     def evictable_pages(self, student: str) -> list[str]:
         """Keys of a student's finished submissions that still hold pages or feedback, oldest first."""
@@ -313,6 +343,38 @@ class Journal:
 
     def meta(self) -> dict[str, Any]:
         return {r[0]: json.loads(r[1]) for r in self.db.execute("SELECT name, value FROM meta")}
+
+
+@dataclass(frozen=True)
+class Received:
+    """What the grading service received from one inbound entry (``received``)."""
+    time: _dt.datetime                       # its trusted time
+    state: str
+    files: dict[str, tuple[str, int]]        # relative path -> (sha256, size); empty when refused
+    reason: str = ""
+
+
+def received(course_root: str | os.PathLike[str], entry: str) -> Received | None:
+    """The service's record of the inbound entry named ``entry`` (None: the service never took it).
+    ``nbgrader collect`` (labgrader.exchange.collect.TrustedCollect) asks it: content received by the
+    service is never taken again under its time unless it is byte for byte what was received."""
+    path = journal_path(course_root)
+    if not os.path.exists(path):
+        return None
+    journal = Journal(path, readonly=True)
+    try:
+        key = f"inbound:{entry}"
+        try:
+            row = journal.get(key)
+        except KeyError:
+            return None
+        files = {name: (sha, size) for kind in (CONTENT, MANIFEST) for name, sha, size in journal.refs(key, kind)}
+        moment = _dt.datetime.fromtimestamp(row["time_ns"] / 1e9, _dt.timezone.utc)
+        return Received(moment, row["state"], files, row["reason"])
+    except sqlite3.Error:
+        return None
+    finally:
+        journal.close()
 
 
 def _statements(script: str) -> list[str]:

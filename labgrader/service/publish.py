@@ -100,7 +100,7 @@ class Publisher:
         with self.journal.transaction():
             gone = self.journal.drop_refs(row["key"], J.PAGE)
             self.journal.add_refs(row["key"], J.PAGE, kept)
-        self.store.delete([sha for sha in gone if sha not in {k[1] for k in kept}])
+        self.journal.forget(self.store, gone)
         released, refused = self.exchange.release(row, pages) if self.exchange else ([], [])
         detail = f"{shows}: {', '.join(released) or 'kept'}" + (f"; not released: {'; '.join(refused)}" if refused else "")
         self.journal.update(row["key"], "released" if released or not refused else "not released", detail, shown=shows)

@@ -20,6 +20,7 @@ passes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
@@ -31,6 +32,7 @@ from collections.abc import Iterator
 
 from labgrader.batch import task
 from labgrader.course import Course, CourseProblem
+from labgrader.errors import LabgraderError
 from labgrader.exchange import entries
 from labgrader.exchange.layout import inbound_problems
 from labgrader.lab import LabError
@@ -51,7 +53,7 @@ SERVICE_DIR = os.path.join(".labgrader", "service")
 STOP_GRACE = 8.0  # seconds a stop waits for gradings in flight (JupyterHub sends SIGTERM 10 s after SIGINT)
 
 
-class CourseNotServable(Exception):
+class CourseNotServable(LabgraderError):
     """The course cannot be served yet (the message says what is missing); the service waits."""
 
 
@@ -116,6 +118,7 @@ class Service:
             log.warning("%s was being graded when the service stopped: graded again", printable(key))
         self.store = Store(self.root)
         self.store.clear_tmp()
+        self.journal.forget(self.store, self.store.older_than(3600))  # what a killed intake copied but never journaled
         self.intake = Intake(self.course, self.journal, self.store, self.policy, collect_limits(self.course))
         self.inbound = InboundIntake(self.inbound_dir, self.intake, self.assignments, self.policy,
                                      entries.Caps(*_caps(self.intake)), self.course.coursedir.ignore)
@@ -135,18 +138,19 @@ class Service:
                 self.dispatcher.drain(STOP_GRACE)
                 log.info("stopped; %d submission(s) wait in the queue for the next start",
                          len(self.journal.in_state(J.QUEUED, J.DEFERRED)))
-            pool.__exit__(None, None, None)
             closed.set()
             starting.join()
 
     def _run_pool(self, pool: LocalPool | DaskPool, closed: threading.Event) -> None:
-        """The pool's thread: it starts the pool beside the loop, then lives as long as the pool (the
-        processes it forks die with it: PR_SET_PDEATHSIG follows the thread that forked)."""
+        """The pool's thread: it starts the pool beside the loop, lives as long as the pool (the
+        processes it forks die with it: PR_SET_PDEATHSIG follows the thread that forked) and ends it
+        (a Dask client is closed in the context it was made in)."""
         try:
             self._start_pool(pool)
         finally:
             self.pool_started.set()
         closed.wait()
+        pool.__exit__(None, None, None)
 
     def _start_pool(self, pool: LocalPool | DaskPool) -> None:
         """The pool (its fork server imports the labs' modules) and the readiness check of each lab,
@@ -161,6 +165,7 @@ class Service:
             if assignment in self.paused:
                 continue
             try:
+                self.course.prepare_rows(assignment, [])  # the course's rows, before any worker opens the gradebook
                 pool.submit(task.check_ready, assignment, self.course.notebooks(assignment)).result()
             except LabError as exc:
                 self.paused[assignment] = str(exc)
@@ -168,8 +173,8 @@ class Service:
                 self.paused[assignment] = f"the readiness check failed: {type(exc).__name__}: {one_line(exc, 500)}"
         for assignment, why in self.paused.items():
             log.error("grading of %s is paused (submissions are received and receipted): %s", assignment, why)
-        if isinstance(pool, DaskPool):
-            self.lanes = Lanes.of(self.policy, pool.capacity)
+        if isinstance(pool, DaskPool):  # the cluster's workers, as many as joined: no burst workers
+            self.lanes = dataclasses.replace(Lanes.of(self.policy, pool.capacity), burst=0)
         self.dispatcher = Dispatcher(self.course, self.journal, self.store, self.policy, pool, self.publisher,
                                      self.paused, self.lanes)
         self.publisher.ahead = self.dispatcher.ahead

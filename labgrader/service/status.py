@@ -11,6 +11,7 @@ from labgrader.record import SubmissionRecord
 from labgrader.text import one_line, printable
 
 from . import journal as J
+from .policy import HOUR
 
 RECENT = 15
 
@@ -23,6 +24,8 @@ def status(course_root: str) -> dict[str, Any]:
     journal = J.Journal(path, readonly=True)
     try:
         rows, meta, graded_events = journal.rows(), journal.meta(), journal.count_events("graded")
+        now = time.time()
+        usage = journal.usage(now - HOUR, now)
     finally:
         journal.close()
     beat = meta.get("heartbeat") or 0
@@ -42,6 +45,7 @@ def status(course_root: str) -> dict[str, Any]:
         "taken_late": [b for b in map(_brief, rows) if b["changed_at"]],
         "refused": [_brief(r) for r in rows if r["state"] == J.REFUSED],
         "graded_twice": sorted(k for k, n in graded_events.items() if n > 1),
+        "usage": {student: round(seconds, 1) for student, seconds in sorted(usage.items(), key=lambda u: -u[1])},
         "journal": path,
     }
 
@@ -76,6 +80,12 @@ def format_status(data: dict[str, Any]) -> str:
     if policy:
         lines.append(f"Policy: before the due date {policy['before_due']}, after it {policy['after_due']}; "
                      f"at most {policy['max_per_hour'] or 'any number of'} graded per student per hour")
+    budget = policy.get("grading_budget_seconds") or 0
+    if data.get("usage"):
+        used = [f"{printable(s)} {n:g} s" + (" (over)" if budget and n >= budget else "")
+                for s, n in list(data["usage"].items())[:10]]
+        lines.append(f"Grading time in the last hour{f' (budget {budget:g} s each)' if budget else ''}: "
+                     + ", ".join(used))
     for assignment, why in data["paused"].items():
         lines.append(f"PAUSED {assignment}: {one_line(why, 500)} (fix it, then restart the service)")
     lines.append("Submissions: " + (", ".join(f"{n} {s}" for s, n in sorted(data["counts"].items())) or "none"))

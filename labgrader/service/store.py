@@ -15,15 +15,19 @@ journal refers to it (``Journal.unreferenced``).
 """
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import os
 import shutil
 import stat
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from labgrader.errors import LabgraderError
 from labgrader.exchange.entries import name_problem
 from labgrader.safety import paths
 from labgrader.text import printable
@@ -34,7 +38,7 @@ _CHUNK = paths.MiB
 SKIPPED = ("timestamp.txt",)  # top-level names never kept: the student's clock (the trusted time replaces it)
 
 
-class ContentRefused(Exception):
+class ContentRefused(LabgraderError):
     """The content cannot be kept (a link, a special file, a name, a cap): ``reasons`` say why."""
 
     def __init__(self, reasons: list[str]):
@@ -196,9 +200,27 @@ class Store:
                 continue
         return freed
 
-    def clear_tmp(self) -> None:
-        """Leftovers of a copy a killed service never finished."""
-        shutil.rmtree(self.tmp, ignore_errors=True)
+    def older_than(self, seconds: float) -> list[str]:
+        """Blobs written more than ``seconds`` ago (a killed intake may have left some that nothing
+        refers to: ``Journal.forget`` deletes those)."""
+        limit = time.time() - seconds
+        found = []
+        for folder in glob.glob(os.path.join(self.blobs, "??")):
+            for name in os.listdir(folder):
+                with contextlib.suppress(FileNotFoundError):
+                    if os.stat(os.path.join(folder, name)).st_mtime < limit:
+                        found.append(name)
+        return found
+
+    def clear_tmp(self, older_than: float = 3600.0) -> None:
+        """Leftovers of copies a killed intake never finished (not those of an intake at work now:
+        another process may be receiving meanwhile)."""
+        limit = time.time() - older_than
+        for name in os.listdir(self.tmp) if os.path.isdir(self.tmp) else []:
+            path = os.path.join(self.tmp, name)
+            with contextlib.suppress(FileNotFoundError):
+                if os.lstat(path).st_mtime < limit:
+                    shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
 
 
 @dataclass

@@ -21,10 +21,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from nbgrader.converters import GenerateFeedback
+from nbgrader.api import Gradebook
 from traitlets.config import Config
 
 from labgrader.batch import task
+from labgrader.batch.converter import SubmissionFeedback
 from labgrader.batch.preflight import check_submission
 from labgrader.course import Course
 from labgrader.exchange.entries import collected_time
@@ -147,10 +148,11 @@ def _keep_feedback(config: Config, job: Job, course: Course, result: Result) -> 
     """nbgrader's GenerateFeedback for this student; its pages are kept in the service's store."""
     coursedir = Course(config.CourseDirectory.root, config).coursedir
     coursedir.assignment_id, coursedir.student_id = job.assignment, job.student
-    converter = GenerateFeedback(coursedir=coursedir, config=config)
-    converter.force = True
     try:
-        converter.start()
+        with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:  # the submission's second and last
+            converter = SubmissionFeedback(gradebook, coursedir=coursedir, config=config)
+            converter.force = True
+            converter.start()
     except Exception as exc:  # the grade stands; the page falls back to the checks
         result.feedback_error = one_line(f"{type(exc).__name__}: {exc}", 300)
         return

@@ -1,10 +1,12 @@
 """How the embeddings lab is graded, on the grader's side (the contract: labgrader/lab.py).
 
-The hidden test cells only hand the student's answers over (``labgrader.kernels.export``), with
-the lab's own ``model`` and ``model2`` pinned right after the lab cells that built them. This
-module runs only in the grader: every check runs here, on the answers rebuilt from built-in Keras
-classes, with ids and weights this grader draws, against expectations from the instructor's run.
-Nothing expected ever enters the student's kernel.
+After each graded test cell's visible code, the grader hands the answer ``handovers`` names
+over as data (``labgrader.kernels.export``), with the lab's own ``model`` and ``model2`` pinned
+right after the lab cells that built them; the hidden test regions of the notebook never run in
+the grader (they fail, for any other runner). This module runs only in the grader: every check
+runs here, on the answers rebuilt from built-in Keras classes (and cross-checked against what the
+student's real model3 computes), with ids and weights this grader draws, against expectations
+from the instructor's run. Nothing expected ever enters the student's kernel.
 """
 import numpy as np
 
@@ -199,6 +201,7 @@ _MODEL3_JUDGES = {"q2_structure": _judged(_structure), "q2_shares_layer": _judge
 
 lab = Lab(
     judge=judge,
+    handovers={"q1_param_count": ("trainable_params_model2",), **{cell: ("model3",) for cell in MODEL3_CELLS}},
     pinned_names=("model", "model2"),
     watched_modules=("numpy", "keras", "keras.layers", "keras.models", "keras.src.models.functional",
                      "keras.src.models.sequential", "tensorflow"),

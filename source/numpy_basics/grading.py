@@ -1,9 +1,9 @@
 """How the NumPy basics lab is graded, on the grader's side (the contract: labgrader/lab.py).
 
-Each answer is a function. Before each test cell the grader sends the arguments it drew for this
-submission (``arguments``); the hidden test hands over only what the student's function returned
-for them, and this module computes the expected results itself, with the instructor's formulas
-below: nothing expected comes from, or goes to, the student's kernel.
+Each answer is a function. After each test cell the grader sends the arguments it drew for this
+submission (``arguments``) and hands over only what the student's function returned for them;
+this module computes the expected results itself, with the instructor's formulas below: nothing
+expected comes from, or goes to, the student's kernel.
 """
 import numpy as np
 
@@ -68,4 +68,5 @@ def judge(check: Check) -> Verdict:
     return passed()
 
 
-lab = Lab(judge=judge, arguments=arguments, watched_modules=("numpy",))
+lab = Lab(judge=judge, arguments=arguments, watched_modules=("numpy",),
+          handovers={grade_id: (name,) for grade_id, (name, _, _) in QUESTIONS.items()})

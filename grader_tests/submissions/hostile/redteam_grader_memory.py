@@ -1,4 +1,4 @@
-# expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
 # flag: none
 # Resource exhaustion of the GRADER (not the kernel) through a hand-over of a few kilobytes. A cell added after
 # q2_structure (whose visible test builds model3) rebinds model3 to a Sequential of large Embedding layers that
@@ -9,6 +9,8 @@
 # memory or CPU limit there). Here 4 x 256 MB (peak several GB, seconds of CPU per judged cell); the
 # allowed limits reach 500 layers of up to 400 GB each, enough to have the grading machine OOM-kill
 # something. The score is the twin's: what goes wrong is the grader's memory and time.
+# (model3 is another object in the later test cells than in q2_structure: the grader grades one model3 per
+# question, so every cell of the question fails.)
 # %% q1_answer
 trainable_params_model2 = 80
 # %% q2_answer

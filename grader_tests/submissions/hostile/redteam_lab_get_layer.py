@@ -1,5 +1,5 @@
 # expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# flag: none
+# flag: carries its own get_layer in place of its class
 # The twin's fresh-embedding model3, plus an instance-level get_layer on the lab's own model and model2 that
 # answers model3's fresh layer for "my_embedding". The exporter reads a functional model's layers through
 # model.get_layer (the instance, not the class), so the pinned model and model2 are exported around model3's

@@ -1,4 +1,4 @@
-# expect: q1_param_count=0 q2_structure=1 q2_shares_layer=2 q2_same_predictions=1 q2_follows_shared_weights=2
+# expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
 # flag: reported nothing
 # flag: snapshot of the kernel is gone
 # twin: count_one_row

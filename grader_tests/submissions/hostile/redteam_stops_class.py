@@ -1,5 +1,6 @@
-# expect: q1_param_count=2 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# expect: q1_param_count=2 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
 # flag: the lab's own model2 is not what the lab's cells built
+# flag: model2 does not compute what the hand-over describes
 # twin: list_and_flatten
 # A correct hand-in, plus one line: model2's output structure (an instance attribute the exporter reads through
 # Functional.get_config) now lists its output twice. The structure the grader compares (layers, settings,

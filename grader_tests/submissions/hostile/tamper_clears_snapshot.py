@@ -1,4 +1,4 @@
-# expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
 # flag: snapshot of the kernel was cleared
 # Empties the export module's snapshot (so nothing is put back and nothing would be seen), then patches json.
 # %% q1_answer

@@ -1,7 +1,8 @@
-# expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# flag: none
+# expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
+# flag: carries its own __call__, call, predict in place of its class
 # Gives the fresh-layer model3 an instance-level call that answers with model2's outputs: in the kernel model3
-# now behaves like a shared one, but the grader rebuilds model3 from its layers and sees the fresh one.
+# now behaves like a shared one, but the grader rebuilds model3 from its layers and sees the fresh one. The
+# export now says the object carries methods of its own (Keras would run those), and does not describe it.
 # %% q1_answer
 trainable_params_model2 = 80
 # %% q2_answer

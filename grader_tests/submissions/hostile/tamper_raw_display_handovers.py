@@ -1,6 +1,6 @@
 # expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
 # flag: hand-overs to the grader written outside a test cell
-# flag: hand-overs where the test makes one
+# flag: the grader did not ask for
 # Publishes hand-overs of its own (model2 as model3) from an answer cell and from IPython hooks that run after
 # every cell, test cells included.
 # %% q1_answer

@@ -1,5 +1,5 @@
 # expect: q1_param_count=0 q2_structure=1 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# flag: none
+# flag: carries its own set_weights in place of its class
 # The twin's fresh-embedding model3, plus one line: the lab's `model` now writes its weights into model3's
 # own layer (an instance attribute of the lab's object; the observer writes the probe weights through `model`).
 # %% q1_answer

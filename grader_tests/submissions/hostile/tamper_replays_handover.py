@@ -1,5 +1,5 @@
 # expect: q1_param_count=0 q2_structure=0 q2_shares_layer=0 q2_same_predictions=0 q2_follows_shared_weights=0
-# flag: hand-overs where the test makes one
+# flag: the grader did not ask for
 # Replays a hand-over of its own making into every later cell through the post_run_cell hook (a record
 # crafted from model2, claiming it is model3).
 # %% q1_answer
