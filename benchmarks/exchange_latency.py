@@ -113,10 +113,11 @@ class Bench:
         return result
 
     def make_course(self):
+        """The course made by the recipe's own command (the owner's, 0700: the grading service refuses to
+        serve a course another account can read), switched to the exchange service."""
         self.course = Path(self.accounts[OWNER].pw_dir) / "course"
-        self.course.mkdir()
-        for name in ("source", "release", "nbgrader_config.py"):
-            (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, self.course / name)
+        subprocess.run([BIN / "python", "-m", "labgrader", "setup", "--instructor", OWNER, "--course-dir", self.course,
+                        "--from", REPO, "--exchange", self.base / "exchange-unused"], check=True, capture_output=True, cwd="/")
         service = f"{self.url}/services/labgrader-exchange/"
         with open(self.course / "nbgrader_config.py", "a") as fh:
             fh.write("\n# the benchmark: no per-hour caps (it submits more often than a student may)\n"
