@@ -48,6 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "grader_tests"), str(REPO / "grader_tests" / "hub"),
                 str(REPO / "grader_tests" / "jupyterlab")]
 import nbformat  # noqa: E402
+import acl  # noqa: E402
 import snippets  # noqa: E402
 from users import grant_traverse, kill_processes_of  # noqa: E402
 from labgrader.hubexchange import archives  # noqa: E402
@@ -377,8 +378,7 @@ def main():
         raise
     finally:
         kill_processes_of({e.pw_uid for e in bench.accounts.values()})
-        for acl in reversed(bench.saved_acls):
-            subprocess.run(["setfacl", "--restore=-"], input=acl, text=True, cwd="/")
+        acl.revoke(bench.saved_acls)  # the traverse entries grant_traverse added, and only those
         for name in bench.accounts:
             subprocess.run(["userdel", "--remove", name], capture_output=True)
         subprocess.run(["groupdel", GROUP], capture_output=True)
