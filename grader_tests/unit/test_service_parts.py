@@ -389,3 +389,26 @@ def test_a_journal_of_the_first_version_is_migrated_and_its_entries_never_taken_
     assert journal.bytes_of("alice") == 10
     journal.close()
     assert J.Journal(str(path)).get("e1@5")["entry"] == "e1"  # opened again: nothing to migrate
+
+
+def _open_and_close_the_journal(path, stop):
+    while not stop.is_set():  # each last close removes the WAL, as the service's connections do
+        J.Journal(path).close()
+
+
+def test_a_reader_opens_the_journal_while_the_service_opens_and_closes_it(tmp_path):
+    path = str(tmp_path / "journal.sqlite")
+    J.Journal(path).close()
+    stop = multiprocessing.Event()
+    writer = multiprocessing.Process(target=_open_and_close_the_journal, args=(path, stop))
+    writer.start()
+    try:
+        deadline = time.monotonic() + 3
+        opened = 0
+        while time.monotonic() < deadline:
+            J.Journal(path, readonly=True).close()  # never "unable to open database file"
+            opened += 1
+        assert opened > 50
+    finally:
+        stop.set()
+        writer.join(10)

@@ -22,7 +22,7 @@ from labgrader.kernels.manager import GradingKernelManager
 from labgrader.lab import LabError, load_lab, notebook_names
 from labgrader.quiet import quiet_tensorflow_import
 from labgrader.record import SubmissionRecord, report_path
-from labgrader.sandbox import SandboxUnavailable, check_once
+from labgrader.sandbox import SandboxUnavailable, check_once, scratch
 from labgrader.student_ids import refusal
 
 from . import task
@@ -113,6 +113,8 @@ def grade_class(root: str | Path, assignment: str, students: list[str] | None = 
                     raise GradingStopped(str(exc)) from None
             _grade_all(executor, gradable, assignment, force, progress, db_url, report)
     finally:
+        if own:  # the pool's workers have ended (os._exit: no atexit); what a kernel's teardown missed
+            scratch.remove_stale()
         report["results"].sort(key=lambda r: r["student"])
         report["seconds"] = round(time.monotonic() - started, 2)
         report["workers"] = workers

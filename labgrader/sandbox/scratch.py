@@ -23,7 +23,9 @@ path the sandbox binds the mount itself.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -42,6 +44,12 @@ _mounted: set[str] = set()  # unmounted on exit should a kernel's teardown never
 _bases: set[str] = set()    # and these removed (a kernel manager nobody shut down)
 
 
+PREFIX = "labgrader-kernel-"
+# <pid>.<start time>: a worker process of a pool ends with os._exit (no atexit), or a grader is
+# killed; whose scratch it was tells whether its grader still runs (remove_stale).
+_OWNED = re.compile(rf"^{PREFIX}(\d+)\.(\d+)-")
+
+
 def max_files(size: int) -> int:
     return max(1024, size // BYTES_PER_FILE)
 
@@ -49,7 +57,9 @@ def max_files(size: int) -> int:
 class Scratch:
     def __init__(self, uid: int, gid: int, tmp_bytes: int, workdir_bytes: int) -> None:
         self.uid, self.gid, self.workdir_bytes = uid, gid, workdir_bytes
-        self.base = tempfile.mkdtemp(prefix="labgrader-kernel-")  # 0700: nothing else gets in
+        _sweep_once()
+        pid = os.getpid()
+        self.base = tempfile.mkdtemp(prefix=f"{PREFIX}{pid}.{_start_time(pid)}-")  # 0700: nothing else gets in
         _bases.add(self.base)
         # where the mounts are, in the namespace the kernel's sandbox is built from
         self.ipc_mount, self.tmp, self.work, self.root = (os.path.join(self.base, n) for n in ("ipc", "tmp", "work", "root"))
@@ -209,6 +219,51 @@ def _copy_file(name: str, sfd: int, dfd: int, owner: tuple[int, int] | None, mod
             os.close(dst)
     finally:
         os.close(src)
+
+
+def _start_time(pid: int) -> int:
+    """The process's start time in clock ticks since boot (0: unknown); with the pid, it names one process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def remove_stale() -> list[str]:
+    """Remove this user's kernel scratch directories whose grader no longer runs (a pool's worker
+    ended with os._exit before a kernel's teardown, or a grader was killed); as root, their mounts
+    are detached first. Returns what was removed."""
+    removed = []
+    tmp = tempfile.gettempdir()
+    try:
+        names = os.listdir(tmp)
+    except OSError:
+        return removed
+    for name in names:
+        match = _OWNED.match(name)
+        if not match:
+            continue
+        path = os.path.join(tmp, name)
+        try:
+            if os.lstat(path).st_uid != os.geteuid():
+                continue
+        except OSError:
+            continue
+        pid, started = int(match.group(1)), int(match.group(2))
+        if os.path.exists(f"/proc/{pid}") and _start_time(pid) in (started, 0):
+            continue  # its grader still runs
+        if os.geteuid() == 0:
+            for sub in ("ipc", "tmp", "work"):
+                _libc.umount2(os.path.join(path, sub).encode(), MNT_DETACH)
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+@functools.cache
+def _sweep_once() -> None:
+    remove_stale()
 
 
 @atexit.register

@@ -93,14 +93,34 @@ def journal_path(course_root: str | os.PathLike[str]) -> str:
     return os.path.join(os.fspath(course_root), ".labgrader", "service", "journal.sqlite")
 
 
+def _open_readonly(path: str, tries: int = 50) -> sqlite3.Connection:
+    """The journal opened to read, creating nothing beside it. While the service has it open, its
+    WAL exists and ``mode=ro`` shares it; a stopped service left none, and the file is read as it
+    is (``immutable``). The two race: the service's last connection closing removes the WAL (and
+    ``mode=ro`` then cannot open the file), so a failed open is tried again."""
+    for attempt in range(tries):
+        mode = "mode=ro" if os.path.exists(path + "-wal") else "immutable=1"
+        db = None
+        try:
+            db = sqlite3.connect(f"file:{path}?{mode}", uri=True, timeout=10, isolation_level=None)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            if db is not None:
+                db.close()
+            if attempt == tries - 1 or not os.path.exists(path):
+                raise
+            time.sleep(0.02)
+    raise AssertionError("unreachable")
+
+
 class Journal:
 
     def __init__(self, path: str, readonly: bool = False, clock: Callable[[], float] = time.time):
         self.path, self.clock = path, clock
         self._depth = 0
-        if readonly:  # (a stopped service left no WAL: read the file as it is, creating nothing beside it)
-            mode = "mode=ro" if os.path.exists(path + "-wal") else "immutable=1"
-            self.db = sqlite3.connect(f"file:{path}?{mode}", uri=True, timeout=10, isolation_level=None)
+        if readonly:
+            self.db = _open_readonly(path)
         else:
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
