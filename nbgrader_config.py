@@ -102,9 +102,11 @@ c.GenerateFeedback.preprocessors = [
 ]
 
 # The feedback page: nbgrader's, with each check named in its table of contents and no MathJax
-# from a CDN (the math is MathML already).
-c.HTMLExporter.template_name, c.HTMLExporter.template_file = FEEDBACK_TEMPLATE
-c.HTMLExporter.extra_template_basedirs = feedback_template_dirs()
+# from a CDN (the math is MathML already). Set for the feedback's exporter only (traitlets'
+# parent-scoped config): the formgrader renders submissions with the same HTMLExporter class and
+# its own template, and its API forces HTMLExporter.template_name = 'feedback' (the scoped value wins).
+c.GenerateFeedback.HTMLExporter.template_name, c.GenerateFeedback.HTMLExporter.template_file = FEEDBACK_TEMPLATE
+c.GenerateFeedback.HTMLExporter.extra_template_basedirs = feedback_template_dirs()
 
 # `nbgrader export`: the same CSV, with cells a spreadsheet will not run as formulas.
 c.ExportApp.plugin_class = "labgrader.reports.export.SafeCsvExportPlugin"

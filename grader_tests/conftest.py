@@ -19,7 +19,7 @@ what a run shares is partitioned here, from the fixtures a test uses (never a li
 
 Markers (pyproject.toml): ``slow`` is set by each module (``pytestmark``) or test; ``hub``,
 ``browser``, ``dask``, ``postgres`` and ``rootless`` say what a test needs, and each needs
-``slow`` too (refused at collection otherwise). Testing guide: docs/incoming/ring.md.
+``slow`` too (refused at collection otherwise). Testing guide: docs/testing.md.
 """
 import contextlib
 import fcntl

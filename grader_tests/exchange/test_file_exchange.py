@@ -11,7 +11,7 @@ grading service (run as the instructor, as the hub runs it) and real ``nbgrader`
    service with one watch, and carol's submission is received meanwhile;
 4. a few students delay everyone: bob, carol and mallory hand in correct notebooks that sleep
    within the limits, twice each; alice, handing in once while they are graded, waits at most
-   long_grading_seconds for a worker (the bound: docs/incoming/service-core.md).
+   long_grading_seconds for a worker (the bound: docs/service.md, "Fair grading: the guarantee").
 
 (The fifth, zip_collect's names: grader_tests/exchange/test_zip_collect.py; fair grading of uploads
 fed to the intake by another process: grader_tests/service/test_serve.py.) Unix users: run under

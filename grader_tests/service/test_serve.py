@@ -3,7 +3,7 @@ through its intake by another process, as the hub's exchange service feeds it: u
 the warm pool, their pages served by ``publish.Pages`` to their student only, and fair grading
 with real gradings: students whose correct notebooks sleep within the time limits, handing in
 again and again, do not delay a student who hands in once by more than the stated bound
-(docs/incoming/service-core.md, "Fair grading: the guarantee"). The file-system exchange with real
+(docs/service.md, "Fair grading: the guarantee"). The file-system exchange with real
 students: grader_tests/exchange/test_file_exchange.py; on a hub: grader_tests/hub/test_service.py."""
 import datetime as dt
 import json

@@ -3,9 +3,10 @@ instructor, bounded per student.
 
 Why a copy: what is graded must be what was received, and what a student still owns can change
 afterwards without moving any time (writes through a shared memory mapping leave ctime alone:
-docs/incoming/service-core.md). So the intake (labgrader/service/intake.py) reads a hand-in
-once, at receipt, by descriptor and within caps, and keeps its files here; grading, the
-instructor's ``nbgrader collect`` and every page read this copy, never the original again.
+docs/service.md, "What holds for the time of a file-system hand-in"). So the intake
+(labgrader/service/intake.py) reads a hand-in once, at receipt, by descriptor and within caps, and
+keeps its files here; grading, the instructor's ``nbgrader collect`` and every page read this copy,
+never the original again.
 
 Layout: ``<course>/.labgrader/service/store/`` (0700, the instructor's), one file per distinct
 content under ``blobs/<first two hex digits>/<sha256>`` (0400): a notebook handed in ten times,
