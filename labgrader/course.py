@@ -115,8 +115,9 @@ class Course:
     # -- the gradebook's facts -----------------------------------------------------------------
 
     def gradebook_made(self) -> bool:
-        """Whether the gradebook exists and nbgrader finished making it (opening one that does not
-        would make it, racing the instructor's first nbgrader command)."""
+        """Whether the gradebook exists and nbgrader finished making it, this course's row included
+        (opening one that has not got it would insert it, racing the instructor's first nbgrader
+        command: its own insert then fails with "UNIQUE constraint failed: course.id")."""
         if not self.db_url.startswith("sqlite:///"):
             return True  # a database server: made by its administrator
         path = self.db_url[len("sqlite:///"):].split("?")[0]
@@ -124,7 +125,9 @@ class Course:
             return False
         try:
             with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as db:
-                return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'alembic_version'").fetchone() is not None
+                if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'alembic_version'").fetchone() is None:
+                    return False
+                return db.execute("SELECT 1 FROM course WHERE id = ?", (self.course_id,)).fetchone() is not None
         except sqlite3.Error:
             return False
 

@@ -88,6 +88,7 @@ def pods_term(pod_hub, tmp_path_factory):
     alice_token = seen["processes"]["alice"].environ()["JUPYTERHUB_API_TOKEN"]
     seen["alice_receipts"] = requests.get(hub.api_url("assignments", ASSIGNMENT, "submissions"),
                                           headers=auth(alice_token), timeout=60).json()
+    seen["bob_token_model"] = requests.get(f"{hub.url}/hub/api/user", headers=auth(seen["bob_token"]), timeout=60).json()
     bob_attacks(hub, seen)
     return hub, seen
 
@@ -137,6 +138,13 @@ def test_every_server_runs_as_the_same_uid_in_its_own_namespaces(pods_term):
     assert "JUPYTERHUB_USER=bob" in said and "JUPYTERHUB_USER=alice" not in said  # no other server's process (or token)
     assert "SEES" not in said and "store unreadable" in said, said
     assert "embeddings.ipynb" in said
+
+
+def test_a_servers_own_token_carries_the_exchange_scope(pods_term):
+    """c.Spawner.server_token_scopes + load_roles: what the Assignments tab sends may reach the service."""
+    hub, seen = pods_term
+    model = seen["bob_token_model"]
+    assert model["name"] == "bob" and f"access:services!service={EXCHANGE_SERVICE}" in model["scopes"], model
 
 
 def test_bob_cannot_submit_as_alice_with_his_token_or_none(pods_term):

@@ -3,8 +3,9 @@ uid, the service managed by the hub as the course's owner), through the proxy, w
 
 1. The term on the command line, nbgrader's own commands over HTTP: the instructor generates and
    releases; alice and bob fetch and submit (their tokens; bob's ``--student=alice`` is refused); the
-   instructor lists, collects (the service's names and times), grades the class with the batch
-   command, generates and releases feedback; each student fetches their own.
+   instructor lists and collects (the service's names and times); the grading service grades each
+   upload meanwhile (into the gradebook); the instructor generates and releases nbgrader's
+   feedback; each student fetches their own.
 2. The hostile corpus for the API: every request below is refused with its status and leaves the
    store as it was (no submission row, no blob, no partial upload), and the instructor can list
    the refusals. A request that only *names* someone else is still taken as its token's owner.
@@ -28,7 +29,7 @@ from hub import COURSE_ID, POD_STUDENT_BYTES, POD_UPLOAD_BYTES, POD_UPLOADS_PER_
 import snippets
 from labgrader.reports.gradebook import cell_scores
 
-pytestmark = pytest.mark.slow  # a hub, its services, nbgrader commands, one batch grading
+pytestmark = pytest.mark.slow  # a hub, its services, nbgrader commands, gradings on upload
 
 RIGHT, WRONG = "correct/list_and_flatten", "wrong/model3_is_model2"
 
@@ -85,6 +86,7 @@ def term(pod_hub):
     inst("generate_assignment", ASSIGNMENT, "--force", check=True)
     seen["release"] = inst("release_assignment", ASSIGNMENT, "--force", check=True)
     seen["release_again"] = inst("release_assignment", ASSIGNMENT)
+    earlier = {who: {r["id"] for r in submissions_of(hub, tokens[who])} for who in ("alice", "bob")}
     for who, answer in (("alice", RIGHT), ("bob", WRONG)):
         user = hub.users[who]
         user.run(["rm", "-rf", user.home / ASSIGNMENT])
@@ -95,14 +97,19 @@ def term(pod_hub):
         before = time.time()
         seen[f"{who}_submit"] = hub.nbgrader(who, "submit", ASSIGNMENT, token=tokens[who], check=True)
         seen[f"{who}_window"] = (before, time.time())
+        # what a student writes after Submit changes nothing handed in (the uploaded bytes are the submission)
+        user.run([hub.python, "-c", "import sys; open(sys.argv[1], 'w').write(sys.stdin.read())",
+                  user.home / ASSIGNMENT / snippets.NOTEBOOK], input=notebook("wrong/untouched"), check=True)
     seen["bob_as_alice"] = hub.nbgrader("bob", "submit", ASSIGNMENT, "--student=alice", token=tokens["bob"])
     seen["alice_cached"] = hub.nbgrader("alice", "list", "--cached", token=tokens["alice"], check=True)
     seen["inbound"] = inst("list", "--inbound", ASSIGNMENT, check=True)
     seen["collect"] = inst("collect", ASSIGNMENT, check=True)
     seen["collected"] = {p.parent.parent.name: p.read_text()
                          for p in hub.course.glob(f"submitted/*/{ASSIGNMENT}/timestamp.txt")}
-    seen["autograde"] = hub.users["instructor"].run([hub.python, "-m", "labgrader", "autograde", ASSIGNMENT,
-                                                     "--workers", "2"], cwd=hub.course, timeout=1800)
+    seen["collected_notebooks"] = {p.parent.parent.name: p.read_text()
+                                   for p in hub.course.glob(f"submitted/*/{ASSIGNMENT}/{snippets.NOTEBOOK}")}
+    # graded on upload meanwhile (the grading service beside the exchange): the gradebook has both
+    graded_on_upload(hub, {who: tokens[who] for who in ("alice", "bob")})
     seen["scores"] = cell_scores(f"sqlite:///{hub.course}/gradebook.db", ASSIGNMENT)
     inst("generate_feedback", ASSIGNMENT, check=True)
     seen["release_feedback"] = inst("release_feedback", ASSIGNMENT, check=True)
@@ -110,9 +117,26 @@ def term(pod_hub):
         seen[f"{who}_fetch_feedback"] = hub.nbgrader(who, "fetch_feedback", ASSIGNMENT, token=tokens[who], check=True)
         seen[f"{who}_feedback"] = {p.parent.name: p.read_text() for p in
                                    (hub.users[who].home / ASSIGNMENT / "feedback").glob("*/*.html")}
-    seen["receipts"] = {who: requests.get(hub.api_url("assignments", ASSIGNMENT, "submissions"), headers=auth(tokens[who]),
-                                          timeout=60).json() for who in ("alice", "bob")}
+    seen["receipts"] = {who: [r for r in submissions_of(hub, tokens[who]) if r["id"] not in earlier[who]]
+                        for who in ("alice", "bob")}  # this term's: the pod hub is the session's, other modules hand in too
     return hub, seen
+
+
+def submissions_of(hub, token):
+    """The token owner's submissions as the service lists them, oldest first."""
+    return requests.get(hub.api_url("assignments", ASSIGNMENT, "submissions"), headers=auth(token), timeout=60).json()
+
+
+def graded_on_upload(hub, tokens, timeout=600):
+    """Until each student's newest submission has a graded page (the grading service's)."""
+    deadline = time.monotonic() + timeout
+    for who, token in tokens.items():
+        while True:
+            newest = submissions_of(hub, token)[-1]
+            if any(page.get("state") == "graded" for page in newest["feedback"]):
+                break
+            assert time.monotonic() < deadline, f"{who}'s upload was not graded:\n{hub.log.read_text()[-3000:]}"
+            time.sleep(1)
 
 
 def said(result):
@@ -146,11 +170,15 @@ def test_submitting_as_another_student_is_refused(term):
     assert [r["student"] for r in seen["receipts"]["alice"]] == ["alice"]  # one: her own
 
 
-def test_collect_and_the_batch_grade_what_each_student_uploaded(term):
+def test_collect_and_the_grader_take_what_each_student_uploaded(term):
+    """Each student's notebook was replaced by an untouched one after Submit: what is collected and
+    graded (on upload, into the gradebook) is what was sent. ``collect`` writes nbgrader's usual
+    ``submitted/<student>/<assignment>/``, the layout every grading command reads."""
     hub, seen = term
     assert sorted(seen["collected"]) == ["alice", "bob"]
-    assert seen["scores"]["alice"] == snippets.load(CORPUS / f"{RIGHT}.py").expected
-    assert seen["scores"]["bob"] == snippets.load(CORPUS / f"{WRONG}.py").expected
+    for who, answer in (("alice", RIGHT), ("bob", WRONG)):
+        assert seen["collected_notebooks"][who] == notebook(answer)
+        assert seen["scores"][who] == snippets.load(CORPUS / f"{answer}.py").expected
 
 
 def test_each_student_fetches_their_own_feedback(term):
@@ -205,6 +233,7 @@ def hostile(term):
         "no_upload_id": lambda: upload(hub, tokens["mallory"], zipped({"embeddings.ipynb": right}), upload_id=False),
         "dotdot_member": lambda: upload(hub, tokens["mallory"], zipped({"../../gradebook.db": b"x", "embeddings.ipynb": right})),
         "absolute_member": lambda: upload(hub, tokens["mallory"], zipped({"/etc/cron.d/x": b"x"})),
+        "long_name_member": lambda: upload(hub, tokens["mallory"], zipped({"x" * 300 + ".ipynb": right})),
         "glob_member": lambda: upload(hub, tokens["mallory"], zipped({"*.ipynb": right})),
         "link_member": lambda: upload(hub, tokens["mallory"], zipped({"embeddings.ipynb": b"/home/instructor/pod-course/gradebook.db"},
                                                                     mode=stat.S_IFLNK | 0o777)),
@@ -260,6 +289,7 @@ EXPECTED = {  # attack: (status, words of the message)
     "dotdot_member": (400, "zip-slip"),
     "absolute_member": (400, "zip-slip"),
     "glob_member": (400, "glob or path characters"),
+    "long_name_member": (400, "longer than 255 bytes"),
     "link_member": (400, "symbolic link"),
     "zip_bomb": (400, "zip bomb"),
     "not_a_zip": (400, "not a readable zip archive"),
@@ -329,6 +359,45 @@ def test_the_total_bytes_quota(term):
     assert statuses[-1] == 413 and statuses.count(201) == POD_STUDENT_BYTES // len(big)
 
 
+def stalled_upload(hub, token, size):
+    """An upload whose headers arrive and whose body does not (a raw socket through the proxy)."""
+    import socket
+    import urllib.parse
+    url = urllib.parse.urlsplit(hub.api_url("assignments", ASSIGNMENT, "submissions"))
+    sock = socket.create_connection((url.hostname, url.port), timeout=60)
+    sock.sendall((f"POST {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: token {token}\r\n"
+                  f"Upload-Id: {secrets.token_urlsafe(24)}\r\nContent-Type: application/zip\r\n"
+                  f"Content-Length: {size}\r\n\r\n").encode() + b"PK" + b"\0" * 1000)
+    return sock
+
+
+def test_uploads_under_way_count_against_the_quota(term):
+    """Parallel uploads cannot pass the quota together; a dropped one gives its share back."""
+    hub, seen = term
+    token = seen["tokens"]["bob"]
+    whoami = lambda: requests.get(hub.api_url("whoami"), headers=auth(token), timeout=60).json()["used"]  # noqa: E731
+    share = POD_UPLOAD_BYTES - 4096
+    stalled = []
+    while whoami()["bytes"] + whoami()["in_flight"] + share <= POD_STUDENT_BYTES:
+        stalled.append(stalled_upload(hub, token, share))
+        deadline = time.monotonic() + 30
+        while whoami()["in_flight"] < share * len(stalled):
+            assert time.monotonic() < deadline, "the stalled upload was not admitted"
+            time.sleep(0.2)
+    before, used = state(hub), whoami()
+    room = POD_STUDENT_BYTES - used["bytes"] - used["in_flight"]
+    refused = upload(hub, token, zipped({"embeddings.ipynb": os.urandom(room + 1024)}))  # fits alone, not with them
+    assert refused.status_code == 413 and "being received" in refused.json()["message"], refused.text
+    assert state(hub)["submissions"] == before["submissions"]
+    for sock in stalled:
+        sock.close()
+    deadline = time.monotonic() + 30
+    while whoami()["in_flight"]:
+        assert time.monotonic() < deadline, "a dropped upload kept its share of the quota"
+        time.sleep(0.2)
+    assert state(hub)["incoming"] == []
+
+
 def test_the_instructor_sees_every_refusal(hostile):
     hub, seen, found = hostile
     listed = requests.get(hub.api_url("refusals"), headers=auth(seen["tokens"]["instructor"]), timeout=60).json()
@@ -338,3 +407,14 @@ def test_the_instructor_sees_every_refusal(hostile):
     printed = hub.users["instructor"].run([hub.python, "-m", "labgrader.hubexchange", "refusals", "--course", hub.course],
                                           check=True)
     assert "replayed upload" in printed.stdout and "uploads in the last hour" in printed.stdout
+
+
+def test_the_instructor_fetches_every_page_and_a_student_only_theirs(term):
+    hub, seen = term
+    tokens = seen["tokens"]
+    alice = seen["receipts"]["alice"][0]
+    page = ("submissions", alice["id"], "feedback", "embeddings")
+    assert requests.get(hub.api_url(*page), headers=auth(tokens["alice"]), timeout=60).status_code == 200
+    by_instructor = requests.get(hub.api_url(*page), headers=auth(tokens["instructor"]), timeout=60)
+    assert by_instructor.status_code == 200 and b"Score" in by_instructor.content
+    assert requests.get(hub.api_url(*page), headers=auth(tokens["bob"]), timeout=60).status_code == 404

@@ -38,12 +38,18 @@ def test_path_tricks_are_refused(name):
     assert refused(zipped((name, b"x"), ("embeddings.ipynb", b"{}")))
 
 
+def test_names_no_file_system_takes_are_refused():
+    assert "longer than 255 bytes" in refused(zipped(("x" * 256 + ".ipynb", b"{}")))
+    assert "nested more than" in refused(zipped(("/".join("d" * 17) + "/a.ipynb", b"{}")))
+
+
 def test_links_and_devices_are_refused():
     assert "symbolic link" in refused(zipped(("embeddings.ipynb", b"/home/instructor/course/gradebook.db"),
                                              mode=stat.S_IFLNK | 0o777))
     assert "device" in refused(zipped(("dev", b""), mode=stat.S_IFCHR | 0o644))
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # zipfile warns as it writes the hostile archive
 def test_duplicates_and_file_folder_clashes_are_refused():
     assert "twice" in refused(zipped(("a.ipynb", b"1"), ("a.ipynb", b"2")))
     assert "both a file and a folder" in refused(zipped(("a", b"1"), ("a/b.ipynb", b"2")))

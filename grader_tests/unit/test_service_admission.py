@@ -199,3 +199,18 @@ def test_collect_takes_an_entry_the_service_received_only_as_it_was_received(tmp
     refused, _ = collect._as_received(entries.Entry(bad))
     assert "the grading service refused it when it was received" in refused
     assert collect._as_received(entries.Entry("never+embeddings+t+seen")) == ("", None)
+
+
+def test_a_gradebook_is_made_only_once_it_has_this_courses_row(tmp_path):
+    """nbgrader makes the tables first and inserts the course's row after: a service that opened the
+    gradebook in between inserted the row itself, and the instructor's first ``generate_assignment``
+    then failed with "UNIQUE constraint failed: course.id" (seen on the pod hub)."""
+    import contextlib
+    import sqlite3
+
+    from service_course import make_course
+    course = make_course(tmp_path)
+    assert course.gradebook_made()
+    with contextlib.closing(sqlite3.connect(tmp_path / "course" / "gradebook.db")) as db, db:
+        db.execute("DELETE FROM course")
+    assert not course.gradebook_made()  # tables, no row yet: nbgrader is still making it

@@ -26,6 +26,7 @@ from labgrader.safety import paths
 MiB = paths.MiB
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+MAX_NAME_BYTES = 255
 
 
 class BadArchive(LabgraderError, ValueError):
@@ -76,9 +77,9 @@ def _check_names(infos: list[zipfile.ZipInfo], limits: Limits) -> None:
     files: set[str] = set()
     folders: set[str] = set()
     for info in infos:
-        problem = member_problem(info)
+        problem = member_problem(info) or _length_problem(info.filename)
         if problem:
-            raise BadArchive(f"{info.filename!r}: {problem}")
+            raise BadArchive(f"{info.filename[:200]!r}: {problem}")
         if info.compress_type not in _METHODS:
             raise BadArchive(f"{info.filename!r}: compression method {info.compress_type} (only stored or deflated)")
         name = info.filename.rstrip("/")
@@ -95,6 +96,17 @@ def _check_names(infos: list[zipfile.ZipInfo], limits: Limits) -> None:
         raise BadArchive(f"{clash[0]!r} is both a file and a folder")
     if not files:
         raise BadArchive("holds no file")
+
+
+def _length_problem(name: str) -> str:
+    """Names every file system takes: a part of at most 255 bytes, at most 16 parts (no file name
+    too long for the instructor's collect to write)."""
+    parts = name.rstrip("/").split("/")
+    if any(len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for part in parts):
+        return f"a name longer than {MAX_NAME_BYTES} bytes"
+    if len(parts) > paths.MAX_DEPTH:
+        return f"nested more than {paths.MAX_DEPTH} folders deep"
+    return ""
 
 
 def _drain(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> int:

@@ -100,8 +100,8 @@ class HubCollect(HubExchange, ABCExchangeCollect):
             with open(stamp, "x") as fh:
                 fh.write(receipt["timestamp"])
             replace(staging, dest)
-        except archives.BadArchive as exc:
-            self.log.error("Not collected: %s's submission of %s: %s", student, receipt["timestamp"], exc)
+        except (archives.BadArchive, OSError) as exc:  # one submission never stops the class
+            self.log.error("Not collected: %s's submission of %s: %s", printable(student), receipt["timestamp"], exc)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 

@@ -35,6 +35,9 @@ class HubExchangeService(LoggingConfigurable):
     group_cache_seconds = Float(10.0, config=True,
                                 help="Seconds the members of the two groups are cached (a change on the hub takes "
                                      "effect after at most this long).")
+    token_cache_seconds = Integer(10, config=True,
+                                  help="Seconds the hub's answer for a token is cached (a revoked token is refused "
+                                       "after at most this long).")
     max_upload_bytes = Integer(32 * MiB, config=True,
                                help="Largest submission upload (the archive as sent; HTTP 413 beyond).")
     max_uploads_per_hour = Integer(60, config=True,

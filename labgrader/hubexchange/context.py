@@ -21,8 +21,8 @@ class Intake(Protocol):
 
     def received(self, submission: Submission, archive: str) -> None: ...
 
-    def pages(self, submission: Submission) -> dict[str, dict[str, Any]]:
-        """Feedback pages made for ``submission`` by the grader: notebook -> {sha256, size, ...}."""
+    def pages(self, submissions: list[Submission]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Feedback pages the grader made: submission id -> notebook -> {sha256, size, ...}."""
         ...
 
     def page(self, submission: Submission, notebook: str) -> bytes:
@@ -36,7 +36,7 @@ class NoGrading:
     def received(self, submission: Submission, archive: str) -> None:
         return None
 
-    def pages(self, submission: Submission) -> dict[str, dict[str, Any]]:
+    def pages(self, submissions: list[Submission]) -> dict[str, dict[str, dict[str, Any]]]:
         return {}
 
     def page(self, submission: Submission, notebook: str) -> bytes:
@@ -51,6 +51,7 @@ class Exchange:
     store: Store
     groups: Groups
     intake: Intake = field(default_factory=NoGrading)
+    in_flight: dict[str, int] = field(default_factory=dict)  # student -> bytes of their uploads being received
 
     def submission_limits(self) -> archives.Limits:
         c = self.config
@@ -82,16 +83,21 @@ class Exchange:
 
     def pages(self, submission: Submission) -> dict[str, dict[str, Any]]:
         """The feedback pages of ``submission``: the instructor's released ones over the grader's."""
-        try:
-            pages = {name: dict(page, source="grader") for name, page in self.intake.pages(submission).items()}
-        except Exception:
-            log.exception("the grader's pages of submission %s could not be read", submission.id)
-            pages = {}
-        pages.update({name: dict(page, source="instructor") for name, page in self.store.feedback(submission.id).items()})
-        return pages
+        return self.pages_of([submission])[submission.id]
 
-    def listed_pages(self, submission: Submission) -> list[dict[str, Any]]:
-        return list(self.pages(submission).values())
+    def pages_of(self, submissions: list[Submission]) -> dict[str, dict[str, dict[str, Any]]]:
+        """The same for several submissions at once (one read of the grader's records)."""
+        try:
+            made = self.intake.pages(submissions)
+        except Exception:
+            log.exception("the grader's pages could not be read")
+            made = {}
+        found = {}
+        for sub in submissions:
+            pages = {name: dict(page, source="grader") for name, page in made.get(sub.id, {}).items()}
+            pages.update({name: dict(page, source="instructor") for name, page in self.store.feedback(sub.id).items()})
+            found[sub.id] = pages
+        return found
 
     def refused(self, who: str, action: str, assignment: str, status: int, message: str) -> None:
         log.warning("refused %s %s %s: %d %s", one_line(who, 80), action, one_line(assignment, 80), status,

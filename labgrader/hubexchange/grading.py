@@ -94,16 +94,22 @@ class GradingIntake:
 
     # -- pages ---------------------------------------------------------------------------------
 
-    def pages(self, submission: Submission) -> dict[str, dict[str, Any]]:
+    def pages(self, submissions: list[Submission]) -> dict[str, dict[str, dict[str, Any]]]:
         reader = self._reader()
         if reader is None:
             return {}
+        wanted = {key_of(sub): sub.id for sub in submissions}
+        found: dict[str, dict[str, dict[str, Any]]] = {}
         try:
-            return {ref.notebook: {"notebook": ref.notebook, "sha256": ref.sha256, "size": ref.size, "shows": ref.shows,
-                                   "state": ref.state}
-                    for ref in reader.of(submission.student, submission.assignment) if ref.key == key_of(submission)}
+            for student, assignment in sorted({(sub.student, sub.assignment) for sub in submissions}):
+                for ref in reader.of(student, assignment):
+                    if ref.key in wanted:
+                        found.setdefault(wanted[ref.key], {})[ref.notebook] = {
+                            "notebook": ref.notebook, "sha256": ref.sha256, "size": ref.size, "shows": ref.shows,
+                            "state": ref.state}
         finally:
             reader.close()
+        return found
 
     def page(self, submission: Submission, notebook: str) -> bytes:
         """The page, only if ``submission`` is its student's (``Pages.read``); KeyError otherwise."""

@@ -83,7 +83,9 @@ class ApiHandler(HubAuthenticated, web.RequestHandler):
 
     async def authenticate(self) -> Caller:
         ex = self.exchange
-        token = self.hub_auth.get_token(self, in_cookie=False)
+        # the header only: never a token in the URL (it would reach logs) nor a cookie
+        found = self.hub_auth.auth_header_pat.match(self.request.headers.get("Authorization", ""))
+        token = found.group(1) if found else ""
         model = await self.hub_auth.user_for_token(token, sync=False) if token else None
         if not model:
             raise refuse(403, "no valid JupyterHub token: send the header 'Authorization: token "
@@ -169,7 +171,8 @@ class WhoAmI(ApiHandler):
         assert self.caller is not None
         ex, name = self.exchange, self.caller.name
         self.reply({"name": name, "role": self.caller.role, "course": ex.course, "limits": ex.limits(),
-                    "used": {"bytes": ex.store.bytes_of(name), "uploads_last_hour": ex.store.attempts(name, time.time())}})
+                    "used": {"bytes": ex.store.bytes_of(name), "in_flight": ex.in_flight.get(name, 0),
+                             "uploads_last_hour": ex.store.attempts(name, time.time())}})
 
 
 class Releases(ApiHandler):
@@ -192,22 +195,46 @@ class Refusals(ApiHandler):
 @web.stream_request_body
 class Upload(ApiHandler):
     """What streamed uploads share: admission before any byte is read (role, size, rate, quota),
-    then the body to a private file in the store, hashed as it comes; discarded unless kept."""
+    then the body to a private file in the store, hashed as it comes; discarded unless kept.
+
+    A refused upload is answered once its body has been read and dropped (up to ``DRAIN_BYTES``):
+    a proxy forwards an answer only to a client that could send its whole request (CHP answers 503
+    otherwise). A larger one is answered at once and its connection closed."""
 
     upload: Incoming | None = None
     kept = False
+    reserved = 0           # bytes counted against the caller's quota while this upload is received
+    deferred: web.HTTPError | None = None   # a refusal waiting for the end of the body
+    body_read = False
 
     async def prepare(self) -> None:
-        await super().prepare()
-        if self.request.method in ("PUT", "POST"):
-            limit = await self.admit(**self.path_kwargs)
-            length = self.request.headers.get("Content-Length")
-            if length is None or not length.isdigit():
-                raise refuse(411, "send the upload with a Content-Length")
-            if int(length) > limit:
-                raise refuse(413, f"the upload is {int(length)} bytes; the exchange takes at most {limit} bytes here")
-            body_limit(self, int(length))
-            self.upload = self.exchange.store.incoming()
+        try:
+            await super().prepare()
+            if self.request.method in ("PUT", "POST"):
+                await self.start_upload()
+        except web.HTTPError as error:
+            declared = self.request.headers.get("Content-Length", "")
+            if self.request.method not in ("PUT", "POST") or (declared and not (declared.isdigit() and
+                                                                                  int(declared) <= DRAIN_BYTES)):
+                raise
+            self.deferred = error
+            body_limit(self, DRAIN_BYTES)
+
+    async def start_upload(self) -> None:
+        limit = await self.admit(**self.path_kwargs)
+        length = self.request.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            raise refuse(411, "send the upload with a Content-Length")
+        if int(length) > limit:
+            raise refuse(413, f"the upload is {int(length)} bytes; the exchange takes at most {limit} bytes here")
+        body_limit(self, int(length))
+        self.upload = self.exchange.store.incoming()
+
+    def received_whole(self) -> None:
+        """First thing of put/post (tornado calls them once the body is in): answer a deferred refusal."""
+        self.body_read = True
+        if self.deferred is not None:
+            raise self.deferred
 
     async def admit(self, *args: Any, **kwargs: Any) -> int:
         """Check whether this upload may start; returns its largest size in bytes."""
@@ -232,14 +259,20 @@ class Upload(ApiHandler):
         return self.exchange.store.keep(self.upload)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        # The rest of a refused upload is read and dropped (a proxy forwards the answer only to a
-        # client that could send its whole request), up to DRAIN_BYTES; a larger one is cut off.
-        declared = self.request.headers.get("Content-Length", "")
-        if not (declared.isdigit() and int(declared) <= DRAIN_BYTES):
+        if self.upload is not None and not self.kept:
+            self.upload.discard()  # before the answer: whoever reads it finds nothing of the upload left
+        if not self.body_read:
+            # Tornado closes a connection it answers before reading the request's body: say so, or a
+            # proxy reuses the connection for its next request and answers that one 503 (ECONNRESET).
+            self.set_header("Connection", "close")
             body_limit(self, 0)
         super().write_error(status_code, **kwargs)
 
     def on_finish(self) -> None:
+        if self.reserved and self.caller is not None:
+            left = self.exchange.in_flight.get(self.caller.name, 0) - self.reserved
+            self.exchange.in_flight[self.caller.name] = max(0, left)
+            self.reserved = 0
         if self.upload is not None and not self.kept:
             self.upload.discard()
 
@@ -277,6 +310,7 @@ class Assignment(AssignmentUpload):
         await self.send_blob(release["sha256"], "application/zip", f"{assignment}.zip")
 
     async def put(self, course: str, assignment: str) -> None:
+        self.received_whole()
         members = await self.checked(self.exchange.release_limits())
         assert self.upload is not None and self.caller is not None
         size = self.upload.size
@@ -304,8 +338,9 @@ class Submissions(AssignmentUpload):
         wanted = self.student_argument()  # a student naming anyone else: 403
         if self.caller.role != INSTRUCTOR:
             wanted = self.caller.name
-        self.reply([dict(s.receipt(), feedback=self.exchange.listed_pages(s))
-                    for s in self.exchange.store.submissions(assignment, wanted)])
+        subs = self.exchange.store.submissions(assignment, wanted)
+        pages = self.exchange.pages_of(subs)
+        self.reply([dict(s.receipt(), feedback=list(pages[s.id].values())) for s in subs])
 
     async def admit(self, course: str, assignment: str) -> int:
         self.check_names(course, assignment)
@@ -331,13 +366,17 @@ class Submissions(AssignmentUpload):
                          Retry_After=str(wait))
         ex.store.attempt(name, now)
         length = int(self.request.headers.get("Content-Length") or 0)
-        used = ex.store.bytes_of(name)
+        used = ex.store.bytes_of(name) + ex.in_flight.get(name, 0)  # uploads under way count: no parallel flood
         if used + length > ex.config.max_student_bytes:
-            raise refuse(413, f"over your quota: you keep {used} bytes of submissions; this upload of {length} would "
-                              f"pass the {ex.config.max_student_bytes} allowed")
+            raise refuse(413, f"over your quota: you keep {used} bytes of submissions (with those being received); "
+                              f"this upload of {length} would pass the {ex.config.max_student_bytes} allowed")
+        if length <= ex.config.max_upload_bytes:
+            self.reserved = length
+            ex.in_flight[name] = ex.in_flight.get(name, 0) + length
         return ex.config.max_upload_bytes
 
     async def post(self, course: str, assignment: str) -> None:
+        self.received_whole()
         assert self.upload is not None and self.caller is not None
         received_ns = self.upload.last_byte_ns or time.time_ns()  # the server's clock at the last byte
         members = await self.checked(self.exchange.submission_limits())
@@ -370,7 +409,7 @@ class FeedbackList(ApiHandler):
     def get(self, course: str, submission: str) -> None:
         self.course_only(course)
         sub = self.own_or_instructor(submission)
-        self.reply({"submission": sub.receipt(), "pages": self.exchange.listed_pages(sub)})
+        self.reply({"submission": sub.receipt(), "pages": list(self.exchange.pages(sub).values())})
 
 
 @web.stream_request_body
@@ -408,6 +447,7 @@ class FeedbackPage(Upload):
         return self.exchange.config.max_feedback_bytes
 
     async def put(self, course: str, submission: str, notebook: str) -> None:
+        self.received_whole()
         sub = self.check(course, submission, notebook)
         assert self.upload is not None
         size = self.upload.size

@@ -38,6 +38,7 @@ from .store import Store
 log = logging.getLogger("labgrader.hubexchange")
 DEFAULT_NAME = "labgrader-exchange"
 HARD_MAX_BODY = 64 * 1024 ** 3  # what tornado lets reach a handler; each upload gets its own limit first
+BODY_TIMEOUT = 600.0  # seconds an upload may take (a stalled one is dropped; its bytes leave the quota)
 
 
 @dataclass
@@ -89,7 +90,9 @@ def course_settings(root: str, wait_seconds: float = 5.0) -> tuple[str, HubExcha
 def make_exchange(root: str, hub: Hub, intake: Intake | None = None) -> tuple[Exchange, HubAuth]:
     course, settings = course_settings(root)
     store = Store(settings.store or os.path.join(root, ".labgrader", "exchange"))
-    auth = HubAuth(api_token=hub.token, api_url=hub.api_url, cache_max_age=30, allow_token_in_url=False,
+    store.clear_incoming()
+    auth = HubAuth(api_token=hub.token, api_url=hub.api_url, cache_max_age=settings.token_cache_seconds,
+                   allow_token_in_url=False,
                    access_scopes={f"access:services!service={hub.name}"})
     groups = Groups(hub.api_url, hub.token, settings.students_group.format(course_id=course),
                     settings.instructors_group.format(course_id=course), settings.group_cache_seconds)
@@ -122,7 +125,8 @@ async def run(root: str, hub: Hub, ip: str | None = None, port: int | None = Non
     host, bind_port = ip or host, port or bind_port
     if host in ("", "0.0.0.0", "::"):
         log.warning("listening on every interface: the proxy should be the only way in (bind 127.0.0.1 or the pod's IP)")
-    server = HTTPServer(make_app(exchange, auth, hub.prefix), max_body_size=HARD_MAX_BODY)
+    server = HTTPServer(make_app(exchange, auth, hub.prefix), max_body_size=HARD_MAX_BODY,
+                        body_timeout=BODY_TIMEOUT, idle_connection_timeout=BODY_TIMEOUT)
     server.listen(bind_port, address=host)
     log.info("exchange for %s at http://%s:%d%s (store %s; students: group %s, instructors: group %s)",
              exchange.course, host, bind_port, hub.prefix, exchange.store.folder, exchange.groups.students,

@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS refusals (
 """
 
 
-KEPT_REFUSALS = 10_000  # the newest; a client sending garbage forever cannot fill the disk
+KEPT_REFUSALS = 1000  # the newest of each caller; a client sending garbage forever cannot fill the disk
 
 
 class UnsafeStore(LabgraderError, RuntimeError):
@@ -122,8 +122,6 @@ class Store:
         _private_folder(folder)
         for sub in ("blobs", "incoming"):
             _private_folder(os.path.join(folder, sub))
-        for leftover in os.listdir(os.path.join(folder, "incoming")):  # uploads a stopped service never finished
-            os.unlink(os.path.join(folder, "incoming", leftover))
         self.db = sqlite3.connect(os.path.join(folder, "exchange.sqlite"), timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
@@ -132,6 +130,11 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def clear_incoming(self) -> None:
+        """Remove uploads a stopped service never finished (the service, as it starts; never a reader)."""
+        for leftover in os.listdir(os.path.join(self.folder, "incoming")):
+            os.unlink(os.path.join(self.folder, "incoming", leftover))
 
     # -- blobs ---------------------------------------------------------------------------------
 
@@ -250,7 +253,9 @@ class Store:
     def refuse(self, who: str, action: str, assignment: str, status: int, reason: str) -> None:
         self.db.execute("INSERT INTO refusals (at, who, action, assignment, status, reason) VALUES (?, ?, ?, ?, ?, ?)",
                         (time.time(), who, action, assignment, status, reason))
-        self.db.execute("DELETE FROM refusals WHERE id <= (SELECT MAX(id) FROM refusals) - ?", (KEPT_REFUSALS,))
+        # bounded per caller, so that nobody's flood (with or without a token) pushes out another's record
+        self.db.execute("DELETE FROM refusals WHERE who = ? AND id <= (SELECT MAX(id) FROM refusals WHERE who = ?) - ?",
+                        (who, who, KEPT_REFUSALS))
 
     def refusals(self, limit: int = 1000) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM refusals ORDER BY id DESC LIMIT ?", (limit,))

@@ -234,7 +234,7 @@ def remove_stale() -> list[str]:
     """Remove this user's kernel scratch directories whose grader no longer runs (a pool's worker
     ended with os._exit before a kernel's teardown, or a grader was killed); as root, their mounts
     are detached first. Returns what was removed."""
-    removed = []
+    removed: list[str] = []
     tmp = tempfile.gettempdir()
     try:
         names = os.listdir(tmp)
