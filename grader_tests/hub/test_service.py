@@ -503,8 +503,9 @@ def test_a_hand_in_reaches_only_its_own_grade_and_pauses_no_one(term):
     room, seen = term
     snap = seen["after_burst"]
     _, attack, right = rows_of(snap, seen["burst"]["alice"])
-    assert attack["state"] == J.GRADED and attack["result"]["score"] == 2 and attack["result"]["flags"], attack
-    assert right["state"] == J.GRADED and right["result"]["score"] == 8
+    assert attack["state"] == J.GRADED and attack["result"]["record"]["score"] == 2, attack
+    assert attack["result"]["record"]["flags"], attack
+    assert right["state"] == J.GRADED and right["result"]["record"]["score"] == 8
     assert not snap["meta"].get("paused") and not seen["final"]["meta"].get("paused")
     events = [e["event"] for e in snap["events"]]
     assert "paused" not in events
