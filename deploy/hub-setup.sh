@@ -46,9 +46,6 @@ find "$build/labgrader" -name __pycache__ -prune -exec rm -rf {} +
 extension=$VENV/etc/jupyter/jupyter_server_config.d/labgrader.json  # the formgrader's Content-Security-Policy
 cmp -s "$REPO/jupyter-config/jupyter_server_config.d/labgrader.json" "$extension" ||
   install -D -m 644 "$REPO/jupyter-config/jupyter_server_config.d/labgrader.json" "$extension"
-overrides=$VENV/share/jupyter/lab/settings/overrides.json  # no "fetch Jupyter's news?" toast for students
-cmp -s "$REPO/jupyter-config/lab-settings/overrides.json" "$overrides" ||
-  install -D -m 644 "$REPO/jupyter-config/lab-settings/overrides.json" "$overrides"
 [[ -x $VENV/chp/node_modules/.bin/configurable-http-proxy && $(cat "$VENV/chp/.version" 2>/dev/null) == "$CHP_VERSION" ]] || {
   npm install --prefix "$VENV/chp" --no-audit --no-fund --no-save "configurable-http-proxy@$CHP_VERSION" >/dev/null
   echo "$CHP_VERSION" > "$VENV/chp/.version"; }

