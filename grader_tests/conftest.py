@@ -1,7 +1,7 @@
 """Shared fixtures: a throw-away copy of the course, and the whole corpus graded once by the
 real `nbgrader autograde` (real kernels, real TensorFlow).
 
-The suite runs on pytest-xdist workers (``./course test`` passes ``-n auto --dist loadgroup``);
+The suite runs on pytest-xdist workers (``./course test`` passes ``-n auto --dist loadfile``);
 what a run shares is partitioned here, from the fixtures a test uses (never a list of tests):
 
 - the unix accounts (``class_users``: instructor, alice...; ``ordinary_user``) have fixed names:
@@ -9,9 +9,8 @@ what a run shares is partitioned here, from the fixtures a test uses (never a li
   own, so two workers each run their own hub and class (across runs, the machine-wide
   ``/tmp/labgrader-hub.lock`` still applies). Every test that uses them is marked ``hub``; those
   modules are scheduled first (the longest);
-- the tests of a module that share a module- or class-scoped fixture (a graded class, a hub's
-  term, a server, a browser), or unix accounts, are put in one group, so that fixture is made
-  once, on one worker;
+- a module's tests run on one worker (``loadfile``), so a module- or class-scoped fixture (a
+  graded class, a hub's term, a server, a browser) is made once;
 - the shared graded classes (``graded_corpus``, ``plain_graded``) and the generated template
   course are made once per run, by whichever process gets there first, in a folder every worker
   of the run shares (``run_dir()``); the others wait for them and read them. The tests that read
@@ -76,15 +75,12 @@ def pytest_configure(config):
                                  stale, [GROUP])
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist names each test's group from its xdist_group marker
+@pytest.hookimpl(tryfirst=True)  # before RunOrder sorts by the hub marker
 def pytest_collection_modifyitems(config, items):
     unmarked = []
     for item in items:
         if _uses(item, UNIX_ACCOUNTS):
             item.add_marker(pytest.mark.hub)
-        group = xdist_group(item)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
         needs = [name for name in RESOURCE_MARKERS if item.get_closest_marker(name)]
         if needs and not item.get_closest_marker("slow"):
             unmarked.append(f"{item.nodeid} ({', '.join(needs)})")
@@ -95,17 +91,6 @@ def pytest_collection_modifyitems(config, items):
 
 def _uses(item, fixtures):
     return any(name in getattr(item, "fixturenames", ()) for name in fixtures)
-
-
-def xdist_group(item):
-    """The one xdist group of a test (None: it runs wherever a worker is free): its module's when
-    it makes unix accounts (the module's classroom, its accounts' state) or shares a module- or
-    class-scoped fixture there."""
-    info = getattr(item, "_fixtureinfo", None)
-    scopes = {defs[-1].scope for defs in info.name2fixturedefs.values() if defs} if info else set()
-    if item.get_closest_marker("hub") or scopes & {"module", "class", "package"}:
-        return item.nodeid.split("::")[0]
-    return None
 
 
 class RunOrder:
