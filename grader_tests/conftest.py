@@ -25,6 +25,7 @@ import fcntl
 import json
 import os
 import pickle
+import re
 import shutil
 import signal
 import subprocess
@@ -35,7 +36,6 @@ from pathlib import Path
 import pytest
 
 import snippets as submissions
-from labgrader.reports.gradebook import cell_scores
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "grader_tests" / "submissions"
@@ -54,10 +54,16 @@ UNIX_ACCOUNTS = ("class_users", "ordinary_user")  # fixtures that make unix acco
 _run: dict = {}  # this process's pytest config ("config"), for run_dir()
 
 
-def pytest_xdist_auto_num_workers(config):
-    """``-n auto`` (what ./course test passes): xdist's one worker per core, but none for the fast
-    loop (``-m "not slow"``), whose tests take less time than starting a worker does."""
-    return 0 if "not slow" in (config.option.markexpr or "") else None
+SLOW_MODULE = re.compile(r"^pytestmark = \[?pytest\.mark\.slow\b", re.M)
+
+
+def pytest_ignore_collect(collection_path, config):
+    """The fast loop (``-m "not slow"``) does not import a module marked ``slow`` as a whole (its
+    ``pytestmark``): each of its tests would be deselected anyway, after seconds of imports."""
+    if config.option.markexpr == "not slow" and collection_path.suffix == ".py" and \
+            collection_path.name.startswith("test_") and SLOW_MODULE.search(collection_path.read_text()):
+        return True
+    return None
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own (the base temp folder)
@@ -307,6 +313,7 @@ def graded_corpus():
     course, stdout = graded["course"], graded["stdout"]
     assert graded["returncode"] == batch_exit_status(course, ASSIGNMENT) == 1, stdout[-3000:] + graded["stderr"][-3000:]
     assert stdout.strip().splitlines()[-1].startswith("Needs attention:")  # said last
+    from labgrader.reports.gradebook import cell_scores  # (nbgrader's gradebook: seconds to import)
     return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT),
             "stdout": stdout, "before": graded["before"]}
 
@@ -356,5 +363,6 @@ def plain_graded():
     graded = _finished_grading("plain_graded")
     assert graded["returncode"] == 0, f"nbgrader autograde failed:\n{graded['stdout'][-3000:]}\n{graded['stderr'][-3000:]}"
     course = graded["course"]
+    from labgrader.reports.gradebook import cell_scores  # (nbgrader's gradebook: seconds to import)
     return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT),
             "stdout": graded["stdout"], "stderr": graded["stderr"]}
