@@ -58,6 +58,7 @@ ASSIGNMENT, COURSE_ID = "embeddings", "categorical-embeddings"
 GROUP, MARK = "lgx-bench", "labgrader exchange benchmark user"
 OWNER, POD = "lgxinst", "lgxpod"
 BIN = Path(sys.executable).parent
+STAGES = ("upload", "queue", "grading", "publish", "fetch")  # Bench.stages
 PASSWORD = secrets.token_urlsafe(12)
 ADMIN = secrets.token_hex(32)
 SLEEP_CELL = "import time\ntime.sleep(12)  # a slow, honest notebook (within the cell limit)\n"
@@ -233,6 +234,20 @@ class Bench:
             time.sleep(0.2)
         return out
 
+    def stages(self, key, clicked, fetched):
+        """Where one Submit's time went, from the journal (the service's clock, this machine's):
+        click -> received, -> grading started, -> graded, -> page released, -> page in the student's folder."""
+        db = self.journal()
+        try:
+            row, events = db.get(key), db.events(key)
+        finally:
+            db.close()
+        at = {e["event"]: e["at"] for e in events if e["event"] != "released"}
+        released = [e["at"] for e in events if e["event"] == "released" and e["detail"].startswith(("graded", "failed"))]
+        marks = [clicked, row["seen"], at.get("started", row["seen"]), at.get("graded", at.get("flagged", row["seen"])),
+                 released[0] if released else fetched, fetched]
+        return dict(zip(STAGES, (b - a for a, b in zip(marks, marks[1:]))))
+
     def meta(self):
         db = self.journal()
         if db is None:
@@ -283,7 +298,8 @@ def summary(values):
 
 
 def alone_in_chromium(bench, times):
-    """One student in their pod: Submit in the Assignments tab, then Fetch Feedback until graded."""
+    """One student in their pod: Submit in the Assignments tab, then Fetch Feedback until graded.
+    Returns each Submit's time to the page and where it went (``Bench.stages``)."""
     from lab import browser_page
     from hub import login
     from test_round_trip import open_assignments, row, save_through_server
@@ -295,14 +311,14 @@ def alone_in_chromium(bench, times):
         open_assignments(page)
         row(page, "released_assignments_list").locator("button:text-is('Fetch')").click()
         row(page, "fetched_assignments_list").wait_for()
-        results = []
+        results, stages = [], []
         token = bench.token(who)
         for n in range(times):
             save_through_server(page, bench.url, who, f"{ASSIGNMENT}/{snippets.NOTEBOOK}", answer_text() + " " * n)
             open_assignments(page)
             known = len(receipts(bench, token))
             time.sleep(2)  # the machine quiet again after the save
-            started = time.monotonic()
+            started, clicked = time.monotonic(), time.time()
             row(page, "fetched_assignments_list").locator("button:text-is('Submit')").click()
             while len(receipts(bench, token)) == known:
                 time.sleep(0.05)
@@ -315,8 +331,9 @@ def alone_in_chromium(bench, times):
                 row(page, "submitted_assignments_list").locator("button:text-is('Fetch Feedback')").click()
                 page.wait_for_timeout(300)  # a student who clicks three times a second
             results.append(time.monotonic() - started)
+            stages.append(bench.stages("upload:" + receipts(bench, token)[-1]["id"], clicked, time.time()))
             time.sleep(1)
-        return results
+        return results, stages
 
 
 def burst(bench, total, window, slow):
@@ -345,7 +362,7 @@ def burst(bench, total, window, slow):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alone", type=int, default=5, help="Submits of one student in Chromium (default 5)")
-    parser.add_argument("--burst", type=int, default=60, help="uploads in the burst (default 60)")
+    parser.add_argument("--burst", type=int, default=60, help="uploads in the burst (default 60; 0: none)")
     parser.add_argument("--window", type=float, default=10.0, help="seconds the burst is spread over (default 10)")
     parser.add_argument("--slow", type=int, default=3, help="students with slow notebooks in the burst (default 3)")
     args = parser.parse_args()
@@ -364,13 +381,16 @@ def main():
                            JUPYTERHUB_API_TOKEN=bench.token(OWNER), JUPYTER_CONFIG_PATH=str(bench.config_dir))
             bench.wait(lambda: bench.meta().get("heartbeat", 0) > time.time() - 10, 600, "the grading service")
             cpu = bench.service_cpu()
-            alone = alone_in_chromium(bench, args.alone)
+            alone, stages = alone_in_chromium(bench, args.alone)
             print(f"alone: Submit in the Assignments tab -> graded page fetched ({args.alone} times): {summary(alone)}; "
                   f"{per_submission(cpu, bench.service_cpu(), args.alone)} (load {os.getloadavg()[0]:.1f})")
-            cpu = bench.service_cpu()
-            keys, spread = burst(bench, args.burst, args.window, args.slow)
-            done = bench.graded(list(keys))
-            report_burst(keys, done, spread, *bench.fairness(), per_submission(cpu, bench.service_cpu(), len(keys)))
+            print("  median of each stage: " + ", ".join(f"{name} {statistics.median(s[name] for s in stages):.2f} s"
+                                                         for name in STAGES))
+            if args.burst:
+                cpu = bench.service_cpu()
+                keys, spread = burst(bench, args.burst, args.window, args.slow)
+                done = bench.graded(list(keys))
+                report_burst(keys, done, spread, *bench.fairness(), per_submission(cpu, bench.service_cpu(), len(keys)))
     except BaseException:
         log = Path(base) / "hub.log"
         if log.exists():

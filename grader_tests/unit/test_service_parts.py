@@ -14,6 +14,7 @@ import pytest
 
 from labgrader import locks
 from labgrader.record import CheckResult, SubmissionRecord
+from labgrader.service import doorbell
 from labgrader.service import journal as J
 from labgrader.service.pages import PageView, render
 from labgrader.service.intake import valid_secret
@@ -412,3 +413,26 @@ def test_a_reader_opens_the_journal_while_the_service_opens_and_closes_it(tmp_pa
     finally:
         stop.set()
         writer.join(10)
+
+
+def test_the_doorbell_wakes_the_service_at_once_and_a_ring_without_it_is_dropped(tmp_path):
+    """An intake in another process rings after journaling; the service's loop looks at once."""
+    os.makedirs(os.path.dirname(J.journal_path(tmp_path)))
+    doorbell.ring(tmp_path)  # nobody listens yet: dropped, no error
+    rung, stop = threading.Event(), threading.Event()
+    try:
+        assert doorbell.listen(tmp_path, rung.set, stop)
+        assert oct(os.stat(doorbell.doorbell_path(tmp_path)).st_mode & 0o777) == "0o600"  # the owner's alone
+        started = time.monotonic()
+        doorbell.ring(tmp_path)
+        assert rung.wait(5) and time.monotonic() - started < 1.0
+    finally:
+        stop.set()
+    deadline = time.monotonic() + 5
+    while os.path.exists(doorbell.doorbell_path(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(doorbell.doorbell_path(tmp_path))  # gone with the service
+    doorbell.ring(tmp_path)  # again nobody: dropped
+    deep = tmp_path / ("x" * 120)  # too long a path for a Unix socket: no doorbell, the service looks as before
+    os.makedirs(os.path.dirname(J.journal_path(deep)))
+    assert not doorbell.listen(deep, rung.set, stop)

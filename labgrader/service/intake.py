@@ -51,6 +51,7 @@ from labgrader.exchange.times import format_timestamp
 from labgrader.safety import paths
 from labgrader.text import printable
 
+from . import doorbell
 from . import journal as J
 from .policy import GradingService, cap_decision, rank
 from .store import ContentRefused, Limits, Manifest, Store
@@ -111,6 +112,12 @@ class Intake:
         self.clock = clock
 
     def accept(self, submission: Submission) -> Receipt:
+        receipt = self._accept(submission)
+        if not receipt.duplicate:  # a running service in another process looks at the journal now
+            doorbell.ring(self.course.root)
+        return receipt
+
+    def _accept(self, submission: Submission) -> Receipt:
         key = submission.key
         if self.journal.has(key):
             return Receipt.of(self.journal.get(key), duplicate=True)

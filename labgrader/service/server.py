@@ -38,6 +38,7 @@ from labgrader.exchange.layout import inbound_problems
 from labgrader.lab import LabError
 from labgrader.text import one_line, printable
 
+from . import doorbell
 from . import journal as J
 from .dispatch import Dispatcher
 from .inbound import InboundIntake
@@ -50,6 +51,7 @@ from .watch import InboundWatcher, scan
 
 log = logging.getLogger("labgrader.service")
 SERVICE_DIR = os.path.join(".labgrader", "service")
+WAKE = ""  # put on ``names`` by the doorbell: no entry, only a look at the journal now
 STOP_GRACE = 8.0  # seconds a stop waits for gradings in flight (JupyterHub sends SIGTERM 10 s after SIGINT)
 
 
@@ -125,6 +127,7 @@ class Service:
         self.publisher = Publisher(self.course, self.journal, self.store, self.policy,
                                    ExchangeRelease(self.feedback_dir, self.journal), self.paused)
         InboundWatcher(self.inbound_dir, self.names, self.stop).start()
+        doorbell.listen(self.root, lambda: self.names.put(WAKE), self.stop)  # uploads journaled by another process
         pool = self._pool()
         closed = threading.Event()
         starting = threading.Thread(target=self._run_pool, args=(pool, closed), name="pool", daemon=True)
@@ -295,7 +298,8 @@ class Service:
         with contextlib.suppress(queue.Empty):
             name = self.names.get(timeout=timeout) if timeout else self.names.get_nowait()
             while True:
-                self.dirty[name] = (time.monotonic() + self.policy.settle_seconds, self.policy.settle_seconds)
+                if name != WAKE:
+                    self.dirty[name] = (time.monotonic() + self.policy.settle_seconds, self.policy.settle_seconds)
                 name = self.names.get_nowait()
 
     def _look(self) -> None:
