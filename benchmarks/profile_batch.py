@@ -206,7 +206,7 @@ def profile_worker(course, count, top):
         c, w = time.process_time(), time.perf_counter()
         for student in students[:count]:
             record = task.grade_submission(ASSIGNMENT, student)
-            assert record.ok, record.error
+            assert record.ok, (student, record.error, sorted(os.listdir(Path(course) / "submitted")))
         total_cpu, total_wall = time.process_time() - c, time.perf_counter() - w
         measured = StepTimer()
         measured.cpu, measured.wall = dict(steps.cpu), dict(steps.wall)
