@@ -137,7 +137,7 @@ def empty_kernels(course, count):
 
     async def one(socket):
         km = GradingKernelManager(config=config, fork_server=socket)
-        await km.start_kernel(cwd=str(course))
+        await km.start_kernel(cwd=tempfile.mkdtemp(prefix="empty-kernel-", dir=course.parent))  # never the course
         client = km.client()
         client.start_channels()
         await client.wait_for_ready(timeout=60)
