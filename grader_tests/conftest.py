@@ -275,6 +275,7 @@ def _finished_grading(name):
             raise AssertionError(f"grading the shared class {name} took more than {GRADING_TIMEOUT} s")
         time.sleep(0.5)
     return {"course": folder / "course", "returncode": int((folder / "returncode").read_text()),
+            "ended": (folder / "returncode").stat().st_mtime,  # (written last)
             "stdout": (folder / "stdout.txt").read_text(errors="replace"),
             "stderr": (folder / "stderr.txt").read_text(errors="replace"),
             "before": pickle.loads((folder / "before.pickle").read_bytes())}
@@ -315,7 +316,7 @@ def graded_corpus():
     assert stdout.strip().splitlines()[-1].startswith("Needs attention:")  # said last
     from labgrader.reports.gradebook import cell_scores  # (nbgrader's gradebook: seconds to import)
     return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT),
-            "stdout": stdout, "before": graded["before"]}
+            "stdout": stdout, "before": graded["before"], "ended": graded["ended"]}
 
 
 # Plain `nbgrader autograde` grades one submission at a time (seconds each), so it grades a sample of
@@ -365,4 +366,4 @@ def plain_graded():
     course = graded["course"]
     from labgrader.reports.gradebook import cell_scores  # (nbgrader's gradebook: seconds to import)
     return {"course": course, "scores": cell_scores(f"sqlite:///{course}/gradebook.db", ASSIGNMENT),
-            "stdout": graded["stdout"], "stderr": graded["stderr"]}
+            "stdout": graded["stdout"], "stderr": graded["stderr"], "ended": graded["ended"]}
