@@ -3,12 +3,15 @@
     ./course bench                          (or: .venv/bin/python benchmarks/throughput.py)
     ./course bench -n 8 --scaling 8,16      (a quick run)
 
-Grades N submissions (half solved, half blank) twice, in two copies of the course:
-  plain: `nbgrader autograde embeddings` from the course root with the course's own
-         nbgrader_config.py (the same preprocessors and judge, one cold sandboxed kernel per
-         submission, one submission at a time); --stock: under a minimal config instead (stock
-         preprocessors and kernels; its scores are not comparable since the hidden tests only
-         hand answers over: the grader's judge is not run, so they are not compared);
+Grades N submissions (half solved, half blank) three times, in copies of the course:
+  plain: `nbgrader autograde embeddings --GradingKernelManager.warm_kernels=False` from the course
+         root with the course's own nbgrader_config.py (the same preprocessors and judge, one cold
+         sandboxed kernel per submission, one submission at a time: nbgrader's own way of running
+         kernels); --stock: under a minimal config instead (stock preprocessors and kernels; its
+         scores are not comparable since the hidden tests only hand answers over: the grader's
+         judge is not run, so they are not compared);
+  plain, warm: the same command without the flag (the course's default: the command forks its
+         kernels from a fork server of its own; skipped with --stock);
   batch: `python -m labgrader autograde embeddings` (sandboxed, warm fork server, all cores).
 Checks that every cell's score is identical, then prints for each: wall time, CPU seconds
 (user+sys) per submission summed over every process of the run (this script's RUSAGE_CHILDREN,
@@ -138,17 +141,22 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="labgrader-bench-"))
     try:
         plain = make_course(work / "plain", args.n, minimal=args.stock)
+        warm = None if args.stock else make_course(work / "warm", args.n, minimal=False)
         batch = make_course(work / "batch", args.n, minimal=False)
         print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
               f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}; "
               f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         print(f"Grading {args.n} submissions ({args.n // 2} solved, {args.n - args.n // 2} blank) ...", flush=True)
-        plain_s, plain_cpu, plain_mem = measured(["nbgrader", "autograde", ASSIGNMENT], plain)
+        cold = [] if args.stock else ["--GradingKernelManager.warm_kernels=False"]
+        plain_s, plain_cpu, plain_mem = measured(["nbgrader", "autograde", ASSIGNMENT, *cold], plain)
+        warm_s, warm_cpu, warm_mem = measured(["nbgrader", "autograde", ASSIGNMENT], warm) if warm else (0.0, 0.0, 0)
         batch_s, batch_cpu, batch_mem = measured(batch_command(), batch)
 
         a = cell_scores(f"sqlite:///{plain}/gradebook.db", ASSIGNMENT)
         b = cell_scores(f"sqlite:///{batch}/gradebook.db", ASSIGNMENT)
         same = (a == b or args.stock) and len(a) == len(b) == args.n
+        if warm:
+            same = same and cell_scores(f"sqlite:///{warm}/gradebook.db", ASSIGNMENT) == b
 
         notebook = batch / "submitted" / "student000" / ASSIGNMENT / submissions.NOTEBOOK
         latencies = []
@@ -158,12 +166,13 @@ def main():
 
         n = args.n
         print()
-        print(f"{'':44}{'plain nbgrader':>16}{'batch':>12}")
-        print(f"{'wall-clock time (s)':44}{plain_s:>16.1f}{batch_s:>12.1f}")
-        print(f"{'per submission (s)':44}{plain_s / n:>16.2f}{batch_s / n:>12.2f}")
-        print(f"{'CPU per submission, all processes (s)':44}{plain_cpu / n:>16.2f}{batch_cpu / n:>12.2f}")
-        print(f"{'peak memory of the run, PSS (MiB)':44}{plain_mem / 2**20:>16.0f}{batch_mem / 2**20:>12.0f}")
-        print(f"\nthroughput ratio (plain / batch): {plain_s / batch_s:.1f}x")
+        print(f"{'':44}{'plain nbgrader':>16}{'plain, warm':>13}{'batch':>12}")
+        print(f"{'wall-clock time (s)':44}{plain_s:>16.1f}{warm_s:>13.1f}{batch_s:>12.1f}")
+        print(f"{'per submission (s)':44}{plain_s / n:>16.2f}{warm_s / n:>13.2f}{batch_s / n:>12.2f}")
+        print(f"{'CPU per submission, all processes (s)':44}{plain_cpu / n:>16.2f}{warm_cpu / n:>13.2f}{batch_cpu / n:>12.2f}")
+        print(f"{'peak memory of the run, PSS (MiB)':44}{plain_mem / 2**20:>16.0f}{warm_mem / 2**20:>13.0f}{batch_mem / 2**20:>12.0f}")
+        print(f"\nthroughput ratio (plain / batch): {plain_s / batch_s:.1f}x"
+              + (f"; plain, warm / batch: {warm_s / batch_s:.1f}x" if warm else ""))
         print(f"nbgrader validate, one notebook: median {statistics.median(latencies):.1f} s of {len(latencies)} runs")
         print(f"scores identical cell by cell: {'not compared (--stock)' if args.stock else 'yes' if same else 'NO'}")
         if not same:
@@ -172,6 +181,8 @@ def main():
                     print(f"  {student}: plain {a.get(student)}  batch {b.get(student)}")
             raise SystemExit(1)
         shutil.rmtree(plain, ignore_errors=True)
+        if warm:
+            shutil.rmtree(warm, ignore_errors=True)
 
         if sizes:
             print(f"\nThe batch alone, by class size (load average before: {os.getloadavg()[0]:.1f}):")

@@ -24,6 +24,7 @@ from labgrader.cells import grade_id, hidden_tests, is_test_cell
 from labgrader.context import GradingContext, Handover, arguments_for, mark_broken
 from labgrader.judging import faithful
 from labgrader.judging import reference as reference_store
+from labgrader.kernels import forkserver
 from labgrader.judge_process import JudgeLimits, Outcome, Request, judge_process
 from labgrader.judging.protocol import Malformed, validate
 from labgrader.lab import MODULE_FILE, Lab, LabError, load_lab, notebook_names
@@ -220,7 +221,8 @@ def check_ready(config: Any, assignment: str, notebooks: list[str] | None = None
 class PreAutograde:
     """``Autograde.pre_convert_hook`` for plain nbgrader (set in nbgrader_config.py with the course's
     config): once per process and lab, the readiness check; then, for every submission, the hand-in's
-    path safety (labgrader.safety.hooks). nbgrader only logs a hook's exceptions, then records the
+    path safety (labgrader.safety.hooks). It also names the lab's warm imports for the command's fork
+    server (labgrader.kernels.forkserver.process_server), whose kernels the command's are forked from. nbgrader only logs a hook's exceptions, then records the
     submission (zeros in the gradebook), so a failed readiness check calls ``stop`` with the reason:
     nbgrader_config.py ends the command there, before any submission is recorded. The lab is marked
     broken as well, so any process that goes on stops every submission at its first step."""
@@ -249,6 +251,8 @@ class PreAutograde:
         except LabError as exc:
             get_logger().error("%s", exc)
             lab = None
+        if self.check and lab is not None:  # plain autograde: its kernels are forked warm (GradingKernelManager.warm_kernels)
+            forkserver.warm_this_process(lab.warm_imports)
         key = (coursedir.root, assignment, lab.digest if lab else "")
         if self.check and lab is not None and key not in self._checked:
             self._checked.add(key)

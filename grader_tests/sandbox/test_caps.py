@@ -305,15 +305,17 @@ HOSTILE = ["fills_tmp", "fills_working_copy", "thread_bomb", "uses_inherited_fds
 
 @pytest.mark.parametrize("path", ["plain", "batch"])
 def test_hostile_submissions_gain_nothing_and_victims_keep_their_grades(tmp_path, path):
-    """The hostile snippets of this part, graded by plain `nbgrader autograde` (cold kernels, one
-    at a time) and by the batch command (warm kernels, concurrently), beside honest victims."""
+    """The hostile snippets of this part, graded by plain `nbgrader autograde` with cold kernels
+    (one at a time) and by the batch command (warm kernels, concurrently), beside honest victims."""
     from conftest import ASSIGNMENT, CORPUS, class_course, nbgrader
     import snippets as submissions
     from labgrader.reports.gradebook import cell_scores
 
     snippets = [submissions.load(CORPUS / "hostile" / f"{name}.py") for name in HOSTILE]
     victims = [submissions.load(p) for p in sorted((CORPUS / "correct").glob("*.py"))[:2]]
-    course = class_course(tmp_path / "course", snippets + victims)
+    # plain nbgrader forks its kernels warm by default; this part keeps the cold launcher (bwrap) covered end to end
+    course = class_course(tmp_path / "course", snippets + victims,
+                          extra_config="\nc.GradingKernelManager.warm_kernels = False\n" if path == "plain" else "")
     env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
                **{SECRET: SECRET_VALUE})
     if path == "plain":

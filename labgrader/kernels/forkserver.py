@@ -29,6 +29,7 @@ kernel shows). The parent never runs student code.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib
 import json
 import os
@@ -38,6 +39,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable
 from types import FrameType
 from typing import Any, NoReturn
@@ -208,6 +210,8 @@ class Running:
         self.wait = wait
         self.imports = [str(name) for name in imports]  # the labs' warm_imports
         self.config = config  # the course's (traitlets) config: the kernels' environment is read from it
+        self._ready = False
+        self._ready_lock = threading.Lock()
 
     def __enter__(self) -> Running:
         from labgrader.kernels import stderr_filter
@@ -237,11 +241,16 @@ class Running:
                 **{name: inside[name] for name in ("PYTHONPATH", "PYTHONSAFEPATH")}}
 
     def ready(self) -> None:
-        """Block until the server has imported TensorFlow and listens (a few seconds)."""
-        assert self.process.stdout is not None  # Popen(stdout=PIPE)
-        if self.process.stdout.readline().strip() != "ready":
-            self.__exit__()
-            raise RuntimeError("the fork server did not start (see the messages above)")
+        """Block until the server has imported TensorFlow and listens (a few seconds; at once after
+        the first call)."""
+        with self._ready_lock:
+            if self._ready:
+                return
+            assert self.process.stdout is not None  # Popen(stdout=PIPE)
+            if self.process.stdout.readline().strip() != "ready":
+                self.__exit__()
+                raise RuntimeError("the fork server did not start (see the messages above)")
+            self._ready = True
 
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()
@@ -250,6 +259,43 @@ class Running:
         except Exception:
             self.process.kill()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+# Plain `nbgrader autograde` grades one submission after another in one process. Its pre-convert
+# hook (labgrader.reference_run.PreAutograde) names the lab's warm imports here; the first kernel
+# a GradingKernelManager (warm_kernels) then starts in this process starts a server for them, which
+# every later kernel of the process is forked from. It ends with the process (at exit, and in any
+# case with its parent: die_with_parent).
+_process_imports: tuple[str, ...] | None = None
+_process_servers: dict[tuple[str, ...], Running] = {}
+_process_lock = threading.Lock()
+
+
+def warm_this_process(imports: Iterable[str]) -> None:
+    """Fork this process's next kernels from a server that imported ``imports`` (a lab's warm_imports)."""
+    global _process_imports
+    _process_imports = tuple(str(name) for name in imports)
+
+
+def process_server(config: Any = None) -> Running | None:
+    """This process's fork server for the imports ``warm_this_process`` last named, started at the
+    first call (not waited for: call ``ready``); None when nothing named any (one notebook validated)."""
+    with _process_lock:
+        imports = _process_imports
+        if imports is None:
+            return None
+        server = _process_servers.get(imports)
+        if server is None or server.process.poll() is not None:
+            if not _process_servers:
+                atexit.register(_stop_process_servers)
+            server = _process_servers[imports] = Running(wait=False, imports=imports, config=config).__enter__()
+        return server
+
+
+def _stop_process_servers() -> None:
+    for server in _process_servers.values():
+        server.__exit__()
+    _process_servers.clear()
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ deeply, replayed, malformed) is counted and dropped (session.py).
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import subprocess
@@ -22,7 +23,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Dict, Integer, Type, Unicode, default
 
-from labgrader.kernels import stderr_filter
+from labgrader.kernels import forkserver, stderr_filter
 from labgrader.kernels.provisioner import SANDBOX_KW
 from labgrader.kernels.relay import Relay
 from labgrader.kernels.session import GradingSession
@@ -92,14 +93,15 @@ class GradingKernelManager(AsyncKernelManager):
     kernel_env = Dict(QUIET_TENSORFLOW, config=True, help="Extra environment for grading kernels (cold ones, and the "
                       "fork server's warm ones: the fork server starts with it).")
     fork_server = Unicode(config=True, help="Socket of a warm fork server (labgrader.kernels.forkserver) to "
-                          "fork kernels from, instead of starting each one cold under bwrap.")
+                          "fork kernels from, instead of starting each one cold under bwrap (the batch command and "
+                          "the service set it for their workers).")
+    warm_kernels = Bool(True, config=True, help="Plain `nbgrader autograde` of a lab: fork every kernel of the command "
+                        "(the readiness check's and each submission's) from one fork server that the command starts "
+                        "at its first kernel and that imported the lab's warm_imports once, instead of starting each "
+                        "kernel cold under bwrap. The sandbox is the same either way; a kernel costs about 1 CPU-s "
+                        "instead of 4 for the embeddings lab. `nbgrader validate` (one notebook) always starts its "
+                        "kernel cold.")
     client_factory = Type(GradingKernelClient, klass=AsyncKernelClient, config=True)
-
-    @default("fork_server")
-    def _fork_server_default(self) -> str:
-        # Read when a kernel starts, not at import: the batch sets the variable after this module
-        # was imported (forkserver.Running imports it), and its forked workers inherit that import.
-        return os.environ.get("LABGRADER_FORKSERVER", "")
 
     @default("context")
     def _context_default(self) -> zmq.asyncio.Context:
@@ -135,6 +137,11 @@ class GradingKernelManager(AsyncKernelManager):
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         if self.sandbox:
             check_once()
+            if self.warm_kernels and not self.fork_server:
+                server = forkserver.process_server(self.config)  # plain autograde's own (None: stay cold)
+                if server is not None:
+                    await asyncio.to_thread(server.ready)
+                    self.fork_server = server.socket
             kw["cwd"] = workdir = os.path.realpath(kw.get("cwd") or os.getcwd())
             try:
                 kw[SANDBOX_KW] = self._prepare_sandbox(workdir)
