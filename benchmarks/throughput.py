@@ -4,13 +4,13 @@
     ./course bench -n 8 --scaling 8,16      (a quick run)
 
 Grades N submissions (half solved, half blank) three times, in copies of the course:
-  plain: `nbgrader autograde embeddings --GradingKernelManager.warm_kernels=False` from the course
-         root with the course's own nbgrader_config.py (the same preprocessors and judge, one cold
-         sandboxed kernel per submission, one submission at a time: nbgrader's own way of running
-         kernels); --stock: under a minimal config instead (stock preprocessors and kernels; its
+  plain: `nbgrader autograde embeddings` from the course root with the course's own
+         nbgrader_config.py plus `c.GradingKernelManager.warm_kernels = False` (the same
+         preprocessors and judge, one cold sandboxed kernel per submission, one submission at a
+         time: nbgrader's own way of running kernels); --stock: under a minimal config instead (stock preprocessors and kernels; its
          scores are not comparable since the hidden tests only hand answers over: the grader's
          judge is not run, so they are not compared);
-  plain, warm: the same command without the flag (the course's default: the command forks its
+  plain, warm: the same without that line (the course's default: the command forks its
          kernels from a fork server of its own; skipped with --stock);
   batch: `python -m labgrader autograde embeddings` (sandboxed, warm fork server, all cores).
 Checks that every cell's score is identical, then prints for each: wall time, CPU seconds
@@ -48,7 +48,7 @@ c.Autograde.create_student = True
 """
 
 
-def make_course(dest, n, minimal):
+def make_course(dest, n, minimal, cold=False):
     dest.mkdir(parents=True)
     shutil.copytree(REPO / "source", dest / "source")
     shutil.copytree(REPO / "release", dest / "release")
@@ -56,6 +56,9 @@ def make_course(dest, n, minimal):
         (dest / "nbgrader_config.py").write_text(MINIMAL_CONFIG.format(root=dest))
     else:
         shutil.copy(REPO / "nbgrader_config.py", dest / "nbgrader_config.py")
+        if cold:  # in the file: the readiness check's kernel reads the course's file, not the command line
+            with open(dest / "nbgrader_config.py", "a") as config:
+                config.write("\nc.GradingKernelManager.warm_kernels = False\n")
     release = dest / "release" / ASSIGNMENT / submissions.NOTEBOOK
     solved = submissions.load(REPO / "grader_tests" / "submissions" / "correct" / "list_and_flatten.py")
     blank = submissions.load(REPO / "grader_tests" / "submissions" / "wrong" / "untouched.py")
@@ -140,15 +143,14 @@ def main():
 
     work = Path(tempfile.mkdtemp(prefix="labgrader-bench-"))
     try:
-        plain = make_course(work / "plain", args.n, minimal=args.stock)
+        plain = make_course(work / "plain", args.n, minimal=args.stock, cold=True)
         warm = None if args.stock else make_course(work / "warm", args.n, minimal=False)
         batch = make_course(work / "batch", args.n, minimal=False)
         print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
               f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}; "
               f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         print(f"Grading {args.n} submissions ({args.n // 2} solved, {args.n - args.n // 2} blank) ...", flush=True)
-        cold = [] if args.stock else ["--GradingKernelManager.warm_kernels=False"]
-        plain_s, plain_cpu, plain_mem = measured(["nbgrader", "autograde", ASSIGNMENT, *cold], plain)
+        plain_s, plain_cpu, plain_mem = measured(["nbgrader", "autograde", ASSIGNMENT], plain)
         warm_s, warm_cpu, warm_mem = measured(["nbgrader", "autograde", ASSIGNMENT], warm) if warm else (0.0, 0.0, 0)
         batch_s, batch_cpu, batch_mem = measured(batch_command(), batch)
 

@@ -132,7 +132,9 @@ def test_an_unreachable_scheduler_is_a_clear_error_before_any_grade(tmp_path):
     with open(course / "nbgrader_config.py", "a") as config:
         config.write('\nc.CourseDirectory.db_url = "postgresql://nobody@127.0.0.1:9/none"\n')
     (course / "submitted" / "alice" / ASSIGNMENT).mkdir(parents=True)
-    result = autograde(course, "--scheduler", f"tcp://127.0.0.1:{free_port()}", timeout=120)
+    result = subprocess.run([sys.executable, "-m", "labgrader", "autograde", ASSIGNMENT, "--scheduler",
+                             f"tcp://127.0.0.1:{free_port()}"], cwd=course, capture_output=True, text=True, timeout=120,
+                            env=dict(ENV, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="3s"))  # Dask's own setting (30 s)
     assert result.returncode != 0
     message = result.stderr.strip().splitlines()[-1]
     assert "Cannot reach the Dask scheduler" in message and "Nothing was graded" in message, result.stderr[-2000:]

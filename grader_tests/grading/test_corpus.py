@@ -45,3 +45,9 @@ def test_plain_nbgrader_autograde_gives_the_same_scores(plain_graded, snippet):
 
 def test_plain_nbgrader_gives_the_instructor_solution_full_marks(plain_graded):
     assert sum(plain_graded["scores"]["instructor_solution"].values()) == 8
+
+
+def test_plain_nbgrader_forks_its_kernels_from_one_fork_server(plain_graded):
+    """Warm by default (GradingKernelManager.warm_kernels): one fork server for the whole command,
+    started by its first kernel (the readiness check's)."""
+    assert plain_graded["stderr"].count("kernels are forked warm from a fork server (imports: ") == 1, plain_graded["stderr"][-3000:]

@@ -321,7 +321,8 @@ def test_hostile_submissions_gain_nothing_and_victims_keep_their_grades(tmp_path
     if path == "plain":
         os.environ[SECRET] = SECRET_VALUE
         try:
-            nbgrader(course, "autograde", ASSIGNMENT, timeout=600)
+            result = nbgrader(course, "autograde", ASSIGNMENT, timeout=600)
+            assert "forked warm" not in result.stderr  # cold, as configured
         finally:
             os.environ.pop(SECRET, None)
     else:

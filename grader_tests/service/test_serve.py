@@ -128,6 +128,21 @@ def served(tmp_path_factory):
         served.stop()
 
 
+def test_the_pools_workers_are_forked_by_a_process_of_one_thread(served):
+    """Never by the service, which has threads (the loop on the journal, the watcher, the pool's): a
+    fork copies whatever lock another thread holds at that instant, and a worker forked while the
+    loop was inside SQLite hung at its first gradebook connection, its submission "grading" for ever."""
+    import psutil
+    service = psutil.Process(served.process.pid)
+    assert service.num_threads() > 1
+    children = service.children()
+    assert not [p for p in children if p.cmdline() == service.cmdline()], "a worker forked by the service itself"
+    forkers = [p for p in children if "multiprocessing.forkserver" in " ".join(p.cmdline())]
+    assert len(forkers) == 1 and forkers[0].num_threads() == 1
+    workers = forkers[0].children()
+    assert workers and all(w.num_threads() >= 1 for w in workers)  # (the readiness check ran in one)
+
+
 def done(rows, keys):
     return all(rows.get(k, {}).get("state") in J.DONE for k in keys)
 

@@ -4,13 +4,15 @@ gradebook at most twice (once to grade it, nbgrader's steps included; once for i
 was 17 times), and reads no notebook again to make the student's page (the record carries each
 check).
 
-The driver runs in a subprocess whose functions are wrapped with counters before the pool's
-workers are forked (they inherit them): each call is written to a file with its process and the
-submission being graded there."""
+The driver runs in a subprocess; it and each of the pool's workers wrap those functions with
+counters (grader_tests/service/counting.py): each call is written to a file with its process and
+the submission being graded there."""
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -22,11 +24,11 @@ pytestmark = pytest.mark.slow  # a warm pool, the readiness check and three grad
 SUBMISSIONS = {"alice": "correct/list_and_flatten", "bob": "wrong/copied_weights", "carol": "wrong/no_flatten"}
 
 DRIVER = r'''
-import datetime as dt, functools, json, os, shutil, sys
-import nbformat, nbgrader.api
+import datetime as dt, functools, json, sys
+import counting
 from labgrader.batch import task
 from labgrader.course import Course
-from labgrader.service import worker
+from labgrader.service import pool as pool_module, worker
 from labgrader.service.dispatch import Dispatcher
 from labgrader.service.intake import Intake, Submission
 from labgrader.service.policy import GradingService, Lanes
@@ -34,30 +36,8 @@ from labgrader.service.pool import LocalPool
 from labgrader.service.store import content_digest
 
 root, calls, handins = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-log = open(calls, "a", buffering=1)
-current = {"student": None}
-
-def counted(owner, name, what):
-    original = getattr(owner, name)
-    @functools.wraps(original)
-    def wrapper(*args, **kwargs):
-        log.write(json.dumps({"pid": os.getpid(), "what": what, "student": current["student"]}) + "\n")
-        return original(*args, **kwargs)
-    setattr(owner, name, wrapper)
-
-def grading(original):
-    @functools.wraps(original)
-    def wrapper(job):
-        current["student"] = job["student"]
-        try:
-            return original(job)
-        finally:
-            current["student"] = None
-    return wrapper
-
-counted(nbgrader.api.Gradebook, "__init__", "gradebook")
-counted(nbformat, "read", "notebook read")
-worker.grade_job = grading(worker.grade_job)
+counting.install(calls)  # here, and in each worker by its initializer (they are not forked from here)
+pool_module.init_pool_worker = functools.partial(counting.init_counting_worker, calls)
 course = Course(root)
 policy = GradingService(max_per_hour=0)
 intake = Intake(course, policy=policy)
@@ -92,8 +72,9 @@ def counted(tmp_path_factory):
                                 folder / snippets.NOTEBOOK)
         handins[student] = str(folder)
     calls = base / "calls.jsonl"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(REPO)]))
     result = subprocess.run([sys.executable, "-c", DRIVER, str(course), str(calls), json.dumps(handins)], cwd=course,
-                            capture_output=True, text=True, timeout=900)
+                            capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     graded = json.loads(result.stdout.strip().splitlines()[-1])
     return graded, [json.loads(line) for line in calls.read_text().splitlines()]

@@ -47,7 +47,6 @@ from labgrader.errors import LabgraderError
 from labgrader.lab import load_lab
 from labgrader.record import SubmissionRecord
 
-CONNECT_TIMEOUT = 20  # seconds to reach the scheduler
 WORKERS_TIMEOUT = 120  # seconds to wait for the first worker to join
 RETRIES = 1  # a task that raised (not a dead worker: that is rescheduled anyway) runs once more
 
@@ -218,7 +217,8 @@ def connect(scheduler=None, workers=None):
 
     if scheduler:
         try:
-            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+            import dask  # Dask's own setting: distributed.comm.timeouts.connect (30 s; DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT)
+            client = Client(scheduler, timeout=dask.config.get("distributed.comm.timeouts.connect"))
         except (OSError, TimeoutError, ValueError) as exc:
             raise GradingStopped(f"Cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__}: {exc}); "
                              "start it with `dask scheduler` (and workers with `dask worker "

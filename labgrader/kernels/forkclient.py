@@ -3,7 +3,12 @@
 import asyncio
 import json
 import socket
-from typing import Any
+from typing import Any, Callable
+
+# This process's own fork server, for a command that grades one submission after another (plain
+# `nbgrader autograde`): labgrader.kernels.forkserver.warm_this_process sets it; the kernel manager
+# calls it with its config when a kernel starts, and gets a server to fork from (None: none here).
+process_server: Callable[[Any], Any] | None = None
 
 
 def request(path: str, message: dict[str, Any], fds: tuple[int, ...] = ()) -> Any:

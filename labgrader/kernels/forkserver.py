@@ -44,6 +44,7 @@ from collections.abc import Iterable
 from types import FrameType
 from typing import Any, NoReturn
 
+from labgrader.kernels import forkclient
 from labgrader.kernels.forkclient import request, request_async  # noqa: F401 (the client side, for callers)
 
 # What every submission's kernel would otherwise spend time importing, whatever the lab
@@ -275,6 +276,7 @@ def warm_this_process(imports: Iterable[str]) -> None:
     """Fork this process's next kernels from a server that imported ``imports`` (a lab's warm_imports)."""
     global _process_imports
     _process_imports = tuple(str(name) for name in imports)
+    forkclient.process_server = process_server  # what the kernel manager asks (it never imports this module)
 
 
 def process_server(config: Any = None) -> Running | None:
@@ -289,6 +291,9 @@ def process_server(config: Any = None) -> Running | None:
             if not _process_servers:
                 atexit.register(_stop_process_servers)
             server = _process_servers[imports] = Running(wait=False, imports=imports, config=config).__enter__()
+            from traitlets.log import get_logger
+            get_logger().info("[labgrader] kernels are forked warm from a fork server (imports: %s)",
+                              ", ".join(WARM_IMPORTS + list(imports)))
         return server
 
 

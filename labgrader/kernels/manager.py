@@ -23,7 +23,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Dict, Integer, Type, Unicode, default
 
-from labgrader.kernels import forkserver, stderr_filter
+from labgrader.kernels import forkclient, stderr_filter
 from labgrader.kernels.provisioner import SANDBOX_KW
 from labgrader.kernels.relay import Relay
 from labgrader.kernels.session import GradingSession
@@ -100,7 +100,8 @@ class GradingKernelManager(AsyncKernelManager):
                         "at its first kernel and that imported the lab's warm_imports once, instead of starting each "
                         "kernel cold under bwrap. The sandbox is the same either way; a kernel costs about 1 CPU-s "
                         "instead of 4 for the embeddings lab. `nbgrader validate` (one notebook) always starts its "
-                        "kernel cold.")
+                        "kernel cold. Set it in nbgrader_config.py: the readiness check reads the course's file, not "
+                        "the command line.")
     client_factory = Type(GradingKernelClient, klass=AsyncKernelClient, config=True)
 
     @default("context")
@@ -138,7 +139,8 @@ class GradingKernelManager(AsyncKernelManager):
         if self.sandbox:
             check_once()
             if self.warm_kernels and not self.fork_server:
-                server = forkserver.process_server(self.config)  # plain autograde's own (None: stay cold)
+                starter = forkclient.process_server  # plain autograde's own fork server (None: stay cold)
+                server = starter(self.config) if starter is not None else None
                 if server is not None:
                     await asyncio.to_thread(server.ready)
                     self.fork_server = server.socket

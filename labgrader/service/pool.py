@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any, Callable
 
 from labgrader.batch import task
-from labgrader.batch.runner import warm_up
 from labgrader.kernels import forkserver
+from labgrader.quiet import quiet_tensorflow_import
 
 from .worker import init_pool_worker
 
@@ -21,9 +22,15 @@ log = logging.getLogger("labgrader.service")
 
 
 class LocalPool:
-    """A fork server and ``workers`` worker processes (forked after the labs' modules were imported
-    here, as the batch does). A worker that dies breaks a ProcessPoolExecutor: ``rebuild`` starts
-    both again (the new fork server ends the kernels the dead worker left running)."""
+    """A fork server for the kernels and ``workers`` worker processes, forked with the labs' modules
+    imported (as the batch's are). A worker that dies breaks a ProcessPoolExecutor: ``rebuild``
+    starts both again (the new fork server ends the kernels the dead worker left running).
+
+    The workers are forked by multiprocessing's own fork server, a process of one thread that
+    imported the labs' modules once, never by the service: the service has threads (the loop on
+    the journal, the watcher, the pool's) and a fork copies whatever lock another thread holds at
+    that instant. A worker forked while the loop was inside SQLite hung at its first gradebook
+    connection, and its submission stayed "grading" for ever (its student's share full)."""
 
     def __init__(self, root: str, db_url: str, imports: tuple[str, ...], workers: int):
         self.root, self.db_url, self.imports, self.workers = root, db_url, imports, workers
@@ -45,12 +52,14 @@ class LocalPool:
     def _start(self) -> None:
         self.server = self._stack.enter_context(forkserver.Running(wait=False, imports=self.imports))
         self.settings = {"GradingKernelManager": {"fork_server": self.server.socket}}
-        warm_up(self.imports)  # inherited by the workers; no TensorFlow op runs here
         self.executor = self._new()
         self.server.ready()
 
     def _new(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, initializer=init_pool_worker,
+        quiet_tensorflow_import()  # the environment multiprocessing's fork server starts with
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["labgrader.service.worker", *self.imports])
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=init_pool_worker,
                                    initargs=(self.root, self.db_url, self.settings))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
