@@ -290,17 +290,43 @@ def process_server(config: Any = None) -> Running | None:
         if server is None or server.process.poll() is not None:
             if not _process_servers:
                 atexit.register(_stop_process_servers)
-            server = _process_servers[imports] = Running(wait=False, imports=imports, config=config).__enter__()
+            server = _process_servers[imports] = _started_by_a_lasting_thread(imports, config)
             from traitlets.log import get_logger
             get_logger().info("[labgrader] kernels are forked warm from a fork server (imports: %s)",
                               ", ".join(WARM_IMPORTS + list(imports)))
         return server
 
 
+def _started_by_a_lasting_thread(imports: tuple[str, ...], config: Any) -> Running:
+    """A server started by a thread that lives as long as this process: the server dies with the
+    thread that started it (PR_SET_PDEATHSIG), and a kernel may start in a short-lived thread (the
+    formgrader runs each notebook's event loop in a thread of its own)."""
+    started: list[Running | BaseException] = []
+    done = threading.Event()
+
+    def keeper() -> None:
+        try:
+            started.append(Running(wait=False, imports=imports, config=config).__enter__())
+        except BaseException as exc:
+            started.append(exc)
+        done.set()
+        _process_exit.wait()
+
+    threading.Thread(target=keeper, name="labgrader-forkserver", daemon=True).start()
+    done.wait()
+    if isinstance(started[0], BaseException):
+        raise started[0]
+    return started[0]
+
+
+_process_exit = threading.Event()
+
+
 def _stop_process_servers() -> None:
     for server in _process_servers.values():
         server.__exit__()
     _process_servers.clear()
+    _process_exit.set()
 
 
 def main() -> None:
