@@ -258,13 +258,15 @@ def run_burst(room, seen):
 
 
 def pool_processes(room):
-    """The service's pool workers (forks of it) and its fork server, with the fork server's kernels."""
+    """The service's pool workers (forked by multiprocessing's fork server, a child of the service)
+    and its kernels' fork server, with that server's kernels."""
     try:
         children = psutil.Process(snapshot(room)["meta"]["pid"]).children()
     except psutil.Error:
         children = []
-    workers = [p for p in children if "serve" in p.cmdline()]
-    servers = [p for p in children if any("forkserver" in part for part in p.cmdline())]
+    forkers = [p for p in children if any("multiprocessing.forkserver" in part for part in p.cmdline())]
+    workers = [w for forker in forkers for w in forker.children()]
+    servers = [p for p in children if "labgrader.kernels.forkserver" in p.cmdline()]
     kernels = [k for server in servers for k in server.children(recursive=True)]
     return workers, servers, kernels
 
