@@ -3,16 +3,17 @@ included), the lab folder hashed and the instructor's reference read once per pr
 rows every submission needs made before the workers start.
 
 The batch command runs in a subprocess whose functions are wrapped with counters before the
-workers are forked (they inherit them): each call is written to a file with its process and the
-submission being graded there."""
+workers are forked (they inherit them; grader_tests/counting.py): each call is written to a file
+with its process and the submission being graded there."""
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
 
 import pytest
 
-from conftest import ASSIGNMENT, CORPUS, class_course
+from conftest import ASSIGNMENT, CORPUS, REPO, class_course
 import snippets
 
 pytestmark = pytest.mark.slow  # a batch grading of 3 submissions
@@ -20,37 +21,18 @@ pytestmark = pytest.mark.slow  # a batch grading of 3 submissions
 SUBMISSIONS = ["correct/list_and_flatten", "wrong/copied_weights", "hostile/tamper_stdlib_encoder_hook"]
 
 DRIVER = r'''
-import functools, json, os, sys
+import json, sys
 import nbgrader.api
+import counting
 from labgrader import lab
 from labgrader.batch import runner, task
 from labgrader.judging import reference
 
-log = open(sys.argv[2], "a", buffering=1)
-current = {"student": None}
-
-def counted(owner, name, what):
-    original = getattr(owner, name)
-    @functools.wraps(original)
-    def wrapper(*args, **kwargs):
-        log.write(json.dumps({"pid": os.getpid(), "what": what, "student": current["student"]}) + "\n")
-        return original(*args, **kwargs)
-    setattr(owner, name, wrapper)
-
-def grading(original):
-    @functools.wraps(original)
-    def wrapper(assignment, student, *args, **kwargs):
-        current["student"] = student
-        try:
-            return original(assignment, student, *args, **kwargs)
-        finally:
-            current["student"] = None
-    return wrapper
-
-counted(nbgrader.api.Gradebook, "__init__", "gradebook")
-counted(lab, "folder_digest", "digest")
-counted(reference, "_read", "reference")
-task.grade_submission = grading(task.grade_submission)
+calls = counting.CallLog(sys.argv[2])
+calls.count(nbgrader.api.Gradebook, "__init__", "gradebook")
+calls.count(lab, "folder_digest", "digest")
+calls.count(reference, "_read", "reference")
+calls.grading(task, "grade_submission", lambda assignment, student, *args, **kwargs: student)
 report = runner.grade_class(sys.argv[1], "embeddings", workers=2, progress=False)
 print(json.dumps([r["student"] for r in report["results"] if r["ok"]]))
 '''
@@ -61,8 +43,9 @@ def counted(tmp_path_factory):
     base = tmp_path_factory.mktemp("work-once")
     course = class_course(base / "course", [snippets.load(CORPUS / f"{name}.py") for name in SUBMISSIONS])
     calls = base / "calls.jsonl"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "grader_tests"), str(REPO)]))
     result = subprocess.run([sys.executable, "-c", DRIVER, str(course), str(calls)], cwd=course,
-                            capture_output=True, text=True, timeout=900)
+                            capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     graded = json.loads(result.stdout.strip().splitlines()[-1])
     return graded, [json.loads(line) for line in calls.read_text().splitlines()], result.stdout

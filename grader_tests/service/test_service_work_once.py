@@ -5,14 +5,13 @@ was 17 times), and reads no notebook again to make the student's page (the recor
 check).
 
 The driver runs in a subprocess; it and each of the pool's workers wrap those functions with
-counters (grader_tests/service/counting.py): each call is written to a file with its process and
+counters (grader_tests/counting.py): each call is written to a file with its process and
 the submission being graded there."""
 import json
 import os
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -36,7 +35,7 @@ from labgrader.service.pool import LocalPool
 from labgrader.service.store import content_digest
 
 root, calls, handins = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-counting.install(calls)  # here, and in each worker by its initializer (they are not forked from here)
+counting.install_service_counters(calls)  # here, and in each worker by its initializer (they are not forked from here)
 pool_module.init_pool_worker = functools.partial(counting.init_counting_worker, calls)
 course = Course(root)
 policy = GradingService(max_per_hour=0)
@@ -72,7 +71,7 @@ def counted(tmp_path_factory):
                                 folder / snippets.NOTEBOOK)
         handins[student] = str(folder)
     calls = base / "calls.jsonl"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(REPO)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "grader_tests"), str(REPO)]))
     result = subprocess.run([sys.executable, "-c", DRIVER, str(course), str(calls), json.dumps(handins)], cwd=course,
                             capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
