@@ -8,13 +8,13 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from conftest import ASSIGNMENT, CORPUS, REPO
 from lab import ARTIFACTS, browser_page, keep, lab_server, open_lab
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 import snippets
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -35,34 +35,39 @@ def student_folder(dest, snippet):
     return dest
 
 
-RUN_ENDED = """() => {
+RUN_STATE = """() => {
     const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim());
     const status = document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status;
-    return /^\\[\\d+\\]:$/.test(prompts[0] || '') && !prompts.some(p => p.includes('*')) && status === 'idle';
+    return {ended: /^\\[\\d+\\]:$/.test(prompts[0] || '') && !prompts.some(p => p.includes('*')) && status === 'idle',
+            nothing_ran: prompts.every(p => /^\\[ ?\\]:$/.test(p)) && status === 'idle'};
 }"""
-NOTHING_RAN = """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
-    .every(p => /^\\[ ?\\]:$/.test(p.textContent.trim()))"""
+IDLE_BEFORE_RETRY = 20  # seconds of an idle kernel and no cell queued: the run never started
 
 
-def restart_and_run_all(page):
+def restart_and_run_all(page, timeout=300):
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
     page.click(".lm-MenuBar-itemLabel:text-is('Run')")
     page.click(".lm-Menu-item[data-command='runmenu:restart-and-run-all']")
     page.click(".jp-Dialog .jp-mod-accept")  # "Restart"
     # Run all stops at the first error, so "done" is: a cell has run, none is queued, the kernel is idle.
-    try:
-        page.wait_for_function(RUN_ENDED, timeout=150_000)
-    except PlaywrightTimeout:
-        # Under heavy load JupyterLab can restart the kernel and then run nothing (CI saw it once: no
-        # cell ever queued). A student clicks Run All again, and so does the test; a run that
-        # started and hangs is not retried, it fails.
-        if not page.evaluate(NOTHING_RAN):
-            raise
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "student-lab-nothing-ran.png"))
-        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-        page.click(".lm-Menu-item[data-command='runmenu:run-all']")
-        page.wait_for_function(RUN_ENDED, timeout=300_000)
+    # Under heavy load JupyterLab can restart the kernel and then run nothing (CI saw it twice: no
+    # cell ever queued, the kernel idle). A student clicks Run All again, and so does the test, once;
+    # a run that started and hangs is not retried, it fails.
+    deadline, idle_since, retried = time.monotonic() + timeout, None, False
+    while True:
+        state = page.evaluate(RUN_STATE)
+        if state["ended"]:
+            break
+        now = time.monotonic()
+        idle_since = (idle_since or now) if state["nothing_ran"] else None
+        if idle_since is not None and now - idle_since > IDLE_BEFORE_RETRY and not retried:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "student-lab-nothing-ran.png"))
+            page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+            page.click(".lm-Menu-item[data-command='runmenu:run-all']")
+            retried, idle_since = True, None
+        assert now < deadline, f"the run did not end in {timeout} s: {state}"
+        time.sleep(0.5)
     return page.eval_on_selector_all(".jp-CodeCell .jp-InputPrompt", "ps => ps.map(p => p.textContent.trim())")
 
 

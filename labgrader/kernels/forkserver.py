@@ -33,6 +33,7 @@ import atexit
 import importlib
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -62,12 +63,18 @@ def warm_up(extra: Iterable[str] = ()) -> dict[bool, bytes]:
 SECCOMP: dict[bool, bytes] = {}  # the kernels' seccomp filters, by "refuse memfd_create" (filled by main)
 
 
-def run_kernel(request: dict[str, Any], stderr: int | None = None) -> NoReturn:
+def run_kernel(request: dict[str, Any], stderr: int | None = None, server: int | None = None) -> NoReturn:
     """In the forked child: enter the sandbox, then become an IPython kernel. Never returns.
-    ``stderr``: the descriptor the grader sent for the kernel's stderr (None: the server's own)."""
+    ``stderr``: the descriptor the grader sent for the kernel's stderr (None: the server's own);
+    ``server``: the fork server's pid."""
     from labgrader.sandbox import Sandbox, cgroups, seccomp
     from labgrader.sandbox import namespaces as ns
 
+    # With the fork server, first thing: a server that died between the fork and here (its grader
+    # killed, a Dask worker lost) sends no signal, and the kernel would live on for ever.
+    ns.die_with_parent()
+    if server is not None and os.getppid() != server:
+        os._exit(0)
     cgroups.join(request["cgroup"])  # first: all this process and its children do is charged there
     # Nothing of the server's: not its listening socket, not the grader's connection, not its
     # stdout pipe to the grader, not whatever TensorFlow opened; stderr is the kernel's own pipe.
@@ -79,13 +86,16 @@ def run_kernel(request: dict[str, Any], stderr: int | None = None) -> NoReturn:
     os.closerange(3, 2 ** 31 - 1)  # one close_range(2) call
     os.setsid()
     box = Sandbox(**request["sandbox"])
-    ns.die_with_parent()  # with the fork server
     if request.get("holder"):  # not root: the namespaces where this kernel's mounts are (sandbox/userns.py)
         ns.join(request["holder"])
         ns.forbid_user_namespaces()  # as bwrap --disable-userns does for a cold kernel
     ns.unshare_all()
+    # The kernel's lifeline to this watcher: it reads end of file once the watcher is gone (PID 1 of
+    # a new namespace cannot ask for its parent's pid).
+    lifeline, held = os.pipe()
     pid = os.fork()  # the grandchild is PID 1 of the new PID namespace: when it ends, all its processes end
     if pid:
+        os.close(lifeline)
         def forward(signum: int, frame: FrameType | None) -> None:
             # Ending PID 1 of the namespace ends every process in it; the kernel reaps them all
             # before this waitpid returns, so "exited" means "nothing left".
@@ -94,13 +104,16 @@ def run_kernel(request: dict[str, Any], stderr: int | None = None) -> NoReturn:
             signal.signal(signum, forward)
         _, status = os.waitpid(pid, 0)
         _exit_like(os.waitstatus_to_exitcode(status))
+    os.close(held)
+    _die_with_watcher(lifeline)
     ns.enter_root([tuple(entry) for entry in request["plan"]], request["root_dir"], request["workdir"])
     socket.sethostname("sandbox")
     os.environ.clear()
     os.environ.update(request["env"])
     os.environ.update(box.environment())
     box.drop_privileges()
-    ns.die_with_parent()  # again: the uid change cleared it
+    _die_with_watcher(lifeline)  # again: the uid change cleared it
+    os.close(lifeline)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)
     seccomp.load(SECCOMP[not request["cgroup"]])  # last: the same bytes bwrap loads for a cold kernel
@@ -110,6 +123,15 @@ def run_kernel(request: dict[str, Any], stderr: int | None = None) -> NoReturn:
     app.initialize(request["argv"])
     app.start()
     os._exit(0)
+
+
+def _die_with_watcher(lifeline: int) -> None:
+    """Die with the watcher from now on, or at once if it died before (the signal only follows a
+    death that comes after the request)."""
+    from labgrader.sandbox import namespaces as ns
+    ns.die_with_parent()
+    if select.select([lifeline], [], [], 0)[0]:  # readable: end of file, nobody holds the other end
+        os._exit(0)
 
 
 def _exit_like(code: int) -> NoReturn:
@@ -142,10 +164,11 @@ class ForkServer:
         self.reap()
         op = request["op"]
         if op == "launch":
+            server = os.getpid()
             pid = os.fork()
             if pid == 0:
                 try:
-                    run_kernel(request, fds[0] if fds else None)
+                    run_kernel(request, fds[0] if fds else None, server)
                 except BaseException as exc:  # report, never fall back into the server loop
                     print(f"forkserver: kernel start failed: {type(exc).__name__}: {exc}", file=sys.stderr)
                 finally:
