@@ -272,8 +272,11 @@ def _start_grading(name):
     (folder / "before.pickle").write_bytes(pickle.dumps({part: tree_digest(course / part) for part in ("source", "release")}))
     # the shell writes the exit status once the command has ended, for whichever worker waits
     script = '"$@" >"$OUT/stdout.txt" 2>"$OUT/stderr.txt"; echo $? >"$OUT/returncode.tmp"; mv "$OUT/returncode.tmp" "$OUT/returncode"'
-    # niced: the class grades in what the tests leave of the cores (they wait on hubs, browsers and
-    # sleeps for a fifth of the run), and its tests, which run last, find it graded
+    # Niced, but that only orders it within its own session: with the kernel's autogroups
+    # (/proc/sys/kernel/sched_autogroup_enabled) each session weighs the same, and the grading and
+    # each of its kernels are sessions, so it grades in the run's first 4-5 minutes beside the
+    # tests. (Given less, by a cpu cgroup of weight 256, it filled the tests' waits, but its
+    # kernels then ran past wall-clock limits and two hostile hand-ins scored otherwise.)
     process = subprocess.Popen(["nice", "-n", str(SHARED_NICENESS), "sh", "-c", script, "grade", *command], cwd=course,
                                env=dict(_venv_env(), OUT=str(folder)), stdin=subprocess.DEVNULL, start_new_session=True)
     (folder / "pid").write_text(str(process.pid))
