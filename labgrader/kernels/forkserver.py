@@ -72,9 +72,7 @@ def run_kernel(request: dict[str, Any], stderr: int | None = None, server: int |
 
     # With the fork server, first thing: a server that died between the fork and here (its grader
     # killed, a Dask worker lost) sends no signal, and the kernel would live on for ever.
-    ns.die_with_parent()
-    if server is not None and os.getppid() != server:
-        os._exit(0)
+    ns.die_with_parent(parent=server)
     cgroups.join(request["cgroup"])  # first: all this process and its children do is charged there
     # Nothing of the server's: not its listening socket, not the grader's connection, not its
     # stdout pipe to the grader, not whatever TensorFlow opened; stderr is the kernel's own pipe.
@@ -356,9 +354,7 @@ def main() -> None:
     from labgrader.sandbox.namespaces import die_with_parent
     imports = sys.argv[2:]
     parent = int(imports.pop(0).split("=", 1)[1]) if imports and imports[0].startswith("--parent=") else None
-    die_with_parent()  # with the grader; its kernels follow (each one dies with its parent)
-    if parent is not None and os.getppid() != parent:
-        os._exit(0)  # the grader died before prctl took effect: nothing else would end this server
+    die_with_parent(parent=parent)  # with the grader; its kernels follow (each one dies with its parent)
     SECCOMP.update(warm_up(imports))
     server = ForkServer(sys.argv[1])
 

@@ -64,8 +64,12 @@ def unshare_all() -> None:
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP), "unshare")
 
 
-def die_with_parent(signal_number: int = 9) -> None:
+def die_with_parent(signal_number: int = 9, parent: int | None = None) -> None:
+    """Get ``signal_number`` when the parent dies. The signal only follows a death after this
+    call: with ``parent`` (the pid the parent had), a parent already gone ends this process now."""
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal_number, 0, 0, 0), "prctl")
+    if parent is not None and os.getppid() != parent:
+        os._exit(0)
 
 
 def enter_root(plan: Iterable[Sequence[str]], new_root: str, workdir: str) -> None:
