@@ -82,6 +82,21 @@ def test_a_loop_that_ignores_interrupts_stops_the_notebook_not_the_class(graded_
     assert "was not run because" in outputs_of(graded_corpus["course"], "ignores_interrupt", "q2_structure")
 
 
+@pytest.mark.parametrize("graded", ["graded_corpus", "plain_graded"])
+def test_a_flood_of_messages_ends_its_kernel_at_once(graded, request):
+    """The flood goes on until it is stopped and shrugs off interrupts: left to the cell's time
+    limit it would time out (and burn 30 s of kernel CPU); the grader ends the kernel once it has
+    sent more than the grader reads, so the cell says Flooded and nothing timed out."""
+    course = request.getfixturevalue(graded)["course"]
+    text = outputs_of(course, "grader_cost_message_flood", "q2_answer")
+    assert "Flooded: This cell sent the grader more than" in text and "ran longer than" not in text, text[-2000:]
+    assert "was not run because the notebook sent the grader more than" in \
+        outputs_of(course, "grader_cost_message_flood", "q2_structure")
+    if graded == "graded_corpus":
+        assert report(request.getfixturevalue(graded))["grader_cost_message_flood"]["faults"] == [
+            "embeddings: the notebook sent the grader more than 10000 messages"]
+
+
 def test_forged_messages_and_hidden_exceptions_earn_nothing(graded_corpus):
     for student in ("forges_verdicts", "hides_exceptions", "rewrites_test_cells"):
         assert sum(graded_corpus["scores"][student].values()) == 0, student

@@ -4,6 +4,7 @@ budgets, and surviving a dead kernel."""
 from __future__ import annotations
 
 import copy
+import signal
 import time
 
 from nbclient.util import run_sync
@@ -99,6 +100,7 @@ class GuardedExecute(Execute):
         self._watched = False
         self._path_set = False
         self._stopped: str | None = None          # why the remaining cells are not run
+        self._flooded: Flooded | None = None      # the grader ended the kernel: it sent more than it reads
         self._deadline = time.monotonic() + self.submission_timeout
         self._output_bytes: dict[int, int] = {}
         self._notebook_bytes = 0
@@ -201,14 +203,14 @@ class GuardedExecute(Execute):
                 self._hand_over(cell, index)
             return cell, resources
         except DeadKernelError:
+            if self._flooded is not None:  # the grader ended it (_async_poll_output_msg)
+                return self._after_flood(cell, resources, self._flooded)
             why = "the code exited the process, ran out of memory, or crashed"
             cell.outputs.append(error_output("DeadKernel", f"The kernel died while running this cell: {why}."))
             self._stop("the kernel died in an earlier cell", KERNEL_DIED)
             return cell, resources
         except Flooded as flooded:  # the grader stopped reading this kernel's outputs (GradingSession.max_messages)
-            cell.outputs.append(error_output("Flooded", f"This cell sent the grader {flooded} and was stopped."))
-            self._stop(f"the notebook sent the grader {flooded}", None)
-            return cell, resources
+            return self._after_flood(cell, resources, flooded)
         except CellTimeoutError:
             cell.outputs.append(error_output(
                 "CellTimeoutError", f"This cell ran longer than {self.timeout} s and did not stop when interrupted."))
@@ -280,6 +282,23 @@ class GuardedExecute(Execute):
         if count and self._context is not None:
             label = grade_id(cell) or f"cell {index + 1}"
             self._context.stray[label] = self._context.stray.get(label, 0) + count
+
+    def _after_flood(self, cell, resources, flooded):
+        cell.outputs.append(error_output("Flooded", f"This cell sent the grader {flooded} and was stopped."))
+        self._stop(f"the notebook sent the grader {flooded}", None)
+        return cell, resources
+
+    async def _async_poll_output_msg(self, parent_msg_id, cell, cell_index):
+        """nbclient's reader of a cell's outputs; once the kernel has sent more than the grader
+        reads (Flooded), the kernel is ended at once: no later cell runs anyway, and a flood left
+        to the cell's time limit cost its whole length in kernel CPU and the grader's look at each
+        message, however few the messages needed to reach the limit."""
+        try:
+            return await super()._async_poll_output_msg(parent_msg_id, cell, cell_index)
+        except Flooded as flooded:
+            self._flooded = flooded
+            await self.km.signal_kernel(signal.SIGKILL)  # (the execute reply's wait ends: a dead kernel)
+            raise
 
     async def _async_handle_timeout(self, timeout, cell=None):
         """nbclient interrupts the cell (the next ones run); it says so in the cell, and the
