@@ -32,6 +32,7 @@ BIN = Path(sys.executable).parent
 COURSE_ID = "categorical-embeddings"
 SLEEP = 14        # seconds each slow notebook sleeps (a cell's limit is 30 s)
 LONG_AFTER = 3.0  # c.GradingService.long_grading_seconds
+HUNG = 40         # c.GradingService.hung_seconds: a slow notebook's grading holds its worker about SLEEP + 5 s
 POLICY = f"""
 # ---- the grading service under test ----
 c.GradingService.workers = 2
@@ -40,6 +41,7 @@ c.GradingService.long_grading_seconds = {LONG_AFTER}
 c.GradingService.grading_budget_seconds = 20
 c.GradingService.max_per_hour = 0
 c.GradingService.rescan_seconds = 2
+c.GradingService.hung_seconds = {HUNG}
 """
 
 
@@ -212,3 +214,29 @@ def test_slow_students_do_not_delay_a_student_who_hands_in_once(term):
     assert min(held) >= SLEEP  # each slow grading held its worker that long
     assert waited <= LONG_AFTER + 2.0, waited  # (2 s: the loop's look at the journal, under load)
     assert alice["graded"] < max(r["graded"] for r in term["rows"].values() if r["student"].startswith("slow"))
+
+
+def test_a_grading_stuck_outside_its_kernel_is_ended_and_graded_again(served, term):
+    """Every pool worker is stopped (SIGSTOP: stuck, as on a hung file system) while dave's
+    grading runs: past hung_seconds the service ends its workers, starts the pool again and grades
+    dave's submission again, alone. Without it his submission stayed "grading" for ever. (Runs
+    last: the pool it leaves is a new one.)"""
+    import psutil
+    dave = served.upload("dave", notebook("correct/list_and_flatten"), "dave-1")
+    served.wait("dave's grading to start", lambda: served.rows().get(dave.key, {}).get("state") == J.GRADING)
+    [forker] = [p for p in psutil.Process(served.process.pid).children()
+                if "multiprocessing.forkserver" in " ".join(p.cmdline())]
+    stopped = forker.children()
+    assert stopped
+    for worker in stopped:
+        worker.send_signal(signal.SIGSTOP)
+    row = served.wait("dave's grading, again", lambda: (lambda r: r if r.get("state") in J.DONE else None)(
+        served.rows().get(dave.key, {})), HUNG + 600)
+    assert row["state"] == J.GRADED and row["result"]["record"]["score"] == 8.0 and row["attempts"] == 2, row
+    db = served.journal()
+    try:
+        details = [e["detail"] for e in db.events(dave.key) if e["event"] == "retry"]
+    finally:
+        db.close()
+    assert details == [f"its grading ran more than {HUNG} s, stuck outside its kernel: its worker was ended"], details
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in stopped)

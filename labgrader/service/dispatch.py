@@ -38,7 +38,7 @@ class Pool(Protocol):
 
     def submit(self, fn: Any, *args: Any) -> Future[Any]: ...
 
-    def rebuild(self) -> None: ...
+    def rebuild(self, why: str = ...) -> None: ...
 
 
 class Dispatcher:
@@ -48,6 +48,7 @@ class Dispatcher:
         self.course, self.journal, self.store, self.policy = course, journal, store, policy
         self.pool, self.publisher, self.paused, self.lanes = pool, publisher, paused, lanes
         self.inflight: dict[Future[Any], str] = {}  # future -> submission key
+        self.since: dict[str, float] = {}  # submission key -> when its grading was handed to the pool (monotonic)
         self.prepared: set[tuple[str, str]] = set()  # (assignment, student) whose gradebook rows exist
 
     # -- starting ------------------------------------------------------------------------------
@@ -84,6 +85,7 @@ class Dispatcher:
         self.journal.update(row["key"], "started", f"attempt {row['attempts'] + 1}", state=J.GRADING,
                             attempts=row["attempts"] + 1, started=now)
         self.inflight[self.pool.submit(grade_job, self.job(row))] = row["key"]
+        self.since[row["key"]] = time.monotonic()
 
     def job(self, row: dict[str, Any]) -> dict[str, Any]:
         facts = self.course.facts(row["assignment"])
@@ -100,6 +102,7 @@ class Dispatcher:
         broken = False
         for future in done:
             key = self.inflight.pop(future)
+            self.since.pop(key, None)
             try:
                 result = Result(**future.result())
             except CancelledError:
@@ -119,6 +122,30 @@ class Dispatcher:
                 self.inflight.pop(future)
                 self._crashed(key, "its grading worker's pool broke (another worker died)")
             self.pool.rebuild()
+        else:
+            self._end_hung()
+
+    def _end_hung(self) -> None:
+        """A grading past ``hung_seconds`` is stuck outside its kernel (a kernel stops at its own
+        limits): nothing but ending its worker frees the worker, so the pool is started again; the
+        hung submission counts an attempt (retried alone, then flagged), the others in flight are
+        queued again as they were. Without it the student's submission stayed "grading" and held a
+        worker until the service was restarted."""
+        limit = self.policy.hung_seconds
+        now = time.monotonic()
+        hung = [future for future, key in self.inflight.items() if limit and now - self.since.get(key, now) > limit]
+        if not hung:
+            return
+        for future in hung:
+            key = self.inflight.pop(future)
+            future.cancel()
+            self._crashed(key, f"its grading ran more than {limit:g} s, stuck outside its kernel: its worker was ended")
+        for future, key in list(self.inflight.items()):
+            self.inflight.pop(future)
+            future.cancel()
+            self.journal.update(key, "interrupted", "another grading hung: the pool was started again",
+                                state=J.QUEUED, attempts=max(0, self.journal.get(key)["attempts"] - 1))
+        self.pool.rebuild(f"a grading ran more than {limit:g} s")
 
     def drain(self, grace: float) -> None:
         """Stopping: let the gradings in flight finish for ``grace`` seconds; the rest go back to the
@@ -131,6 +158,7 @@ class Dispatcher:
             self.journal.update(key, "interrupted", "the service stopped: graded again at its next start",
                                 state=J.QUEUED, attempts=max(0, row["attempts"] - 1))
         self.inflight.clear()
+        self.since.clear()
 
     def _graded(self, key: str, result: Result) -> None:
         row = self.journal.get(key)

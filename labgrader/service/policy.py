@@ -69,6 +69,12 @@ class GradingService(LoggingConfigurable):
     settle_seconds = Float(0.5, config=True,
                            help="An entry is taken once nothing in it changed for this long (nbgrader submit "
                                 "writes an entry in several steps).")
+    hung_seconds = Float(900.0, config=True,
+                         help="A grading still running after this many seconds is hung outside its kernel (a "
+                              "kernel's cells stop at GuardedExecute.submission_timeout, 300 s by default): the "
+                              "local pool's workers are ended and started again, the hung submission is graded "
+                              "again alone (then flagged, as any crash), the others in flight are queued again "
+                              "as they were (0: never).")
     assignments = List(Unicode(), config=True,
                        help="Assignments served (default: every assignment of the gradebook).")
 

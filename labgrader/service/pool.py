@@ -66,8 +66,8 @@ class LocalPool:
         assert self.executor is not None
         return self.executor.submit(fn, *args)
 
-    def rebuild(self) -> None:
-        log.warning("a grading worker died: starting the fork server and a pool of %d again", self.workers)
+    def rebuild(self, why: str = "a grading worker died") -> None:
+        log.warning("%s: starting the fork server and a pool of %d again", why, self.workers)
         self._shutdown()
         self._stack.close()  # the fork server ends its kernels (the dead worker's among them)
         self._stack = contextlib.ExitStack()
@@ -120,8 +120,8 @@ class DaskPool:
         assert self.executor is not None
         return self.executor.submit(fn, *args)
 
-    def rebuild(self) -> None:
-        pass  # the scheduler replaces lost workers' tasks itself
+    def rebuild(self, why: str = "") -> None:
+        pass  # the scheduler replaces lost workers' tasks itself (a hung task's future is cancelled)
 
     def __exit__(self, *exc: Any) -> None:
         self._stack.close()
