@@ -38,6 +38,9 @@ class Pool(Protocol):
 
     def submit(self, fn: Any, *args: Any) -> Future[Any]: ...
 
+    @property
+    def ends_workers(self) -> bool: ...  # whether rebuild() ends the workers (and so a hung grading)
+
     def rebuild(self, why: str = ...) -> None: ...
 
 
@@ -136,10 +139,13 @@ class Dispatcher:
         hung = [future for future, key in self.inflight.items() if limit and now - self.since.get(key, now) > limit]
         if not hung:
             return
+        what = "its worker was ended" if self.pool.ends_workers else "given up on (its Dask worker's thread goes on)"
         for future in hung:
             key = self.inflight.pop(future)
             future.cancel()
-            self._crashed(key, f"its grading ran more than {limit:g} s, stuck outside its kernel: its worker was ended")
+            self._crashed(key, f"its grading ran more than {limit:g} s, stuck outside its kernel: {what}")
+        if not self.pool.ends_workers:  # a Dask cluster: the hung task's thread stays; the others go on
+            return
         for future, key in list(self.inflight.items()):
             self.inflight.pop(future)
             future.cancel()

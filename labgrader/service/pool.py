@@ -41,6 +41,8 @@ class LocalPool:
     def capacity(self) -> int:
         return self.workers
 
+    ends_workers = True  # rebuild() kills them: a grading stuck in one ends with it
+
     def __enter__(self) -> LocalPool:
         try:
             self._start()
@@ -103,6 +105,8 @@ class DaskPool:
     @property
     def capacity(self) -> int:
         return self.workers
+
+    ends_workers = False  # Dask cannot end a running task: a hung one's future is cancelled, its thread stays
 
     def __enter__(self) -> DaskPool:
         from labgrader.batch import distributed
