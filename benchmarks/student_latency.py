@@ -9,6 +9,9 @@
                 waits for after opening the notebook and running its first cell).
   validate      `nbgrader validate embeddings.ipynb` typed in that folder: the whole command. CPU: the
                 command and its kernel.
+  JupyterLab    `jupyter lab` started in that folder until it answers (/api/status): what a student's
+                server costs before anything is opened, on a laptop or spawned by the hub. CPU: the
+                server and what it ran (until it answered).
   Validate      JupyterLab's Validate button: POST /assignments/validate to a `jupyter lab` already
                 running in that folder (nbgrader's server extension runs the same Validator in the
                 server, with a cold kernel). CPU: the server and its kernel, during the request.
@@ -125,7 +128,7 @@ class LabServer:
         self.process = subprocess.Popen(cmd, cwd=folder, env=env_for(folder), stdout=self.log,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.ps = psutil.Process(self.process.pid)
-        deadline = time.monotonic() + 120
+        started, deadline = time.perf_counter(), time.monotonic() + 120
         while True:
             try:
                 self.request("GET", "/api/status")
@@ -133,7 +136,8 @@ class LabServer:
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit("jupyter lab did not start: see " + self.log.name)
-                time.sleep(0.5)
+                time.sleep(0.1)
+        self.started = (time.perf_counter() - started, cpu_of(self.ps))
 
     def request(self, method, path, body=None):
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method, data=body,
@@ -179,12 +183,15 @@ def main():
               f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}; "
               f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the start", flush=True)
         rows = {"run all (cold kernel)": [], "first cell's output": [], "nbgrader validate": [],
-                "Validate button": []}
+                "JupyterLab started": [], "Validate button": []}
         for i in range(args.runs):
             r = measure_run_all(folder)
             rows["run all (cold kernel)"].append((r["wall"], r["cpu"]))
             rows["first cell's output"].append((r["first"], r["first_cpu"]))
             rows["nbgrader validate"].append(measure_validate_command(folder))
+            started = LabServer(folder)
+            started.close()
+            rows["JupyterLab started"].append(started.started)
             print(f"  run {i + 1}/{args.runs} done", flush=True)
         server = LabServer(folder)
         try:
