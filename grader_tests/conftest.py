@@ -336,7 +336,7 @@ PLAIN_SAMPLE = {
     "correct": ["add_method", "explicit_input", "keras_namespace", "list_and_flatten", "rebinds_names_afterwards",
                 "tf_keras_models_reshape", "explore_os_environ", "explore_sys_version", "explore_time_a_cell",
                 "explore_warnings_filter", "explore_matplotlib_plot", "explore_shell_and_files", "explore_numpy_behavior",
-                "global_average_pooling", "count_as_longdouble", "pooling_and_no_op_layers"],
+                "global_average_pooling", "count_as_longdouble", "pooling_and_no_op_layers", "logs_every_step"],
     "wrong": ["count_one_row", "counts_both_models_fresh_layer", "copied_weights", "fresh_embedding",
               "model3_is_model2", "typo_in_answer", "untouched", "wraps_model2", "extra_dense_layer"],
     "hostile": ["tamper_stdlib_encoder_hook", "tamper_shadows_export_package", "tamper_shadows_numpy_module",

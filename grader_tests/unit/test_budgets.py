@@ -17,7 +17,7 @@ from labgrader.judge_process import Caps, JudgeProcess, Request
 from labgrader.judging import evidence
 from labgrader.judging.evidence import Hints
 from labgrader.kernels.export import MIME
-from labgrader.kernels.session import DROPPED_MIME, Flooded, GradingSession
+from labgrader.kernels.session import DROPPED_MIME, LATE_REPLIES, Flooded, GradingSession
 from labgrader.lab import lab_at
 from labgrader.record import NotebookRecord
 
@@ -134,6 +134,19 @@ def test_past_its_messages_a_kernel_gets_only_its_replies_read(pair):
     assert [m["msg_type"] for m in later] == ["labgrader_unreadable"] * 2  # then ignored, header only
     reply = read(grader, frames(kernel, "execute_reply", {"status": "ok", "execution_count": 1}, parent))
     assert reply["content"]["status"] == "ok" and not grader.unreadable  # nbclient still gets its reply
+
+
+def test_a_flood_typed_as_replies_is_a_flood_past_a_few_late_replies(pair):
+    """Replies are read past max_messages (nbclient waits for them), but only LATE_REPLIES of them:
+    a kernel sending execute_reply after execute_reply on its iopub was never stopped (its cell ran
+    to its time limit, burning CPU)."""
+    kernel, _, parent = pair
+    grader = GradingSession(key=KEY, max_messages=3)
+    for n in range(3 + LATE_REPLIES):
+        assert read(grader, frames(kernel, "execute_reply", {"status": "ok", "execution_count": n}, parent))["msg_type"] \
+            == "execute_reply"
+    with pytest.raises(Flooded, match="more than 3 messages"):
+        read(grader, frames(kernel, "execute_reply", {"status": "ok", "execution_count": 0}, parent))
 
 
 # --- the flag hint --------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ MiB = 1024 ** 2
 HANDOVER_MARK = b"application/vnd.labgrader."  # the hand-overs' MIME types (labgrader.kernels.export)
 DROPPED_MIME = "application/vnd.labgrader.dropped+json"  # where a hand-over dropped unread was (the grader's own)
 PER_NOTEBOOK = "per notebook"  # the end of why a message was dropped for the kernel's totals, not its own size
+LATE_REPLIES = 100  # replies read past max_messages (the cell's own, a shutdown's: a few)
 ENVELOPE_BYTES = 32 * 1024                     # a header, parent header or metadata part (an honest one: ~300 bytes)
 
 
@@ -80,6 +81,7 @@ class GradingSession(Session):
         self.flooded = ""                           # why no more messages are read in full ("" while they are)
         self._parsed = {False: 0, True: 0}          # bytes parsed so far: outputs, hand-overs
         self._messages = 0
+        self._late_replies = 0                      # replies read past max_messages
 
     def feed_identities(self, msg_list: Any, copy: bool = True) -> tuple[list[bytes], list[Any]]:
         try:
@@ -116,11 +118,13 @@ class GradingSession(Session):
         return self._stand_in(msg_list, why)
 
     def _flood(self, msg_list: list[Any]) -> dict[str, Any] | None:
-        """Past ``max_messages``: a reply is read as usual (None); the first other message raises
-        Flooded (nbclient's reader of outputs ends there), any later one is ignored after a look at
-        its header only."""
+        """Past ``max_messages``: a reply is read as usual (None), up to LATE_REPLIES of them (an
+        honest kernel sends a few per cell; a flood typed as replies must not go on unnoticed); the
+        first other message raises Flooded (nbclient's reader of outputs ends there), any later one
+        is ignored after a look at its header only."""
         kind = _msg_type(msg_list[1]) if len(msg_list) > 1 and _size(msg_list[1]) <= ENVELOPE_BYTES else ""
-        if kind.endswith("_reply"):
+        if kind.endswith("_reply") and self._late_replies < LATE_REPLIES:
+            self._late_replies += 1
             return None
         self.too_large += 1
         if self.flooded:

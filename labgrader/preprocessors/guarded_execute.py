@@ -3,6 +3,7 @@ cross-checked by the grader's own silent cells, the lab's objects pinned, time l
 budgets, and surviving a dead kernel."""
 from __future__ import annotations
 
+import asyncio
 import copy
 import signal
 import time
@@ -100,6 +101,7 @@ class GuardedExecute(Execute):
         self._watched = False
         self._path_set = False
         self._stopped: str | None = None          # why the remaining cells are not run
+        self._cut: set[int] = set()               # cells whose outputs did not all arrive
         self._flooded: Flooded | None = None      # the grader ended the kernel: it sent more than it reads
         self._deadline = time.monotonic() + self.submission_timeout
         self._output_bytes: dict[int, int] = {}
@@ -160,6 +162,13 @@ class GuardedExecute(Execute):
         return is_student_cell(cell, self._released) and not is_test_cell(cell)
 
     def _cell_timeout(self, cell):
+        # A cell that ended (its reply came) whose outputs do not all arrive within iopub_timeout has
+        # lost some: the kernel's IOPub (ZeroMQ PUB) drops what a busy grader does not take in time,
+        # its closing "idle" status among them. Its grading goes on with what arrived (nbclient stops
+        # waiting for the rest), where nbgrader's default stopped the notebook as if the cell had run
+        # too long: an honest cell printing 9,500 lines on a loaded grader cost its student 6 points.
+        # Only an interrupted cell that still sends no "idle" stops the notebook (_async_handle_timeout).
+        self.raise_on_iopub_timeout = False
         return max(1, min(self.timeout, int(self._deadline - time.monotonic()) + 1))
 
     def preprocess_cell(self, cell, resources, index):
@@ -187,6 +196,9 @@ class GuardedExecute(Execute):
                 cell = self._run_visible(cell, index)
             else:  # test cells of labs without grading.py run whole: their hidden tests are nbgrader's
                 cell = self.execute_cell(cell, index, store_history=not test)
+            if index in self._cut:  # first: nbgrader's LimitOutput keeps a cell's first outputs
+                cell.outputs.insert(0, NotebookNode(output_type="stream", name="stdout", text=(
+                    "[outputs missing: the grader could not take them in as fast as this cell sent them]\n")))
             if getattr(self.km, "dropped_messages", 0) > dropped:  # the kernel manager's socket cap
                 cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
                     f"\n[output truncated: a message over {self.km.max_message_bytes} bytes was dropped]\n")))
@@ -295,6 +307,10 @@ class GuardedExecute(Execute):
         message, however few the messages needed to reach the limit."""
         try:
             return await super()._async_poll_output_msg(parent_msg_id, cell, cell_index)
+        except asyncio.CancelledError:  # nbclient stopped waiting for the rest (see _cell_timeout)
+            if self._step is None:
+                self._cut.add(cell_index)
+            raise
         except Flooded as flooded:
             self._flooded = flooded
             await self.km.signal_kernel(signal.SIGKILL)  # (the execute reply's wait ends: a dead kernel)
@@ -308,7 +324,19 @@ class GuardedExecute(Execute):
                                  "traceback": [f"CellTimeoutError: {message}"]}
         if self._context is not None and cell is not None:
             self._context.record.fault(TIMED_OUT, f"timed out in cell {grade_id(cell) or 'added by the student'}: {message}")
+        self.raise_on_iopub_timeout = True  # interrupted and still busy: the notebook stops (CellTimeoutError)
         return await super()._async_handle_timeout(timeout, cell)
+
+    async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+        """The reply says whether the cell raised: when its error output did not arrive (dropped on
+        the way, see _cell_timeout), the cell still shows the error, so a failing cell never looks
+        like a passing one. (Not for the grader's own silent cells: they say so themselves.)"""
+        content = (exec_reply or {}).get("content") or {}
+        if content.get("status") == "error" and self._step is None and \
+                not any(o.get("output_type") == "error" for o in cell.outputs):
+            ename, evalue = str(content.get("ename") or "Error")[:200], str(content.get("evalue") or "")[:2000]
+            cell.outputs.append(error_output(ename, f"{evalue} (the error's output did not reach the grader)"))
+        return await super()._check_raise_for_error(cell, cell_index, exec_reply)
 
     def _unreadable(self) -> dict[str, int]:
         """Messages dropped so far as unreadable, by reason (the client's session's and nbclient's)."""
