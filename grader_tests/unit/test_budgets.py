@@ -361,3 +361,21 @@ def test_after_a_cap_the_notebooks_later_cells_are_not_judged(fake_lab):
     assert messages["q1"] == "" and "256 MiB of memory" in messages["q2"]
     assert "an earlier check of this notebook stopped its judging" in messages["q3"]  # not paid for again
     assert not context.record.flags
+
+
+def test_an_error_reply_adds_a_bounded_valid_error_output():
+    """The kernel's execute_reply (student code can forge it) says the cell raised: the error output
+    nbgrader adds from it is cut to size and made of strings (a forged 1.9 MB evalue per cell made a
+    28 MB notebook past every output budget; a traceback of non-strings, an invalid, ungradable one)."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+    from labgrader.preprocessors.guarded_execute import GuardedExecute
+
+    cell = new_code_cell("1")
+    reply = {"content": {"status": "error", "ename": "E" * 500, "evalue": "x" * 2_000_000,
+                         "traceback": [{"not": "a string"}, 7] + ["y" * 10_000] * 100}}
+    GuardedExecute().on_cell_executed(cell=cell, cell_index=0, execute_reply=reply)
+    [error] = cell.outputs
+    assert error.output_type == "error" and len(error.ename) == 200 and len(error.evalue) == 2000
+    assert len(error.traceback) == 40 and all(isinstance(line, str) and len(line) <= 2000 for line in error.traceback)
+    nbformat.validate(new_notebook(cells=[cell]))  # a valid notebook: gradable

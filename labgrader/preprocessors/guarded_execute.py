@@ -327,16 +327,21 @@ class GuardedExecute(Execute):
         self.raise_on_iopub_timeout = True  # interrupted and still busy: the notebook stops (CellTimeoutError)
         return await super()._async_handle_timeout(timeout, cell)
 
-    async def _check_raise_for_error(self, cell, cell_index, exec_reply):
-        """The reply says whether the cell raised: when its error output did not arrive (dropped on
-        the way, see _cell_timeout), the cell still shows the error, so a failing cell never looks
-        like a passing one. (Not for the grader's own silent cells: they say so themselves.)"""
-        content = (exec_reply or {}).get("content") or {}
-        if content.get("status") == "error" and self._step is None and \
-                not any(o.get("output_type") == "error" for o in cell.outputs):
-            ename, evalue = str(content.get("ename") or "Error")[:200], str(content.get("evalue") or "")[:2000]
-            cell.outputs.append(error_output(ename, f"{evalue} (the error's output did not reach the grader)"))
-        return await super()._check_raise_for_error(cell, cell_index, exec_reply)
+    def on_cell_executed(self, **kwargs):
+        """nbgrader's: a reply that says the cell raised, with no matching error output, adds one
+        (so a failing cell whose error output was lost still fails). The reply is the kernel's, so
+        what it says is checked and cut first: text of bounded size, a traceback of strings (a
+        forged 1.9 MB ``evalue`` per cell made a 28 MB autograded notebook past every output
+        budget; a traceback of non-strings made the notebook invalid, ungradable)."""
+        reply = kwargs.get("execute_reply")
+        content = reply.get("content") if isinstance(reply, dict) else None
+        if not isinstance(content, dict):
+            return None
+        if content.get("status") == "error":
+            trace = content.get("traceback")
+            content.update(ename=str(content.get("ename") or "Error")[:200], evalue=str(content.get("evalue") or "")[:2000],
+                           traceback=[str(line)[:2000] for line in trace[:40]] if isinstance(trace, list) else [])
+        return super().on_cell_executed(**kwargs)
 
     def _unreadable(self) -> dict[str, int]:
         """Messages dropped so far as unreadable, by reason (the client's session's and nbclient's)."""
@@ -396,8 +401,9 @@ class GuardedExecute(Execute):
         errors = [o for o in probe.outputs if o.output_type == "error"]
         if errors and required:
             raise RuntimeError(
-                "Could not run the grader's own step in the kernel (%s: %s). Is the labgrader package "
-                "importable by the kernel's Python?" % (errors[0].ename, errors[0].evalue))
+                "Could not run the grader's own step in the kernel (%s: %s). Either the notebook's own "
+                "code made it fail (a hook, a patched module), or the labgrader package is not "
+                "importable by the kernel's Python." % (errors[0].ename, errors[0].evalue))
         return probe.outputs
 
     def output(self, outs, msg, display_id, cell_index):
