@@ -353,7 +353,7 @@ PLAIN_SAMPLE = {
                 # what the kernel runs is what the grader judges; hidden tests never reach the kernel
                 "redteam_post_run_cell_handover", "redteam_pre_run_cell_rebinds", "redteam_sequential_layers_replaced",
                 "redteam_flatten_subclass_posing", "redteam_activation_named_linear", "redteam_dense_kernel_swapped",
-                "redteam_hooks_read_hidden_tests"],
+                "redteam_hooks_read_hidden_tests", "redteam_forged_idle_handover"],
 }
 
 

@@ -8,8 +8,8 @@ import copy
 import signal
 import time
 
-from nbclient.util import run_sync
-from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_sync
+from nbclient.exceptions import CellControlSignal, CellExecutionComplete, CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell
 from nbgrader.preprocessors import Execute
@@ -102,6 +102,9 @@ class GuardedExecute(Execute):
         self._path_set = False
         self._stopped: str | None = None          # why the remaining cells are not run
         self._cut: set[int] = set()               # cells whose outputs did not all arrive
+        self._steps: dict[str, tuple[int, str]] = {}  # a grader step's request id -> (cell index, step)
+        self._ended: set[str] = set()             # grader steps whose "idle" arrived
+        self._handed_at: dict[str, int] = {}      # graded test cell -> its index, once its hand-over is complete
         self._flooded: Flooded | None = None      # the grader ended the kernel: it sent more than it reads
         self._deadline = time.monotonic() + self.submission_timeout
         self._output_bytes: dict[int, int] = {}
@@ -262,8 +265,8 @@ class GuardedExecute(Execute):
                           required=False, step="check")
         handover.outputs = self._records(index, "check", OUTPUTS_MIME)
         handover.seals = self._records(index, "check", EVIDENCE_MIME)
-        handover.unasked = self._surplus(index, "cell", {}) + self._surplus(index, "handover", {EXPORT_MIME: 1}) + \
-            self._surplus(index, "check", {OUTPUTS_MIME: 1, EVIDENCE_MIME: 1})
+        handover.unasked = self._unasked(index)
+        self._handed_at[gid] = index
         handover.dropped = {step: why for (where, step), why in self._dropped.items() if where == index}
         handover.complete = True
 
@@ -295,6 +298,27 @@ class GuardedExecute(Execute):
             label = grade_id(cell) or f"cell {index + 1}"
             self._context.stray[label] = self._context.stray.get(label, 0) + count
 
+    def _late(self, step: tuple[int, str], msg) -> None:
+        """A grader's record for one of its steps that arrived after that step's "idle": an honest
+        kernel sends the step's records before its idle, so this one came after a forged idle (a
+        hook published its own record, then "idle", and the grader's genuine one came too late to
+        be seen). It counts as a record nobody asked for, so that hand-over is refused and flagged."""
+        data = (msg.get("content") or {}).get("data") if isinstance(msg.get("content"), dict) else None
+        kinds = [mime for mime in GRADER_MIMES if mime in data] if isinstance(data, dict) else []
+        if not kinds:
+            return
+        index, name = step
+        key = (index, name, kinds[0])
+        self._counts[key] = self._counts.get(key, 0) + 1
+        context = self._context
+        for gid, at in self._handed_at.items():
+            if at == index and context is not None and gid in context.handovers and context.handovers[gid].complete:
+                context.handovers[gid].unasked = self._unasked(index)
+
+    def _unasked(self, index: int) -> int:
+        return self._surplus(index, "cell", {}) + self._surplus(index, "handover", {EXPORT_MIME: 1}) + \
+            self._surplus(index, "check", {OUTPUTS_MIME: 1, EVIDENCE_MIME: 1})
+
     def _after_flood(self, cell, resources, flooded):
         cell.outputs.append(error_output("Flooded", f"This cell sent the grader {flooded} and was stopped."))
         self._stop(f"the notebook sent the grader {flooded}", None)
@@ -305,8 +329,23 @@ class GuardedExecute(Execute):
         reads (Flooded), the kernel is ended at once: no later cell runs anyway, and a flood left
         to the cell's time limit cost its whole length in kernel CPU and the grader's look at each
         message, however few the messages needed to reach the limit."""
+        step = self._step
+        if step is not None:
+            self._steps[parent_msg_id] = step
+        assert self.kc is not None
         try:
-            return await super()._async_poll_output_msg(parent_msg_id, cell, cell_index)
+            while True:  # nbclient's loop, plus a look at what arrives for a grader's step already ended
+                msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=None))
+                parent = msg["parent_header"].get("msg_id")
+                if parent == parent_msg_id:
+                    try:
+                        self.process_message(msg, cell, cell_index)
+                    except CellExecutionComplete:
+                        if step is not None:
+                            self._ended.add(parent_msg_id)
+                        return
+                elif parent in self._ended:
+                    self._late(self._steps[parent], msg)
         except asyncio.CancelledError:  # nbclient stopped waiting for the rest (see _cell_timeout)
             if self._step is None:
                 self._cut.add(cell_index)
