@@ -102,9 +102,8 @@ class GuardedExecute(Execute):
         self._path_set = False
         self._stopped: str | None = None          # why the remaining cells are not run
         self._cut: set[int] = set()               # cells whose outputs did not all arrive
-        self._steps: dict[str, tuple[int, str]] = {}  # a grader step's request id -> (cell index, step)
-        self._ended: set[str] = set()             # grader steps whose "idle" arrived
-        self._handed_at: dict[str, int] = {}      # graded test cell -> its index, once its hand-over is complete
+        self._ended: dict[str, tuple[int, str]] = {}  # request id of a grader step whose "idle" arrived -> (index, step)
+        self._handed_at: dict[int, str] = {}      # index of a graded test cell whose hand-over is complete -> its grade id
         self._flooded: Flooded | None = None      # the grader ended the kernel: it sent more than it reads
         self._deadline = time.monotonic() + self.submission_timeout
         self._output_bytes: dict[int, int] = {}
@@ -266,7 +265,7 @@ class GuardedExecute(Execute):
         handover.outputs = self._records(index, "check", OUTPUTS_MIME)
         handover.seals = self._records(index, "check", EVIDENCE_MIME)
         handover.unasked = self._unasked(index)
-        self._handed_at[gid] = index
+        self._handed_at[index] = gid
         handover.dropped = {step: why for (where, step), why in self._dropped.items() if where == index}
         handover.complete = True
 
@@ -310,10 +309,9 @@ class GuardedExecute(Execute):
         index, name = step
         key = (index, name, kinds[0])
         self._counts[key] = self._counts.get(key, 0) + 1
-        context = self._context
-        for gid, at in self._handed_at.items():
-            if at == index and context is not None and gid in context.handovers and context.handovers[gid].complete:
-                context.handovers[gid].unasked = self._unasked(index)
+        gid = self._handed_at.get(index)
+        if gid is not None and self._context is not None:
+            self._context.handovers[gid].unasked = self._unasked(index)
 
     def _unasked(self, index: int) -> int:
         return self._surplus(index, "cell", {}) + self._surplus(index, "handover", {EXPORT_MIME: 1}) + \
@@ -325,13 +323,12 @@ class GuardedExecute(Execute):
         return cell, resources
 
     async def _async_poll_output_msg(self, parent_msg_id, cell, cell_index):
-        """nbclient's reader of a cell's outputs; once the kernel has sent more than the grader
-        reads (Flooded), the kernel is ended at once: no later cell runs anyway, and a flood left
-        to the cell's time limit cost its whole length in kernel CPU and the grader's look at each
-        message, however few the messages needed to reach the limit."""
+        """nbclient's reader of a cell's outputs, plus: a grader's record for one of its steps that
+        already ended counts as late (``_late``); a cell it stopped waiting for is noted (``_cut``);
+        once the kernel has sent more than the grader reads (Flooded), the kernel is ended at once:
+        no later cell runs anyway, and a flood left to the cell's time limit cost its whole length in
+        kernel CPU and the grader's look at each message, however few reached the limit."""
         step = self._step
-        if step is not None:
-            self._steps[parent_msg_id] = step
         assert self.kc is not None
         try:
             while True:  # nbclient's loop, plus a look at what arrives for a grader's step already ended
@@ -342,12 +339,12 @@ class GuardedExecute(Execute):
                         self.process_message(msg, cell, cell_index)
                     except CellExecutionComplete:
                         if step is not None:
-                            self._ended.add(parent_msg_id)
+                            self._ended[parent_msg_id] = step
                         return
                 elif parent in self._ended:
-                    self._late(self._steps[parent], msg)
+                    self._late(self._ended[parent], msg)
         except asyncio.CancelledError:  # nbclient stopped waiting for the rest (see _cell_timeout)
-            if self._step is None:
+            if step is None:
                 self._cut.add(cell_index)
             raise
         except Flooded as flooded:
